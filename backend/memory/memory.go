@@ -1,0 +1,253 @@
+// Package memory is Palisade's in-memory backend: a complete model of the
+// programmed IR and the reference evaluator of its semantics. It answers
+// "is this flow allowed, and why" (Evaluate, Explain), backs `netpolctl
+// simulate` and every unit test, and can be used by a CNI's own tests in
+// place of a kernel.
+//
+// Like a kernel backend it applies changes all or nothing and rejects deltas
+// that do not fit its state (a wrong base generation, a dangling reference);
+// unlike one it cannot drift, so Sync never reports repairs.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+// Config configures a Backend. The zero value works.
+type Config struct {
+	// NodeIPs are the addresses of the node the endpoints run on. A flow
+	// from one of them to a local endpoint is always allowed (kubelet
+	// probes), as a kernel backend allows node-to-pod traffic.
+	NodeIPs []netip.Addr
+}
+
+// Backend holds a programmed IR snapshot. It is safe for concurrent use.
+type Backend struct {
+	cfg Config
+
+	mu    sync.RWMutex
+	snap  *ir.Snapshot
+	state *state
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New returns an empty Backend (generation 0, nothing enforced).
+func New(cfg Config) *Backend {
+	b := &Backend{cfg: cfg, snap: &ir.Snapshot{}}
+	b.state = index(b.snap)
+	return b
+}
+
+// Sync replaces the programmed state with snap after validating it. On error
+// the previous state stays.
+func (b *Backend) Sync(_ context.Context, snap *ir.Snapshot) (backend.SyncReport, error) {
+	if snap == nil {
+		return backend.SyncReport{}, fmt.Errorf("memory backend: nil snapshot")
+	}
+	next := snap.Clone()
+	next.Sort()
+	if err := next.Validate(); err != nil {
+		return backend.SyncReport{}, fmt.Errorf("memory backend: invalid snapshot: %w", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	changes := countChanges(b.snap, next)
+	b.snap, b.state = next, index(next)
+	return backend.SyncReport{Generation: next.Generation, Changes: changes}, nil
+}
+
+// Apply applies d, all or nothing.
+func (b *Backend) Apply(_ context.Context, d *ir.Delta) error {
+	if d == nil {
+		return fmt.Errorf("memory backend: nil delta")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	next := b.snap.Clone()
+	if err := next.Apply(d); err != nil {
+		return fmt.Errorf("memory backend: %w", err)
+	}
+	b.snap, b.state = next, index(next)
+	return nil
+}
+
+// Cleanup forgets everything: nothing is enforced afterwards.
+func (b *Backend) Cleanup(context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.snap = &ir.Snapshot{}
+	b.state = index(b.snap)
+	return nil
+}
+
+// Snapshot returns a copy of the programmed state.
+func (b *Backend) Snapshot() *ir.Snapshot {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.snap.Clone()
+}
+
+// Generation returns the programmed generation.
+func (b *Backend) Generation() uint64 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.snap.Generation
+}
+
+// countChanges counts the sets, set members, rule lists and endpoints that
+// differ between two sorted snapshots.
+func countChanges(a, b *ir.Snapshot) int {
+	n := 0
+	n += diffByID(a.AddressSets, b.AddressSets, func(s ir.AddressSet) string { return s.ID },
+		func(x, y ir.AddressSet) int { return symDiff(x.Members, y.Members) })
+	n += diffByID(a.PortSets, b.PortSets, func(s ir.PortSet) string { return s.ID },
+		func(x, y ir.PortSet) int { return symDiff(x.Members, y.Members) })
+	n += diffByID(a.RuleLists, b.RuleLists, func(r ir.RuleList) string { return r.ID },
+		func(x, y ir.RuleList) int { return boolInt(!rulesEqual(x, y)) })
+	n += diffByID(a.Endpoints, b.Endpoints, func(e ir.Endpoint) string { return e.ID },
+		func(x, y ir.Endpoint) int { return boolInt(!endpointsEqual(x, y)) })
+	return n
+}
+
+func diffByID[T any](a, b []T, id func(T) string, diff func(x, y T) int) int {
+	old := make(map[string]T, len(a))
+	for _, x := range a {
+		old[id(x)] = x
+	}
+	n := 0
+	for _, y := range b {
+		x, ok := old[id(y)]
+		if !ok {
+			n++
+			continue
+		}
+		delete(old, id(y))
+		n += diff(x, y)
+	}
+	return n + len(old)
+}
+
+func symDiff[T comparable](a, b []T) int {
+	in := make(map[T]bool, len(a))
+	for _, x := range a {
+		in[x] = true
+	}
+	n := 0
+	for _, y := range b {
+		if in[y] {
+			delete(in, y)
+		} else {
+			n++
+		}
+	}
+	return n + len(in)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func rulesEqual(x, y ir.RuleList) bool {
+	return x.Origin == y.Origin && x.Direction == y.Direction && x.Priority == y.Priority &&
+		slices.EqualFunc(x.Rules, y.Rules, func(a, b ir.Rule) bool {
+			return a.Index == b.Index && a.Name == b.Name && a.Action == b.Action &&
+				a.AllPeers == b.AllPeers && a.AllPorts == b.AllPorts &&
+				slices.Equal(a.Peers, b.Peers) && slices.Equal(a.Ports, b.Ports)
+		})
+}
+
+func endpointsEqual(x, y ir.Endpoint) bool {
+	tiers := func(a, b []ir.Tier) bool {
+		return slices.EqualFunc(a, b, func(s, t ir.Tier) bool { return s.Kind == t.Kind && slices.Equal(s.RuleLists, t.RuleLists) })
+	}
+	return slices.Equal(x.IPs, y.IPs) && tiers(x.Ingress, y.Ingress) && tiers(x.Egress, y.Egress)
+}
+
+// Dump renders the programmed state as sorted, stable text: one line per set
+// member, rule and endpoint tier.
+func (b *Backend) Dump() string {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	s := b.snap
+	var w strings.Builder
+	fmt.Fprintf(&w, "generation %d\n", s.Generation)
+	for _, set := range s.AddressSets {
+		fmt.Fprintf(&w, "address-set %s # %s\n", set.ID, set.Description)
+		for _, m := range set.Members {
+			fmt.Fprintf(&w, "  %s\n", m)
+		}
+	}
+	for _, set := range s.PortSets {
+		fmt.Fprintf(&w, "port-set %s %s %q\n", set.ID, set.Protocol, set.PortName)
+		for _, m := range set.Members {
+			fmt.Fprintf(&w, "  %s\n", m)
+		}
+	}
+	for _, rl := range s.RuleLists {
+		fmt.Fprintf(&w, "rule-list %s %s %s priority %d\n", rl.ID, rl.Origin, rl.Direction, rl.Priority)
+		for _, r := range rl.Rules {
+			fmt.Fprintf(&w, "  %s\n", FormatRule(r))
+		}
+	}
+	for _, ep := range s.Endpoints {
+		fmt.Fprintf(&w, "endpoint %s %v\n", ep.ID, ep.IPs)
+		for _, dir := range []ir.Direction{ir.Ingress, ir.Egress} {
+			for _, t := range ep.Tiers(dir) {
+				fmt.Fprintf(&w, "  %s %s %s\n", dir, t.Kind, strings.Join(t.RuleLists, " "))
+			}
+		}
+	}
+	return w.String()
+}
+
+// FormatRule renders a rule on one line, e.g.
+// "[0] Allow peers=pods-1a2b… ports=TCP/80,UDP/53-54".
+func FormatRule(r ir.Rule) string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "[%d]", r.Index)
+	if r.Name != "" {
+		fmt.Fprintf(&w, " %q", r.Name)
+	}
+	fmt.Fprintf(&w, " %s", r.Action)
+	if r.AllPeers {
+		w.WriteString(" peers=*")
+	} else {
+		fmt.Fprintf(&w, " peers=%s", strings.Join(r.Peers, ","))
+	}
+	if r.AllPorts {
+		w.WriteString(" ports=*")
+	} else {
+		ports := make([]string, len(r.Ports))
+		for i, p := range r.Ports {
+			ports[i] = FormatPort(p)
+		}
+		fmt.Fprintf(&w, " ports=%s", strings.Join(ports, ","))
+	}
+	return w.String()
+}
+
+// FormatPort renders a port match: "TCP/80", "UDP/1000-2000", "SCTP/*",
+// "TCP/@tcp-http".
+func FormatPort(p ir.PortMatch) string {
+	switch {
+	case p.NamedSet != "":
+		return fmt.Sprintf("%s/@%s", p.Protocol, p.NamedSet)
+	case p.Port == 0:
+		return fmt.Sprintf("%s/*", p.Protocol)
+	case p.EndPort != p.Port:
+		return fmt.Sprintf("%s/%d-%d", p.Protocol, p.Port, p.EndPort)
+	}
+	return fmt.Sprintf("%s/%d", p.Protocol, p.Port)
+}

@@ -1,0 +1,188 @@
+// Package sim runs netpolctl's inputs through the policy engine: it reads the
+// cluster state (files, or a directory of steps), feeds the engine the
+// difference at every step (the incremental path), hands each delta to a
+// backend and asks a Prober for the verdict of every flow.
+package sim
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/examples/internal/flows"
+	"github.com/palisade-net/palisade/examples/internal/manifest"
+	"github.com/palisade-net/palisade/policy"
+)
+
+// Input says what to run.
+type Input struct {
+	// Files are read as one cluster state (step 0).
+	Files []string
+	// StepsDir, instead of Files, holds one complete state per step:
+	// files or directories named in lexical order (00.yaml, 01.yaml, ...).
+	StepsDir string
+	// FlowsFile is the flow file.
+	FlowsFile string
+	// Strict makes a NetworkPolicy that fails validation an error. By
+	// default it is a warning and the policy is applied in its safe form.
+	Strict bool
+}
+
+// Step is one cluster state.
+type Step struct {
+	Index int
+	Name  string
+	State *manifest.State
+}
+
+// Load reads the steps and the flows. Errors name the file, object and field.
+func (in Input) Load() ([]Step, []flows.Flow, error) {
+	var steps []Step
+	switch {
+	case in.StepsDir != "" && len(in.Files) > 0:
+		return nil, nil, fmt.Errorf("give either -f or --steps, not both")
+	case in.StepsDir != "":
+		entries, err := os.ReadDir(in.StepsDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		var names []string
+		for _, e := range entries {
+			ext := strings.ToLower(filepath.Ext(e.Name()))
+			if e.IsDir() || ext == ".yaml" || ext == ".yml" || ext == ".json" {
+				names = append(names, e.Name())
+			}
+		}
+		slices.Sort(names)
+		if len(names) == 0 {
+			return nil, nil, fmt.Errorf("%s: no steps (want 00.yaml, 01.yaml, ...)", in.StepsDir)
+		}
+		for i, n := range names {
+			st, err := manifest.Load(filepath.Join(in.StepsDir, n))
+			if err != nil {
+				return nil, nil, err
+			}
+			steps = append(steps, Step{Index: i, Name: n, State: st})
+		}
+	case len(in.Files) > 0:
+		st, err := manifest.Load(in.Files...)
+		if err != nil {
+			return nil, nil, err
+		}
+		steps = []Step{{Index: 0, Name: strings.Join(in.Files, ","), State: st}}
+	default:
+		return nil, nil, fmt.Errorf("no input: give -f PATH or --steps DIR")
+	}
+	if in.FlowsFile == "" {
+		return nil, nil, fmt.Errorf("no flows: give --flows FILE")
+	}
+	fl, err := flows.ReadFile(in.FlowsFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	return steps, fl, nil
+}
+
+// Result is the verdict of one flow at one step, as netpolctl prints it.
+type Result struct {
+	Step     int    `json:"step"`
+	Src      string `json:"src"`
+	Dst      string `json:"dst"`
+	Port     uint16 `json:"port"`
+	Protocol string `json:"protocol"`
+	Verdict  string `json:"verdict"`
+	SrcIP    string `json:"srcIP,omitempty"`
+	DstIP    string `json:"dstIP,omitempty"`
+	// Egress and Ingress say what decided at each end; Reason explains a
+	// verdict reached otherwise.
+	Egress  string `json:"egress,omitempty"`
+	Ingress string `json:"ingress,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Verdict values.
+const (
+	Allow = "allow"
+	Deny  = "deny"
+)
+
+// Prober decides resolved flows against the backend it programs.
+type Prober interface {
+	// Prepare is called after the backend holds a step's state and before
+	// its flows are probed (e.g. to create lab pods).
+	Prepare(ctx context.Context, step Step) error
+	// Probe returns one result per flow, in order. Flows with Absent set
+	// are never passed.
+	Probe(ctx context.Context, step Step, fl []flows.Resolved) ([]Result, error)
+}
+
+// Warn receives non-fatal problems (policies that failed validation).
+type Warn func(msg string)
+
+// Run runs every step: the engine gets the difference from the previous
+// state, the backend gets the engine's delta, and the prober the flows. emit
+// receives the results of each step in flow order.
+func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, engine policy.Engine, be backend.Backend, pr Prober, warn Warn, emit func([]Result) error) error {
+	var prev *manifest.State
+	for _, step := range steps {
+		podProblems, npProblems := manifest.Apply(engine, prev, step.State)
+		if len(podProblems) > 0 {
+			return fmt.Errorf("step %s: %w", step.Name, joinProblems(podProblems))
+		}
+		if len(npProblems) > 0 {
+			if in.Strict {
+				return fmt.Errorf("step %s: %w", step.Name, joinProblems(npProblems))
+			}
+			for _, p := range npProblems {
+				warn(fmt.Sprintf("warning: %s (applied without allow rules: it isolates the pods it selects)", p.Error()))
+			}
+		}
+		prev = step.State
+		if err := be.Apply(ctx, engine.Delta()); err != nil {
+			return fmt.Errorf("step %s: backend: %w", step.Name, err)
+		}
+		if err := pr.Prepare(ctx, step); err != nil {
+			return fmt.Errorf("step %s: %w", step.Name, err)
+		}
+		results := make([]Result, len(fl))
+		var probe []flows.Resolved
+		var at []int
+		for i, f := range fl {
+			r := flows.Resolve(step.State, f)
+			results[i] = Result{Step: step.Index, Src: f.Src.String(), Dst: f.Dst.String(), Port: f.Port, Protocol: f.Protocol.String()}
+			if r.Absent != "" {
+				results[i].Verdict, results[i].Reason = Deny, r.Absent
+				continue
+			}
+			results[i].SrcIP, results[i].DstIP = r.SrcIP.String(), r.DstIP.String()
+			probe = append(probe, r)
+			at = append(at, i)
+		}
+		got, err := pr.Probe(ctx, step, probe)
+		if err != nil {
+			return fmt.Errorf("step %s: %w", step.Name, err)
+		}
+		for j, i := range at {
+			g := got[j]
+			g.Step, g.Src, g.Dst, g.Port, g.Protocol = results[i].Step, results[i].Src, results[i].Dst, results[i].Port, results[i].Protocol
+			g.SrcIP, g.DstIP = results[i].SrcIP, results[i].DstIP
+			results[i] = g
+		}
+		if err := emit(results); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func joinProblems(ps []manifest.Problem) error {
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Error()
+	}
+	return fmt.Errorf("%s", strings.Join(msgs, "\n"))
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/palisade-net/palisade/backend/memory"
+	"github.com/palisade-net/palisade/examples/internal/flows"
+	"github.com/palisade-net/palisade/examples/internal/manifest"
+	"github.com/palisade-net/palisade/examples/internal/sim"
+	"github.com/palisade-net/palisade/policy"
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+func explainCmd() *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "explain -f PATH SRC DST PORT PROTOCOL",
+		Short: "Explain the verdict of one flow: every policy at each end and how each rule fared",
+		Example: `  netpolctl explain -f examples/demo frontend/web-1 app/db-0 6379 TCP
+  netpolctl explain -f examples/demo 203.0.113.7 app/db-0 6379 TCP`,
+		Args: cobra.ExactArgs(4),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(files) == 0 {
+				return fmt.Errorf("no input: give -f PATH")
+			}
+			st, err := manifest.Load(files...)
+			if err != nil {
+				return err
+			}
+			fl, err := flows.Parse("arguments", strings.NewReader(strings.Join(args, " ")))
+			if err != nil {
+				return err
+			}
+			engine := policy.New(policy.Config{})
+			podProblems, npProblems := manifest.Apply(engine, nil, st)
+			for _, p := range append(podProblems, npProblems...) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", p.Error())
+			}
+			mem := memory.New(memory.Config{})
+			if _, err := mem.Sync(context.Background(), engine.Snapshot()); err != nil {
+				return err
+			}
+			return explain(cmd.OutOrStdout(), st, mem, fl[0])
+		},
+	}
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "YAML/JSON file or directory of cluster objects (repeatable)")
+	return cmd
+}
+
+func explain(w io.Writer, st *manifest.State, mem *memory.Backend, f flows.Flow) error {
+	r := flows.Resolve(st, f)
+	head := fmt.Sprintf("%s -> %s %s/%d", f.Src, f.Dst, f.Protocol, f.Port)
+	if r.Absent != "" {
+		fmt.Fprintf(w, "%s: DENY (%s: no packet can be sent)\n", head, r.Absent)
+		return nil
+	}
+	fmt.Fprintf(w, "%s (%s -> %s)", head, r.SrcIP, r.DstIP)
+	if sim.NodeLocal(r) {
+		fmt.Fprintf(w, ": ALLOW (from a hostNetwork pod, i.e. its node, to a pod on the same node: always allowed)\n")
+		return nil
+	}
+	v, traces := mem.Explain(memory.Flow{Src: r.SrcIP, Dst: r.DstIP, Protocol: f.Protocol, Port: f.Port})
+	verdict := "DENY"
+	if v.Allowed {
+		verdict = "ALLOW"
+	}
+	fmt.Fprintf(w, ": %s\n", verdict)
+	if v.Reason != "" {
+		fmt.Fprintf(w, "  %s\n", v.Reason)
+		return nil
+	}
+	sets := map[string]string{}
+	for _, s := range mem.Snapshot().AddressSets {
+		sets[s.ID] = s.Description
+	}
+	for _, end := range []struct {
+		dir  ir.Direction
+		name string
+		d    memory.Decision
+	}{{ir.Egress, f.Src.String(), v.Egress}, {ir.Ingress, f.Dst.String(), v.Ingress}} {
+		fmt.Fprintf(w, "\n%s at %s: %s\n", end.dir, end.name, end.d)
+		if end.d.Endpoint == "" {
+			continue
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		n := 0
+		for _, lt := range traces {
+			if lt.Direction != end.dir {
+				continue
+			}
+			if n == 0 {
+				fmt.Fprintln(tw, "  TIER\tPOLICY\tRULE\tACTION\tPEER\tPORT\tDETAIL")
+			}
+			n++
+			if len(lt.Rules) == 0 {
+				fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\tno rules for %s: isolates only\n", lt.Tier, lt.Origin, strings.ToLower(string(end.dir)))
+				continue
+			}
+			for _, rt := range lt.Rules {
+				detail := "matches"
+				switch {
+				case !lt.Evaluated:
+					detail = "not reached (decided earlier)"
+				case !rt.PeerMatched:
+					detail = "peer not in " + peers(rt.Rule, sets)
+				case !rt.PortMatched:
+					detail = "port not in " + ports(rt.Rule)
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t%s\n", lt.Tier, lt.Origin, rt.Rule.Index, rt.Rule.Action, mark(rt.PeerMatched), mark(rt.PortMatched), detail)
+			}
+		}
+		if n == 0 {
+			fmt.Fprintf(tw, "  no policy selects %s for %s\n", end.name, strings.ToLower(string(end.dir)))
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
+func peers(r ir.Rule, sets map[string]string) string {
+	var out []string
+	for _, id := range r.Peers {
+		out = append(out, "["+sets[id]+"]")
+	}
+	if len(out) == 0 {
+		return "(no valid peer)"
+	}
+	return strings.Join(out, " or ")
+}
+
+func ports(r ir.Rule) string {
+	var out []string
+	for _, p := range r.Ports {
+		out = append(out, memory.FormatPort(p))
+	}
+	return strings.Join(out, ",")
+}

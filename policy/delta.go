@@ -1,0 +1,223 @@
+package policy
+
+import (
+	"cmp"
+	"reflect"
+	"slices"
+
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+// refreshEndpoints recomputes the endpoints of the dirty pods.
+func (e *engine) refreshEndpoints() {
+	for key := range e.dirtyPods {
+		p := e.pods[key]
+		cur := e.endpoints[key]
+		if p == nil || !p.local {
+			if cur != nil {
+				delete(e.endpoints, key)
+				e.changedEPs[key] = struct{}{}
+			}
+			continue
+		}
+		ep := e.computeEndpoint(p)
+		if cur == nil || !endpointEqual(cur, ep) {
+			e.endpoints[key] = ep
+			e.changedEPs[key] = struct{}{}
+		}
+	}
+	clear(e.dirtyPods)
+}
+
+// computeEndpoint builds the IR endpoint of a local pod from the policies
+// whose subject selector matches it.
+func (e *engine) computeEndpoint(p *podState) *ir.Endpoint {
+	ep := &ir.Endpoint{ID: p.key, IPs: slices.Clone(p.ips)}
+	var selecting []*policyState
+	for _, id := range e.idx.SelectorsOf(p.key) {
+		if u := e.users[id]; u != nil {
+			for st := range u.policies {
+				selecting = append(selecting, st)
+			}
+		}
+	}
+	if len(selecting) == 0 {
+		return ep
+	}
+	// Tiers in evaluation order; within a tier, lists by priority then ID.
+	slices.SortFunc(selecting, func(a, b *policyState) int {
+		if c := cmp.Compare(tierRank(a.tier), tierRank(b.tier)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.priority, b.priority); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.key.String(), b.key.String())
+	})
+	for _, dir := range []ir.Direction{ir.Ingress, ir.Egress} {
+		var tiers []ir.Tier
+		for _, st := range selecting {
+			id, ok := st.lists[dir]
+			if !ok {
+				continue
+			}
+			if n := len(tiers); n == 0 || tiers[n-1].Kind != st.tier {
+				tiers = append(tiers, ir.Tier{Kind: st.tier})
+			}
+			t := &tiers[len(tiers)-1]
+			t.RuleLists = append(t.RuleLists, id)
+		}
+		if dir == ir.Ingress {
+			ep.Ingress = tiers
+		} else {
+			ep.Egress = tiers
+		}
+	}
+	return ep
+}
+
+func tierRank(k ir.TierKind) int {
+	switch k {
+	case ir.TierAdmin:
+		return 0
+	case ir.TierNetworkPolicy:
+		return 1
+	}
+	return 2
+}
+
+func endpointEqual(a, b *ir.Endpoint) bool {
+	return a.ID == b.ID && slices.Equal(a.IPs, b.IPs) && tiersEqual(a.Ingress, b.Ingress) && tiersEqual(a.Egress, b.Egress)
+}
+
+func tiersEqual(a, b []ir.Tier) bool {
+	return slices.EqualFunc(a, b, func(x, y ir.Tier) bool {
+		return x.Kind == y.Kind && slices.Equal(x.RuleLists, y.RuleLists)
+	})
+}
+
+// delta collects every change since the last emission and marks it emitted.
+func (e *engine) delta() *ir.Delta {
+	e.refreshEndpoints()
+	d := &ir.Delta{Base: e.generation}
+
+	for id := range e.changedAddr {
+		set := e.addrSets[id]
+		switch {
+		case set.refs > 0 && !set.emitted:
+			d.AddedAddressSets = append(d.AddedAddressSets, ir.AddressSet{ID: id, Description: set.desc, Members: set.list(ir.ComparePrefix)})
+			set.emitted, set.pending = true, nil
+		case set.refs > 0:
+			added, removed := set.takePending(ir.ComparePrefix)
+			if len(added)+len(removed) > 0 {
+				d.AddressSetChanges = append(d.AddressSetChanges, ir.AddressSetChange{ID: id, Added: added, Removed: removed})
+			}
+		default:
+			if set.emitted {
+				d.RemovedAddressSets = append(d.RemovedAddressSets, id)
+			}
+			delete(e.addrSets, id)
+		}
+	}
+	clear(e.changedAddr)
+
+	for id := range e.changedPortSet {
+		set := e.portSets[id]
+		switch {
+		case set.refs > 0 && !set.emitted:
+			d.AddedPortSets = append(d.AddedPortSets, ir.PortSet{ID: id, Protocol: set.port.proto, PortName: set.port.name, Members: set.list(ir.CompareAddrPort)})
+			set.emitted, set.pending = true, nil
+		case set.refs > 0:
+			added, removed := set.takePending(ir.CompareAddrPort)
+			if len(added)+len(removed) > 0 {
+				d.PortSetChanges = append(d.PortSetChanges, ir.PortSetChange{ID: id, Added: added, Removed: removed})
+			}
+		default:
+			if set.emitted {
+				d.RemovedPortSets = append(d.RemovedPortSets, id)
+			}
+			delete(e.portSets, id)
+		}
+	}
+	clear(e.changedPortSet)
+
+	for id := range e.changedLists {
+		cur, prev := e.lists[id], e.emittedLists[id]
+		switch {
+		case cur != nil && (prev == nil || !reflect.DeepEqual(cur, prev)):
+			d.RuleLists = append(d.RuleLists, cur.Clone())
+			e.emittedLists[id] = cur
+		case cur == nil && prev != nil:
+			d.RemovedRuleLists = append(d.RemovedRuleLists, id)
+			delete(e.emittedLists, id)
+		}
+	}
+	clear(e.changedLists)
+
+	for id := range e.changedEPs {
+		cur, prev := e.endpoints[id], e.emittedEPs[id]
+		switch {
+		case cur != nil && (prev == nil || !endpointEqual(cur, prev)):
+			d.Endpoints = append(d.Endpoints, cur.Clone())
+			e.emittedEPs[id] = cur
+		case cur == nil && prev != nil:
+			d.RemovedEndpoints = append(d.RemovedEndpoints, id)
+			delete(e.emittedEPs, id)
+		}
+	}
+	clear(e.changedEPs)
+
+	sortDelta(d)
+	if !d.Empty() {
+		e.generation++
+	}
+	d.Generation = e.generation
+	return d
+}
+
+// snapshot ends the current delta and returns the full state.
+func (e *engine) snapshot() *ir.Snapshot {
+	e.delta()
+	s := &ir.Snapshot{Generation: e.generation}
+	for id, set := range e.addrSets {
+		s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: id, Description: set.desc, Members: set.list(ir.ComparePrefix)})
+	}
+	for id, set := range e.portSets {
+		s.PortSets = append(s.PortSets, ir.PortSet{ID: id, Protocol: set.port.proto, PortName: set.port.name, Members: set.list(ir.CompareAddrPort)})
+	}
+	for _, rl := range e.lists {
+		s.RuleLists = append(s.RuleLists, rl.Clone())
+	}
+	for _, ep := range e.endpoints {
+		s.Endpoints = append(s.Endpoints, ep.Clone())
+	}
+	s.Sort()
+	return s
+}
+
+func sortDelta(d *ir.Delta) {
+	byID := func(a, b string) int { return cmp.Compare(a, b) }
+	slices.SortFunc(d.AddedAddressSets, func(a, b ir.AddressSet) int { return byID(a.ID, b.ID) })
+	slices.SortFunc(d.AddressSetChanges, func(a, b ir.AddressSetChange) int { return byID(a.ID, b.ID) })
+	slices.Sort(d.RemovedAddressSets)
+	slices.SortFunc(d.AddedPortSets, func(a, b ir.PortSet) int { return byID(a.ID, b.ID) })
+	slices.SortFunc(d.PortSetChanges, func(a, b ir.PortSetChange) int { return byID(a.ID, b.ID) })
+	slices.Sort(d.RemovedPortSets)
+	slices.SortFunc(d.RuleLists, func(a, b ir.RuleList) int { return byID(a.ID, b.ID) })
+	slices.Sort(d.RemovedRuleLists)
+	slices.SortFunc(d.Endpoints, func(a, b ir.Endpoint) int { return byID(a.ID, b.ID) })
+	slices.Sort(d.RemovedEndpoints)
+}
+
+func (e *engine) problems() []*ValidationError {
+	var out []*ValidationError
+	for _, st := range e.policies {
+		if st.err != nil {
+			out = append(out, st.err)
+		}
+	}
+	slices.SortFunc(out, func(a, b *ValidationError) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return out
+}

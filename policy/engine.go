@@ -1,0 +1,197 @@
+package policy
+
+import (
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/selector"
+)
+
+// Engine turns cluster objects into the IR. It keeps the complete cluster
+// view it is given (every pod, since any pod can be a peer), and emits
+// endpoints only for the local pods (see Config).
+//
+// Objects are passed by pointer and never retained or modified: the engine
+// copies what it needs, so objects from an informer cache are safe to pass.
+// An Engine is safe for concurrent use; its methods are serialized.
+type Engine interface {
+	// UpsertNamespace adds or replaces a namespace. A nil namespace is ignored.
+	UpsertNamespace(ns *corev1.Namespace)
+	// DeleteNamespace removes a namespace object; its pods stay, in a
+	// namespace that carries only the kubernetes.io/metadata.name label.
+	// Unknown names are ignored.
+	DeleteNamespace(name string)
+
+	// UpsertPod adds or replaces a pod. It returns a *ValidationError when a
+	// field is unusable (an IP that does not parse); the pod is applied
+	// without it. A nil pod is ignored.
+	UpsertPod(pod *corev1.Pod) error
+	// DeletePod removes a pod. Unknown pods are ignored.
+	DeletePod(namespace, name string)
+
+	// UpsertNetworkPolicy adds or replaces a NetworkPolicy. It returns a
+	// *ValidationError listing every invalid field; the policy is applied
+	// anyway in its safe form (it isolates what it selects, allows nothing).
+	// A nil policy is ignored.
+	UpsertNetworkPolicy(np *networkingv1.NetworkPolicy) error
+	// DeleteNetworkPolicy removes a NetworkPolicy. Unknown names are ignored.
+	DeleteNetworkPolicy(namespace, name string)
+
+	// Snapshot returns the full IR at the current generation. It ends the
+	// current delta: the next Delta starts from the returned snapshot. The
+	// caller owns the result.
+	Snapshot() *ir.Snapshot
+	// Delta returns the change since the previous Delta or Snapshot (since
+	// the empty state for the first call). When nothing changed, the delta is
+	// empty and its Base equals its Generation. The caller owns the result.
+	Delta() *ir.Delta
+
+	// Problems returns the validation errors of the objects currently held,
+	// sorted by object. Empty when every object is valid.
+	Problems() []*ValidationError
+}
+
+// Config configures an Engine. The zero value enforces every pod.
+type Config struct {
+	// NodeName, when set, makes the pods scheduled to that node
+	// (spec.nodeName) the local endpoints. Empty means every pod is local.
+	NodeName string
+	// IsLocal, when set, decides which pods are local endpoints and
+	// overrides NodeName. It must be a pure function of the pod.
+	IsLocal func(pod *corev1.Pod) bool
+}
+
+// New returns an Engine with an empty cluster view.
+func New(cfg Config) Engine {
+	return &lockedEngine{e: newEngine(cfg)}
+}
+
+// lockedEngine serializes calls to the engine.
+type lockedEngine struct {
+	mu sync.Mutex
+	e  *engine
+}
+
+func (l *lockedEngine) UpsertNamespace(ns *corev1.Namespace) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e.upsertNamespace(ns)
+}
+
+func (l *lockedEngine) DeleteNamespace(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e.deleteNamespace(name)
+}
+
+func (l *lockedEngine) UpsertPod(pod *corev1.Pod) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.upsertPod(pod)
+}
+
+func (l *lockedEngine) DeletePod(namespace, name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e.deletePod(namespace, name)
+}
+
+func (l *lockedEngine) UpsertNetworkPolicy(np *networkingv1.NetworkPolicy) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.upsertNetworkPolicy(np)
+}
+
+func (l *lockedEngine) DeleteNetworkPolicy(namespace, name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e.deletePolicy(policyKey{kind: kindNetworkPolicy, namespace: namespace, name: name})
+}
+
+func (l *lockedEngine) Snapshot() *ir.Snapshot {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.snapshot()
+}
+
+func (l *lockedEngine) Delta() *ir.Delta {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.delta()
+}
+
+func (l *lockedEngine) Problems() []*ValidationError {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.problems()
+}
+
+// engine is the unsynchronized implementation.
+type engine struct {
+	cfg Config
+
+	// idx holds every active pod, labelled with its own labels plus its
+	// namespace's labels under nsLabelPrefix, and every selector in use.
+	idx *selector.Index[string]
+
+	namespaces map[string]*namespaceState
+	pods       map[string]*podState // by "namespace/name"
+	policies   map[policyKey]*policyState
+
+	// users says what each registered selector is for.
+	users map[selector.ID]*selectorUsers
+
+	addrSets map[string]*addrSet
+	portSets map[string]*portSet
+	// podsByPort indexes active pods by named container port.
+	podsByPort map[namedPort]map[*podState]struct{}
+
+	// Current rule lists and endpoints; endpoints are recomputed lazily from
+	// dirtyPods.
+	lists     map[string]*ir.RuleList
+	endpoints map[string]*ir.Endpoint
+	dirtyPods map[string]struct{}
+
+	// What the last Delta or Snapshot emitted, and what changed since.
+	generation     uint64
+	emittedLists   map[string]*ir.RuleList
+	emittedEPs     map[string]*ir.Endpoint
+	changedLists   map[string]struct{}
+	changedEPs     map[string]struct{}
+	changedAddr    map[string]struct{}
+	changedPortSet map[string]struct{}
+}
+
+func newEngine(cfg Config) *engine {
+	return &engine{
+		cfg:            cfg,
+		idx:            selector.NewIndex[string](),
+		namespaces:     make(map[string]*namespaceState),
+		pods:           make(map[string]*podState),
+		policies:       make(map[policyKey]*policyState),
+		users:          make(map[selector.ID]*selectorUsers),
+		addrSets:       make(map[string]*addrSet),
+		portSets:       make(map[string]*portSet),
+		podsByPort:     make(map[namedPort]map[*podState]struct{}),
+		lists:          make(map[string]*ir.RuleList),
+		endpoints:      make(map[string]*ir.Endpoint),
+		dirtyPods:      make(map[string]struct{}),
+		emittedLists:   make(map[string]*ir.RuleList),
+		emittedEPs:     make(map[string]*ir.Endpoint),
+		changedLists:   make(map[string]struct{}),
+		changedEPs:     make(map[string]struct{}),
+		changedAddr:    make(map[string]struct{}),
+		changedPortSet: make(map[string]struct{}),
+	}
+}
+
+// selectorUsers records the uses of one registered selector.
+type selectorUsers struct {
+	// set is the pod address set fed by the selector, if any.
+	set *addrSet
+	// policies are those that use it as their pod selector.
+	policies map[*policyState]struct{}
+}

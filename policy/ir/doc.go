@@ -1,0 +1,24 @@
+// Package ir defines Palisade's intermediate representation: what the policy
+// engine produces and what every backend consumes. It holds resolved data only
+// (IP prefixes, protocols, port ranges, (address, port) pairs, ordered rule
+// lists) and imports no Kubernetes package, so a backend can be built, tested
+// and fuzzed without a cluster.
+//
+// A Snapshot is the whole state: address sets and port sets (shared by every
+// rule that uses the same peer or named port), rule lists (one per policy
+// object and direction, shared by every endpoint that object selects, each
+// rule carrying its origin), and endpoints (the local pods to enforce, with
+// the ordered tiers that apply to each direction).
+//
+// A connection from S to D is allowed when the egress tiers of S's endpoint
+// (if S is a local endpoint) and the ingress tiers of D's endpoint (if D is a
+// local endpoint) both allow it. For one direction the tiers are evaluated in
+// order: a first-match tier (Admin, Baseline) ends evaluation at its first
+// matching Allow or Deny rule and moves on at a Pass rule or when nothing
+// matches; the NetworkPolicy tier allows when any rule matches and denies
+// otherwise. When no tier decides, the connection is allowed.
+//
+// A Delta carries the change between two generations; Snapshot.Apply applies
+// one and the engine guarantees that applying every delta in order to an empty
+// snapshot yields its full snapshot.
+package ir

@@ -1,0 +1,336 @@
+package policy
+
+import (
+	"maps"
+	"net/netip"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/selector"
+)
+
+const (
+	// nsLabelPrefix marks namespace labels copied into a pod's indexed
+	// labels. It holds a character no label key may contain, so it never
+	// collides with a pod label.
+	nsLabelPrefix = "\x00ns/"
+	// NamespaceNameLabel is the label every namespace carries with its name.
+	NamespaceNameLabel = "kubernetes.io/metadata.name"
+	nsNameKey          = nsLabelPrefix + NamespaceNameLabel
+)
+
+// namespaceState is a namespace's labels (NamespaceNameLabel included) and its
+// pods.
+type namespaceState struct {
+	name   string
+	labels map[string]string
+	// object says whether a Namespace object exists (else labels hold only
+	// the name label).
+	object bool
+	pods   map[string]*podState
+}
+
+// namedPort is a container port name and protocol.
+type namedPort struct {
+	proto ir.Protocol
+	name  string
+}
+
+type podState struct {
+	key       string // namespace/name
+	namespace string
+	labels    map[string]string // the pod's own labels
+	ips       []netip.Addr
+	ports     map[namedPort][]uint16
+	// active pods are in the index: they have an IP, are not hostNetwork
+	// and have not finished.
+	active bool
+	local  bool
+}
+
+func (e *engine) namespace(name string) *namespaceState {
+	ns := e.namespaces[name]
+	if ns == nil {
+		ns = &namespaceState{
+			name:   name,
+			labels: map[string]string{NamespaceNameLabel: name},
+			pods:   make(map[string]*podState),
+		}
+		e.namespaces[name] = ns
+	}
+	return ns
+}
+
+func (e *engine) upsertNamespace(obj *corev1.Namespace) {
+	if obj == nil {
+		return
+	}
+	ns := e.namespace(obj.Name)
+	labels := make(map[string]string, len(obj.Labels)+1)
+	maps.Copy(labels, obj.Labels)
+	labels[NamespaceNameLabel] = obj.Name
+	ns.object = true
+	e.setNamespaceLabels(ns, labels)
+}
+
+func (e *engine) deleteNamespace(name string) {
+	ns := e.namespaces[name]
+	if ns == nil || !ns.object {
+		return
+	}
+	ns.object = false
+	e.setNamespaceLabels(ns, map[string]string{NamespaceNameLabel: name})
+	e.dropNamespaceIfUnused(ns)
+}
+
+func (e *engine) dropNamespaceIfUnused(ns *namespaceState) {
+	if !ns.object && len(ns.pods) == 0 {
+		delete(e.namespaces, ns.name)
+	}
+}
+
+func (e *engine) setNamespaceLabels(ns *namespaceState, labels map[string]string) {
+	if maps.Equal(ns.labels, labels) {
+		return
+	}
+	ns.labels = labels
+	for _, p := range ns.pods {
+		if p.active {
+			e.handleChanges(p, e.idx.Upsert(p.key, e.indexLabels(p)))
+		}
+	}
+}
+
+// indexLabels returns the labels the index holds for p: its own and its
+// namespace's under nsLabelPrefix.
+func (e *engine) indexLabels(p *podState) map[string]string {
+	nsLabels := e.namespace(p.namespace).labels
+	out := make(map[string]string, len(p.labels)+len(nsLabels))
+	maps.Copy(out, p.labels)
+	for k, v := range nsLabels {
+		out[nsLabelPrefix+k] = v
+	}
+	return out
+}
+
+func (e *engine) isLocal(pod *corev1.Pod) bool {
+	switch {
+	case e.cfg.IsLocal != nil:
+		return e.cfg.IsLocal(pod)
+	case e.cfg.NodeName != "":
+		return pod.Spec.NodeName == e.cfg.NodeName
+	}
+	return true
+}
+
+// podFromObject extracts what the engine needs from a pod, and the problems
+// with its fields.
+func (e *engine) podFromObject(pod *corev1.Pod) (*podState, field.ErrorList) {
+	p := &podState{
+		key:       pod.Namespace + "/" + pod.Name,
+		namespace: pod.Namespace,
+		labels:    maps.Clone(pod.Labels),
+	}
+	if p.labels == nil {
+		p.labels = map[string]string{}
+	}
+	var errs field.ErrorList
+	seen := make(map[netip.Addr]bool)
+	addIP := func(s string, path *field.Path) {
+		if s == "" {
+			return
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			errs = append(errs, field.Invalid(path, s, "must be an IPv4 or IPv6 address"))
+			return
+		}
+		a = a.Unmap()
+		if !seen[a] {
+			seen[a] = true
+			p.ips = append(p.ips, a)
+		}
+	}
+	addIP(pod.Status.PodIP, field.NewPath("status", "podIP"))
+	for i, pip := range pod.Status.PodIPs {
+		addIP(pip.IP, field.NewPath("status", "podIPs").Index(i).Child("ip"))
+	}
+	slices.SortFunc(p.ips, netip.Addr.Compare)
+
+	for ci, c := range pod.Spec.Containers {
+		for pi, cp := range c.Ports {
+			if cp.Name == "" {
+				continue
+			}
+			proto := ir.TCP
+			if cp.Protocol != "" {
+				var ok bool
+				if proto, ok = ir.ParseProtocol(string(cp.Protocol)); !ok {
+					errs = append(errs, field.NotSupported(field.NewPath("spec", "containers").Index(ci).Child("ports").Index(pi).Child("protocol"), cp.Protocol, []string{"TCP", "UDP", "SCTP"}))
+					continue
+				}
+			}
+			if cp.ContainerPort < 1 || cp.ContainerPort > 65535 {
+				errs = append(errs, field.Invalid(field.NewPath("spec", "containers").Index(ci).Child("ports").Index(pi).Child("containerPort"), cp.ContainerPort, "must be between 1 and 65535"))
+				continue
+			}
+			if p.ports == nil {
+				p.ports = make(map[namedPort][]uint16)
+			}
+			k := namedPort{proto, cp.Name}
+			if !slices.Contains(p.ports[k], uint16(cp.ContainerPort)) {
+				p.ports[k] = append(p.ports[k], uint16(cp.ContainerPort))
+			}
+		}
+	}
+	finished := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+	p.active = len(p.ips) > 0 && !pod.Spec.HostNetwork && !finished
+	p.local = p.active && e.isLocal(pod)
+	return p, errs
+}
+
+func (e *engine) upsertPod(pod *corev1.Pod) error {
+	if pod == nil {
+		return nil
+	}
+	p, errs := e.podFromObject(pod)
+	old := e.pods[p.key]
+	ns := e.namespace(p.namespace)
+
+	if old != nil && old.active && (!p.active || !slices.Equal(old.ips, p.ips)) {
+		// Leaving the index (or changing address): withdraw the old IPs
+		// from every set, then enter again below as a new pod.
+		e.deactivate(old)
+	}
+	if old != nil && old.active && p.active && slices.Equal(old.ips, p.ips) {
+		// Same addresses: only labels and ports can have changed. Keep the
+		// old state object (the index and port sets refer to it).
+		e.updatePorts(old, p.ports)
+		old.labels = p.labels
+		old.local = p.local
+		e.handleChanges(old, e.idx.Upsert(old.key, e.indexLabels(old)))
+		e.dirtyPods[old.key] = struct{}{}
+	} else {
+		e.pods[p.key] = p
+		ns.pods[p.key] = p
+		if p.active {
+			e.activate(p)
+		}
+		e.dirtyPods[p.key] = struct{}{}
+	}
+	if len(errs) > 0 {
+		return &ValidationError{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, Errs: errs}
+	}
+	return nil
+}
+
+func (e *engine) deletePod(namespace, name string) {
+	key := namespace + "/" + name
+	p := e.pods[key]
+	if p == nil {
+		return
+	}
+	if p.active {
+		e.deactivate(p)
+	}
+	delete(e.pods, key)
+	ns := e.namespace(namespace)
+	delete(ns.pods, key)
+	e.dropNamespaceIfUnused(ns)
+	e.dirtyPods[key] = struct{}{}
+}
+
+// activate enters an active pod into the index and the port sets.
+func (e *engine) activate(p *podState) {
+	e.handleChanges(p, e.idx.Upsert(p.key, e.indexLabels(p)))
+	for k := range p.ports {
+		e.addPodPort(p, k)
+	}
+}
+
+// deactivate removes a pod from the index and every set.
+func (e *engine) deactivate(p *podState) {
+	e.handleChanges(p, e.idx.Delete(p.key))
+	for k := range p.ports {
+		e.removePodPort(p, k)
+	}
+	p.active = false
+}
+
+// handleChanges applies the match-set changes of one pod to the address sets
+// and marks endpoints whose policies changed.
+func (e *engine) handleChanges(p *podState, changes []selector.Change[string]) {
+	for _, ch := range changes {
+		u := e.users[ch.Selector]
+		if u == nil {
+			continue
+		}
+		if u.set != nil {
+			for _, ip := range p.ips {
+				if ch.Matched {
+					e.addMember(u.set, ir.HostPrefix(ip))
+				} else {
+					e.removeMember(u.set, ir.HostPrefix(ip))
+				}
+			}
+		}
+		if len(u.policies) > 0 && p.local {
+			e.dirtyPods[p.key] = struct{}{}
+		}
+	}
+}
+
+// updatePorts moves an active pod's named ports from p.ports to ports.
+func (e *engine) updatePorts(p *podState, ports map[namedPort][]uint16) {
+	if maps.EqualFunc(p.ports, ports, slices.Equal[[]uint16]) {
+		return
+	}
+	for k := range p.ports {
+		e.removePodPort(p, k)
+	}
+	p.ports = ports
+	for k := range p.ports {
+		e.addPodPort(p, k)
+	}
+}
+
+func (e *engine) addPodPort(p *podState, k namedPort) {
+	m := e.podsByPort[k]
+	if m == nil {
+		m = make(map[*podState]struct{})
+		e.podsByPort[k] = m
+	}
+	m[p] = struct{}{}
+	if set := e.portSets[portSetID(k)]; set != nil && set.refs > 0 {
+		for _, m := range podPortMembers(p, k) {
+			e.addPortMember(set, m)
+		}
+	}
+}
+
+func (e *engine) removePodPort(p *podState, k namedPort) {
+	if m := e.podsByPort[k]; m != nil {
+		delete(m, p)
+		if len(m) == 0 {
+			delete(e.podsByPort, k)
+		}
+	}
+	if set := e.portSets[portSetID(k)]; set != nil && set.refs > 0 {
+		for _, m := range podPortMembers(p, k) {
+			e.removePortMember(set, m)
+		}
+	}
+}
+
+func podPortMembers(p *podState, k namedPort) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, ip := range p.ips {
+		for _, port := range p.ports[k] {
+			out = append(out, netip.AddrPortFrom(ip, port))
+		}
+	}
+	return out
+}

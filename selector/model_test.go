@@ -1,0 +1,423 @@
+package selector
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// refMatches is an independent, naive evaluation of sel over labels, from its
+// exported Requirements: the oracle of the model tests.
+func refMatches(sel Selector, labels map[string]string) bool {
+	if sel.IsNothing() {
+		return false
+	}
+	for _, r := range sel.Requirements() {
+		v, ok := labels[r.Key]
+		var hold bool
+		switch r.Op {
+		case In:
+			hold = ok && slices.Contains(r.Values, v)
+		case NotIn:
+			hold = !ok || !slices.Contains(r.Values, v)
+		case Exists:
+			hold = ok
+		case DoesNotExist:
+			hold = !ok
+		default:
+			panic("unknown operator " + r.Op)
+		}
+		if !hold {
+			return false
+		}
+	}
+	return true
+}
+
+// model mirrors an Index[string] with plain maps and recomputes everything by
+// brute force after each operation.
+type model struct {
+	t    testing.TB
+	ix   *Index[string]
+	objs map[string]map[string]string
+	sels map[ID]Selector
+	refs map[ID]int
+	ids  []ID // every ID ever returned, for releasing stale ones too
+}
+
+func newModel(t testing.TB) *model {
+	return &model{
+		t:    t,
+		ix:   NewIndex[string](),
+		objs: map[string]map[string]string{},
+		sels: map[ID]Selector{},
+		refs: map[ID]int{},
+	}
+}
+
+type pair struct {
+	id  ID
+	obj string
+}
+
+// truth is the set of (selector, object) pairs that match.
+func (m *model) truth() map[pair]bool {
+	out := map[pair]bool{}
+	for id, sel := range m.sels {
+		for obj, lbls := range m.objs {
+			if refMatches(sel, lbls) {
+				out[pair{id, obj}] = true
+			}
+		}
+	}
+	return out
+}
+
+// flips lists the pairs that differ between before and after as the Changes
+// the index must report, sorted by selector ID.
+func flips(before, after map[pair]bool) []Change[string] {
+	var out []Change[string]
+	for p := range before {
+		if !after[p] {
+			out = append(out, Change[string]{Selector: p.id, Object: p.obj, Matched: false})
+		}
+	}
+	for p := range after {
+		if !before[p] {
+			out = append(out, Change[string]{Selector: p.id, Object: p.obj, Matched: true})
+		}
+	}
+	slices.SortFunc(out, func(a, b Change[string]) int {
+		if a.Selector != b.Selector {
+			return int(a.Selector - b.Selector)
+		}
+		if a.Object < b.Object {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+func (m *model) fatalf(format string, args ...any) {
+	m.t.Helper()
+	m.t.Fatalf(format, args...)
+}
+
+func (m *model) add(sel Selector) {
+	m.t.Helper()
+	var existing ID
+	for id, s := range m.sels {
+		if s.String() == sel.String() {
+			existing = id
+		}
+	}
+	id, added := m.ix.Add(sel)
+	switch {
+	case existing != 0 && (added || id != existing):
+		m.fatalf("Add(%s) = %d, %v; want %d, false", sel, id, added, existing)
+	case existing == 0 && (!added || id <= 0 || m.refs[id] != 0):
+		m.fatalf("Add(%s) = %d, %v; want a fresh ID, true", sel, id, added)
+	}
+	m.sels[id] = sel
+	m.refs[id]++
+	m.ids = append(m.ids, id)
+	m.check("Add " + sel.String())
+}
+
+func (m *model) release(id ID) {
+	m.t.Helper()
+	want := false
+	if m.refs[id] > 0 {
+		m.refs[id]--
+		if m.refs[id] == 0 {
+			want = true
+			delete(m.refs, id)
+			delete(m.sels, id)
+		}
+	}
+	if got := m.ix.Release(id); got != want {
+		m.fatalf("Release(%d) = %v, want %v", id, got, want)
+	}
+	m.check(fmt.Sprintf("Release %d", id))
+}
+
+func (m *model) upsert(obj string, labels map[string]string) {
+	m.t.Helper()
+	before := m.truth()
+	m.objs[obj] = maps.Clone(labels)
+	want := flips(before, m.truth())
+	got := m.ix.Upsert(obj, labels)
+	if len(want) == 0 && got != nil {
+		m.fatalf("Upsert(%s, %v) = %v, want nil", obj, labels, got)
+	}
+	if diff := cmp.Diff(want, got); len(want) > 0 && diff != "" {
+		m.fatalf("Upsert(%s, %v) changes (-want +got):\n%s", obj, labels, diff)
+	}
+	m.check(fmt.Sprintf("Upsert %s %v", obj, labels))
+}
+
+func (m *model) delete(obj string) {
+	m.t.Helper()
+	before := m.truth()
+	delete(m.objs, obj)
+	want := flips(before, m.truth())
+	got := m.ix.Delete(obj)
+	if len(want) == 0 && got != nil {
+		m.fatalf("Delete(%s) = %v, want nil", obj, got)
+	}
+	if diff := cmp.Diff(want, got); len(want) > 0 && diff != "" {
+		m.fatalf("Delete(%s) changes (-want +got):\n%s", obj, diff)
+	}
+	m.check("Delete " + obj)
+}
+
+// check compares every observable of the index with the brute-force truth.
+func (m *model) check(step string) {
+	m.t.Helper()
+	truth := m.truth()
+	if m.ix.Len() != len(m.objs) {
+		m.fatalf("after %s: Len = %d, want %d", step, m.ix.Len(), len(m.objs))
+	}
+	if m.ix.SelectorCount() != len(m.sels) {
+		m.fatalf("after %s: SelectorCount = %d, want %d", step, m.ix.SelectorCount(), len(m.sels))
+	}
+	for id, sel := range m.sels {
+		if got := m.ix.Selector(id).String(); got != sel.String() {
+			m.fatalf("after %s: Selector(%d) = %s, want %s", step, id, got, sel)
+		}
+		var want, got []string
+		for obj := range m.objs {
+			if truth[pair{id, obj}] {
+				want = append(want, obj)
+			}
+			if m.ix.Has(id, obj) != truth[pair{id, obj}] {
+				m.fatalf("after %s: Has(%d %s, %s) = %v", step, id, sel, obj, !truth[pair{id, obj}])
+			}
+		}
+		for obj := range m.ix.Matches(id) {
+			got = append(got, obj)
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(want, got) {
+			m.fatalf("after %s: Matches(%d %s) = %v, want %v", step, id, sel, got, want)
+		}
+		if m.ix.MatchCount(id) != len(want) {
+			m.fatalf("after %s: MatchCount(%d) = %d, want %d", step, id, m.ix.MatchCount(id), len(want))
+		}
+	}
+	for obj, lbls := range m.objs {
+		var want []ID
+		for id := range m.sels {
+			if truth[pair{id, obj}] {
+				want = append(want, id)
+			}
+		}
+		slices.Sort(want)
+		if got := m.ix.SelectorsOf(obj); !slices.Equal(want, got) {
+			m.fatalf("after %s: SelectorsOf(%s) = %v, want %v", step, obj, got, want)
+		}
+		if got, ok := m.ix.Labels(obj); !ok || !maps.Equal(got, lbls) {
+			m.fatalf("after %s: Labels(%s) = %v, %v, want %v", step, obj, got, ok, lbls)
+		}
+	}
+	// Unknown IDs and objects.
+	for _, id := range []ID{0, -1, ID(len(m.ix.sels) + 3)} {
+		if m.ix.MatchCount(id) != 0 || m.ix.Has(id, "o0") || !m.ix.Selector(id).IsNothing() {
+			m.fatalf("after %s: unknown id %d answers", step, id)
+		}
+	}
+	if m.ix.SelectorsOf("unknown") != nil || m.ix.Delete("unknown") != nil {
+		m.fatalf("after %s: unknown object answers", step)
+	}
+}
+
+// --- generators shared by the randomized test and the fuzz target ---
+
+var (
+	genKeys   = []string{"app", "tier", "team", nsPrefix + "kubernetes.io/metadata.name", nsPrefix + "team"}
+	genValues = []string{"a", "b", "c", ""}
+	genOps    = []metav1.LabelSelectorOperator{metav1.LabelSelectorOpIn, metav1.LabelSelectorOpNotIn,
+		metav1.LabelSelectorOpExists, metav1.LabelSelectorOpDoesNotExist}
+)
+
+// source yields small numbers, from a PRNG or from fuzz bytes.
+type source interface{ next(n int) int }
+
+type rngSource struct{ r *rand.Rand }
+
+func (s rngSource) next(n int) int { return s.r.IntN(n) }
+
+type byteSource struct {
+	data []byte
+	pos  int
+}
+
+func (s *byteSource) next(n int) int {
+	if s.pos >= len(s.data) {
+		return 0
+	}
+	b := s.data[s.pos]
+	s.pos++
+	return int(b) % n
+}
+
+func (s *byteSource) done() bool { return s.pos >= len(s.data) }
+
+func genLabels(src source) map[string]string {
+	if src.next(8) == 0 {
+		return nil
+	}
+	m := map[string]string{}
+	for range src.next(len(genKeys) + 1) {
+		m[genKeys[src.next(len(genKeys))]] = genValues[src.next(len(genValues))]
+	}
+	return m
+}
+
+func genSelector(src source) Selector {
+	switch src.next(12) {
+	case 0:
+		return Everything()
+	case 1:
+		return Nothing()
+	}
+	sel := Everything()
+	for range 1 + src.next(3) {
+		key := genKeys[src.next(len(genKeys))]
+		op := genOps[src.next(len(genOps))]
+		var values []string
+		if op == metav1.LabelSelectorOpIn || op == metav1.LabelSelectorOpNotIn {
+			for range 1 + src.next(3) {
+				values = append(values, genValues[src.next(len(genValues))])
+			}
+		}
+		// Compile only takes legal keys: build prefixed keys with WithKeyPrefix.
+		prefix := ""
+		if len(key) > len(nsPrefix) && key[:len(nsPrefix)] == nsPrefix {
+			prefix, key = nsPrefix, key[len(nsPrefix):]
+		}
+		r, errs := Compile(makeLS(withExpr(key, op, values...)), nil)
+		if len(errs) > 0 {
+			panic(errs.ToAggregate())
+		}
+		sel = sel.And(r.WithKeyPrefix(prefix))
+	}
+	return sel
+}
+
+// step applies one random operation to m.
+func (m *model) step(src source, nObjs int) {
+	m.t.Helper()
+	switch src.next(10) {
+	case 0, 1:
+		m.add(genSelector(src))
+	case 2:
+		if len(m.ids) == 0 || src.next(8) == 0 {
+			m.release(ID(src.next(6)))
+		} else {
+			m.release(m.ids[src.next(len(m.ids))])
+		}
+	case 3, 4, 5, 6:
+		obj := fmt.Sprintf("o%d", src.next(nObjs))
+		if old, ok := m.objs[obj]; ok && src.next(4) == 0 {
+			// Change one label of an existing object.
+			lbls := maps.Clone(old)
+			if lbls == nil {
+				lbls = map[string]string{}
+			}
+			k := genKeys[src.next(len(genKeys))]
+			if _, has := lbls[k]; has && src.next(2) == 0 {
+				delete(lbls, k)
+			} else {
+				lbls[k] = genValues[src.next(len(genValues))]
+			}
+			m.upsert(obj, lbls)
+		} else {
+			m.upsert(obj, genLabels(src))
+		}
+	case 7:
+		obj := fmt.Sprintf("o%d", src.next(nObjs))
+		if lbls, ok := m.objs[obj]; ok {
+			m.upsert(obj, maps.Clone(lbls)) // unchanged labels
+		}
+	default:
+		m.delete(fmt.Sprintf("o%d", src.next(nObjs)))
+	}
+}
+
+func TestIndexRandomized(t *testing.T) {
+	configs := []struct {
+		name         string
+		seeds, steps int
+		objs         int
+	}{
+		{"small", 40, 400, 8},
+		{"medium", 10, 1500, 40},
+		// Buckets large enough to switch representation and move anchors.
+		{"large", 3, 2500, 150},
+	}
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			for seed := range c.seeds {
+				m := newModel(t)
+				src := rngSource{rand.New(rand.NewPCG(uint64(seed), 7))}
+				for range c.steps {
+					m.step(src, c.objs)
+				}
+			}
+		})
+	}
+}
+
+// TestIndexRandomizedLoadOrders fills an index with many objects before and
+// after many selectors so that anchors are chosen on empty buckets and then
+// moved, and compares with the model.
+func TestIndexRandomizedLoadOrders(t *testing.T) {
+	for seed := range 4 {
+		m := newModel(t)
+		src := rngSource{rand.New(rand.NewPCG(uint64(seed), 11))}
+		for i := range 300 {
+			if seed%2 == 0 && i < 30 {
+				m.add(genSelector(src))
+			}
+			m.upsert(fmt.Sprintf("o%d", i), genLabels(src))
+		}
+		for range 30 {
+			m.add(genSelector(src))
+		}
+		for range 300 {
+			m.step(src, 300)
+		}
+	}
+}
+
+func FuzzIndex(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add([]byte("selectors and labels, labels and selectors, over and over again"))
+	seedRng := rand.New(rand.NewPCG(3, 4))
+	for range 8 {
+		b := make([]byte, 400)
+		for i := range b {
+			b[i] = byte(seedRng.IntN(256))
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 4000 {
+			data = data[:4000]
+		}
+		m := newModel(t)
+		src := &byteSource{data: data}
+		for !src.done() {
+			m.step(src, 12)
+		}
+	})
+}
