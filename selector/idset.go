@@ -67,19 +67,6 @@ func (s *idSet) remove(x uint32) bool {
 	return false
 }
 
-func (s *idSet) has(x uint32) bool {
-	if s.big != nil {
-		_, ok := s.big[x]
-		return ok
-	}
-	for _, y := range s.small {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
 // all yields every member; the set must not change during the iteration.
 func (s *idSet) all(yield func(uint32) bool) {
 	if s.big != nil {

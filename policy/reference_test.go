@@ -1,0 +1,285 @@
+package policy_test
+
+import (
+	"net/netip"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+// reference decides flows straight from the Kubernetes objects, written from
+// DESIGN.md's semantics without any of the engine's machinery (no index, no
+// sets, no IR), so that the two can be compared on random clusters.
+type reference struct {
+	cl *cluster
+}
+
+func (r reference) nsLabels(ns string) labels.Set {
+	out := labels.Set{"kubernetes.io/metadata.name": ns}
+	if obj := r.cl.namespaces[ns]; obj != nil {
+		for k, v := range obj.Labels {
+			out[k] = v
+		}
+		out["kubernetes.io/metadata.name"] = ns
+	}
+	return out
+}
+
+func podActive(p *corev1.Pod) bool {
+	return !p.Spec.HostNetwork && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && len(podAddrs(p)) > 0
+}
+
+func podAddrs(p *corev1.Pod) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range append([]string{p.Status.PodIP}, func() []string {
+		var ss []string
+		for _, ip := range p.Status.PodIPs {
+			ss = append(ss, ip.IP)
+		}
+		return ss
+	}()...) {
+		if a, err := netip.ParseAddr(s); err == nil && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// owners returns the active pods that own ip.
+func (r reference) owners(ip netip.Addr) []*corev1.Pod {
+	var out []*corev1.Pod
+	for _, p := range r.cl.pods {
+		if podActive(p) && slices.Contains(podAddrs(p), ip) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// valid reports whether a policy passes validation (the kinds of invalid
+// input the generator makes, and the rest of DESIGN.md's list).
+func valid(np *networkingv1.NetworkPolicy) bool {
+	if _, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector); err != nil {
+		return false
+	}
+	checkPeers := func(peers []networkingv1.NetworkPolicyPeer) bool {
+		for _, pe := range peers {
+			if pe.PodSelector != nil {
+				if _, err := metav1.LabelSelectorAsSelector(pe.PodSelector); err != nil {
+					return false
+				}
+			}
+			if pe.NamespaceSelector != nil {
+				if _, err := metav1.LabelSelectorAsSelector(pe.NamespaceSelector); err != nil {
+					return false
+				}
+			}
+			if pe.IPBlock != nil {
+				cidr, err := netip.ParsePrefix(pe.IPBlock.CIDR)
+				if err != nil {
+					return false
+				}
+				for _, ex := range pe.IPBlock.Except {
+					e, err := netip.ParsePrefix(ex)
+					if err != nil || e.Addr().Is4() != cidr.Addr().Is4() || !cidr.Masked().Contains(e.Addr()) || e.Bits() <= cidr.Bits() {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	}
+	checkPorts := func(ports []networkingv1.NetworkPolicyPort) bool {
+		for _, p := range ports {
+			if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP && *p.Protocol != corev1.ProtocolUDP && *p.Protocol != corev1.ProtocolSCTP {
+				return false
+			}
+			if p.EndPort != nil && (p.Port == nil || p.Port.Type != intstr.Int || *p.EndPort < p.Port.IntVal) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, r := range np.Spec.Ingress {
+		if !checkPeers(r.From) || !checkPorts(r.Ports) {
+			return false
+		}
+	}
+	for _, r := range np.Spec.Egress {
+		if !checkPeers(r.To) || !checkPorts(r.Ports) {
+			return false
+		}
+	}
+	return true
+}
+
+func (r reference) selects(np *networkingv1.NetworkPolicy, pod *corev1.Pod) bool {
+	if np.Namespace != pod.Namespace {
+		return false
+	}
+	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil {
+		return true // an invalid selector selects the whole namespace
+	}
+	return sel.Matches(labels.Set(pod.Labels))
+}
+
+func hasType(np *networkingv1.NetworkPolicy, t networkingv1.PolicyType) bool {
+	if len(np.Spec.PolicyTypes) == 0 {
+		return t == networkingv1.PolicyTypeIngress || len(np.Spec.Egress) > 0
+	}
+	return slices.Contains(np.Spec.PolicyTypes, t)
+}
+
+// peerMatches: does a NetworkPolicyPeer of a policy in ns match the address
+// (owned by pod, or by no pod)?
+func (r reference) peerMatches(ns string, pe networkingv1.NetworkPolicyPeer, ip netip.Addr, pod *corev1.Pod) bool {
+	if pe.IPBlock != nil {
+		cidr := netip.MustParsePrefix(pe.IPBlock.CIDR).Masked()
+		if !cidr.Contains(ip) {
+			return false
+		}
+		for _, ex := range pe.IPBlock.Except {
+			if netip.MustParsePrefix(ex).Masked().Contains(ip) {
+				return false
+			}
+		}
+		return true
+	}
+	if pod == nil {
+		return false
+	}
+	if pe.NamespaceSelector == nil {
+		if pod.Namespace != ns {
+			return false
+		}
+	} else {
+		sel, _ := metav1.LabelSelectorAsSelector(pe.NamespaceSelector)
+		if !sel.Matches(r.nsLabels(pod.Namespace)) {
+			return false
+		}
+	}
+	if pe.PodSelector != nil {
+		sel, _ := metav1.LabelSelectorAsSelector(pe.PodSelector)
+		return sel.Matches(labels.Set(pod.Labels))
+	}
+	return true
+}
+
+// portMatches: do the rule's ports match the destination (owned by dstPod,
+// or by no pod)?
+func portMatches(ports []networkingv1.NetworkPolicyPort, proto ir.Protocol, port uint16, dstPod *corev1.Pod) bool {
+	if len(ports) == 0 {
+		return true
+	}
+	for _, p := range ports {
+		want := corev1.ProtocolTCP
+		if p.Protocol != nil {
+			want = *p.Protocol
+		}
+		if string(want) != proto.String() {
+			continue
+		}
+		switch {
+		case p.Port == nil:
+			return true
+		case p.Port.Type == intstr.Int:
+			end := p.Port.IntVal
+			if p.EndPort != nil {
+				end = *p.EndPort
+			}
+			if int32(port) >= p.Port.IntVal && int32(port) <= end {
+				return true
+			}
+		default:
+			if dstPod == nil {
+				continue
+			}
+			for _, c := range dstPod.Spec.Containers {
+				for _, cp := range c.Ports {
+					cproto := cp.Protocol
+					if cproto == "" {
+						cproto = corev1.ProtocolTCP
+					}
+					if cp.Name == p.Port.StrVal && cproto == want && cp.ContainerPort == int32(port) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// allowed decides src → dst; ok is false when an address is owned by
+// several active pods (the answer would depend on which one sent it).
+func (r reference) allowed(src, dst netip.Addr, proto ir.Protocol, port uint16) (allowed, ok bool) {
+	srcPods, dstPods := r.owners(src), r.owners(dst)
+	if len(srcPods) > 1 || len(dstPods) > 1 {
+		return false, false
+	}
+	var srcPod, dstPod *corev1.Pod
+	if len(srcPods) == 1 {
+		srcPod = srcPods[0]
+	}
+	if len(dstPods) == 1 {
+		dstPod = dstPods[0]
+	}
+	if srcPod != nil && srcPod == dstPod {
+		return true, true
+	}
+	egress := r.direction(srcPod, networkingv1.PolicyTypeEgress, func(np *networkingv1.NetworkPolicy) bool {
+		for _, rule := range np.Spec.Egress {
+			if r.anyPeer(np.Namespace, rule.To, dst, dstPod) && portMatches(rule.Ports, proto, port, dstPod) {
+				return true
+			}
+		}
+		return false
+	})
+	ingress := r.direction(dstPod, networkingv1.PolicyTypeIngress, func(np *networkingv1.NetworkPolicy) bool {
+		for _, rule := range np.Spec.Ingress {
+			if r.anyPeer(np.Namespace, rule.From, src, srcPod) && portMatches(rule.Ports, proto, port, dstPod) {
+				return true
+			}
+		}
+		return false
+	})
+	return egress && ingress, true
+}
+
+func (r reference) anyPeer(ns string, peers []networkingv1.NetworkPolicyPeer, ip netip.Addr, pod *corev1.Pod) bool {
+	if len(peers) == 0 {
+		return true
+	}
+	for _, pe := range peers {
+		if r.peerMatches(ns, pe, ip, pod) {
+			return true
+		}
+	}
+	return false
+}
+
+// direction: a pod not isolated for t allows; an isolated one allows when a
+// valid selecting policy's rule allows.
+func (r reference) direction(pod *corev1.Pod, t networkingv1.PolicyType, allows func(*networkingv1.NetworkPolicy) bool) bool {
+	if pod == nil {
+		return true
+	}
+	isolated := false
+	for _, np := range r.cl.policies {
+		if !r.selects(np, pod) || !hasType(np, t) {
+			continue
+		}
+		isolated = true
+		if valid(np) && allows(np) {
+			return true
+		}
+	}
+	return !isolated
+}
