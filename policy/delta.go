@@ -26,7 +26,7 @@ func (e *engine) refreshEndpoints() {
 			e.changedEPs[key] = struct{}{}
 		}
 	}
-	clear(e.dirtyPods)
+	e.dirtyPods = make(map[string]struct{}) // not clear(): its cost follows the map's peak size
 }
 
 // computeEndpoint builds the IR endpoint of a local pod from the policies
@@ -97,78 +97,107 @@ func tiersEqual(a, b []ir.Tier) bool {
 }
 
 // delta collects every change since the last emission and marks it emitted.
-func (e *engine) delta() *ir.Delta {
+// With build false it only marks (Snapshot emits the full state instead) and
+// returns a delta with nothing but generations.
+func (e *engine) delta(build bool) *ir.Delta {
 	e.refreshEndpoints()
 	d := &ir.Delta{Base: e.generation}
+	changed := false
 
 	for id := range e.changedAddr {
 		set := e.addrSets[id]
 		switch {
 		case set.refs > 0 && !set.emitted:
-			d.AddedAddressSets = append(d.AddedAddressSets, ir.AddressSet{ID: id, Description: set.desc, Members: set.list(ir.ComparePrefix)})
+			if build {
+				d.AddedAddressSets = append(d.AddedAddressSets, ir.AddressSet{ID: id, Description: set.desc, Members: set.list(ir.ComparePrefix)})
+			}
+			changed = true
 			set.emitted, set.pending = true, nil
 		case set.refs > 0:
+			changed = changed || len(set.pending) > 0
+			if !build {
+				set.pending = nil
+				continue
+			}
 			added, removed := set.takePending(ir.ComparePrefix)
 			if len(added)+len(removed) > 0 {
 				d.AddressSetChanges = append(d.AddressSetChanges, ir.AddressSetChange{ID: id, Added: added, Removed: removed})
 			}
 		default:
 			if set.emitted {
+				changed = true
 				d.RemovedAddressSets = append(d.RemovedAddressSets, id)
 			}
 			delete(e.addrSets, id)
 		}
 	}
-	clear(e.changedAddr)
+	e.changedAddr = make(map[string]struct{})
 
 	for id := range e.changedPortSet {
 		set := e.portSets[id]
 		switch {
 		case set.refs > 0 && !set.emitted:
-			d.AddedPortSets = append(d.AddedPortSets, ir.PortSet{ID: id, Protocol: set.port.proto, PortName: set.port.name, Members: set.list(ir.CompareAddrPort)})
+			if build {
+				d.AddedPortSets = append(d.AddedPortSets, ir.PortSet{ID: id, Protocol: set.port.proto, PortName: set.port.name, Members: set.list(ir.CompareAddrPort)})
+			}
+			changed = true
 			set.emitted, set.pending = true, nil
 		case set.refs > 0:
+			changed = changed || len(set.pending) > 0
+			if !build {
+				set.pending = nil
+				continue
+			}
 			added, removed := set.takePending(ir.CompareAddrPort)
 			if len(added)+len(removed) > 0 {
 				d.PortSetChanges = append(d.PortSetChanges, ir.PortSetChange{ID: id, Added: added, Removed: removed})
 			}
 		default:
 			if set.emitted {
+				changed = true
 				d.RemovedPortSets = append(d.RemovedPortSets, id)
 			}
 			delete(e.portSets, id)
 		}
 	}
-	clear(e.changedPortSet)
+	e.changedPortSet = make(map[string]struct{})
 
 	for id := range e.changedLists {
 		cur, prev := e.lists[id], e.emittedLists[id]
 		switch {
 		case cur != nil && (prev == nil || !reflect.DeepEqual(cur, prev)):
-			d.RuleLists = append(d.RuleLists, cur.Clone())
+			changed = true
+			if build {
+				d.RuleLists = append(d.RuleLists, cur.Clone())
+			}
 			e.emittedLists[id] = cur
 		case cur == nil && prev != nil:
+			changed = true
 			d.RemovedRuleLists = append(d.RemovedRuleLists, id)
 			delete(e.emittedLists, id)
 		}
 	}
-	clear(e.changedLists)
+	e.changedLists = make(map[string]struct{})
 
 	for id := range e.changedEPs {
 		cur, prev := e.endpoints[id], e.emittedEPs[id]
 		switch {
 		case cur != nil && (prev == nil || !endpointEqual(cur, prev)):
-			d.Endpoints = append(d.Endpoints, cur.Clone())
+			changed = true
+			if build {
+				d.Endpoints = append(d.Endpoints, cur.Clone())
+			}
 			e.emittedEPs[id] = cur
 		case cur == nil && prev != nil:
+			changed = true
 			d.RemovedEndpoints = append(d.RemovedEndpoints, id)
 			delete(e.emittedEPs, id)
 		}
 	}
-	clear(e.changedEPs)
+	e.changedEPs = make(map[string]struct{})
 
 	sortDelta(d)
-	if !d.Empty() {
+	if changed {
 		e.generation++
 	}
 	d.Generation = e.generation
@@ -177,7 +206,7 @@ func (e *engine) delta() *ir.Delta {
 
 // snapshot ends the current delta and returns the full state.
 func (e *engine) snapshot() *ir.Snapshot {
-	e.delta()
+	e.delta(false)
 	s := &ir.Snapshot{Generation: e.generation}
 	for id, set := range e.addrSets {
 		s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: id, Description: set.desc, Members: set.list(ir.ComparePrefix)})

@@ -120,7 +120,7 @@ func (l *lockedEngine) Snapshot() *ir.Snapshot {
 func (l *lockedEngine) Delta() *ir.Delta {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.e.delta()
+	return l.e.delta(true)
 }
 
 func (l *lockedEngine) Problems() []*ValidationError {

@@ -139,13 +139,13 @@ func (e *engine) podFromObject(pod *corev1.Pod) (*podState, field.ErrorList) {
 	}
 	var errs field.ErrorList
 	seen := make(map[netip.Addr]bool)
-	addIP := func(s string, path *field.Path) {
+	addIP := func(s string, path func() *field.Path) {
 		if s == "" {
 			return
 		}
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
-			errs = append(errs, field.Invalid(path, s, "must be an IPv4 or IPv6 address"))
+			errs = append(errs, field.Invalid(path(), s, "must be an IPv4 or IPv6 address"))
 			return
 		}
 		a = a.Unmap()
@@ -154,9 +154,9 @@ func (e *engine) podFromObject(pod *corev1.Pod) (*podState, field.ErrorList) {
 			p.ips = append(p.ips, a)
 		}
 	}
-	addIP(pod.Status.PodIP, field.NewPath("status", "podIP"))
+	addIP(pod.Status.PodIP, func() *field.Path { return field.NewPath("status", "podIP") })
 	for i, pip := range pod.Status.PodIPs {
-		addIP(pip.IP, field.NewPath("status", "podIPs").Index(i).Child("ip"))
+		addIP(pip.IP, func() *field.Path { return field.NewPath("status", "podIPs").Index(i).Child("ip") })
 	}
 	slices.SortFunc(p.ips, netip.Addr.Compare)
 

@@ -1,0 +1,102 @@
+// Package lab runs real traffic through the real kernel without a cluster.
+// It builds a small cluster out of network namespaces (one or two nodes,
+// pods on routed veths, external hosts), keeps tiny TCP, UDP and SCTP
+// servers in them and probes connections between them, in parallel, with
+// short timeouts. It knows nothing of policies or packet-filter backends: a
+// caller programs a backend inside a node's namespace (NodeNS) and compares
+// what Probe observes with what a model predicts. backend/backendtest and
+// "netpolctl lab" use it.
+//
+// # Topology
+//
+//	        node 0 (netns)                                 node 1 (netns)
+//	+-------------------------------+    link     +-------------------------------+
+//	| host: 198.18.0.1, 2001:2::1   | node1 node0 | host: 198.18.0.2, 2001:2::2   |
+//	| forwarding on, no rp_filter   |<----------->| forwarding on, no rp_filter   |
+//	| pod1  ext2 ...  (veths)       |  .1     .2  | pod3 ...        (veths)       |
+//	+---+------+--------------------+             +---+---------------------------+
+//	    |      |                                      |
+//	+---+--+ +-+-----------+                      +---+--+
+//	| pod  | | external    |                      | pod  |
+//	| eth0 | | host  eth0  |                      | eth0 |
+//	+------+ +-------------+                      +------+
+//
+// Every pod and external host has its own namespace whose eth0 is one end of
+// a veth pair; the other end sits in its node's namespace (named pod<N> or
+// ext<N>). The pair is routed, not bridged, like most CNIs:
+//   - inside: each address as a /32 or /128 on eth0; "169.254.1.1 dev eth0
+//     scope link" and "default via 169.254.1.1"; "default via fe80::1 dev
+//     eth0" for IPv6;
+//   - node side: 169.254.1.1/32 and fe80::1/64 on the veth, a /32 or /128
+//     route to each address through it;
+//   - static (permanent) neighbour entries both ways, so no ARP or neighbour
+//     discovery runs on the lab's links: first packets are neither delayed
+//     nor lost.
+//
+// Each node holds its own addresses on a veth pair inside its namespace
+// ("host", with its peer "host-peer"; the kernels here have no dummy
+// interfaces). With two nodes a veth pair joins them (node 0's end is named
+// "node1", node 1's "node0"), each node routes the other's pods, external
+// hosts and own addresses over it, so pod-to-remote-pod traffic crosses the
+// forward path of both nodes: a backend in node 0 sees the egress of node 0's
+// pods, one in node 1 the ingress of node 1's. External hosts hang off node
+// 0; node 1 reaches them through node 0. Traffic from a node to a pod starts
+// in the node's namespace (output path).
+//
+// # Addresses the lab uses
+//
+//	169.254.1.1, fe80::1               pod gateways, on every node-side veth
+//	169.254.255.1/30, .2               node 0 and node 1 ends of the link
+//	2001:2:0:ffff::1/64, ::2           the same, IPv6
+//	198.18.0.1+i, 2001:2::1+i          node i's own addresses (NodeIPs)
+//
+// 198.18.0.0/15 and 2001:2::/48 are the benchmarking ranges (RFC 2544, RFC
+// 5180). Pods and external hosts may use any other global unicast address
+// (AddPod rejects the lab's own, link-local ones and duplicates).
+//
+// # Probes
+//
+// Probe first makes sure each destination serves the probe's protocol and
+// port (Serve), so a failed probe reflects the network, never a missing
+// server. Then, from a socket created in the source's namespace and bound to
+// its address of the destination's family:
+//   - TCP: a non-blocking connect; connected when the handshake completes.
+//     Result.Latency is connect() to completion (SYN to SYN-ACK as connect
+//     sees it), for datapath benchmarks (use Parallelism 1).
+//   - UDP: a random token, resent once half-way; connected when the echo
+//     carrying it comes back.
+//   - SCTP: the kernel has no SCTP sockets, so the probe sends one raw SCTP
+//     INIT (raw IP socket, protocol 132; CRC32c computed here, for IPv4 and
+//     IPv6 alike; random source port and initiate tag), resent once
+//     half-way, and a raw socket in the destination namespace watches for it;
+//     connected when the destination saw that INIT, with a valid checksum,
+//     on a served port. Conntrack accepts these INITs as valid (tested).
+//
+// A drop shows as Connected=false with Detail "timeout"; a reject as
+// Connected=false with the kernel's error ("connection refused"). Err is
+// kept for probes that could not be made (unknown pod: ErrNotFound).
+//
+// # Guarantees
+//
+// Isolation: everything the lab creates lives in namespaces it created. It
+// never changes the host's interfaces, routes, sysctls or packet filter:
+// veth pairs are created by netlink sockets opened inside node namespaces
+// with their peers placed directly in the pod namespaces, and sysctls are
+// written from a thread inside the target namespace. Threads that enter a
+// namespace always come back, or are discarded by the Go runtime. No lab
+// namespace has a route towards the host, so no probe leaves the lab.
+//
+// Cleanup: the namespaces are anonymous, held only by the Lab's file
+// descriptors (and the sockets inside them): no names, no mounts, nothing
+// to collide with another lab running in parallel and nothing stale to
+// clean up. Close removes them all (idempotent) and stops every server
+// goroutine; AddPod and New remove what they created when they fail. If the
+// process dies, even by SIGKILL, the kernel removes everything. A CLI that
+// wants to Close on Ctrl-C uses HandleSignals, or signal.NotifyContext and a
+// deferred Close. To inspect a running lab, enter a namespace through the
+// descriptor: nsenter --net=/proc/PID/fd/FD.
+//
+// A Lab is safe for concurrent use. Topology changes and Serve are
+// serialised; probes run in parallel, Config.Parallelism at a time, each
+// bounded by Config.ProbeTimeout.
+package lab
