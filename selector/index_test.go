@@ -61,8 +61,12 @@ func matchesOf(ix *Index[string], id ID) []string {
 	return out
 }
 
-func in(id ID, obj string) Change[string]  { return Change[string]{Selector: id, Object: obj, Matched: true} }
-func out(id ID, obj string) Change[string] { return Change[string]{Selector: id, Object: obj, Matched: false} }
+func in(id ID, obj string) Change[string] {
+	return Change[string]{Selector: id, Object: obj, Matched: true}
+}
+func out(id ID, obj string) Change[string] {
+	return Change[string]{Selector: id, Object: obj, Matched: false}
+}
 
 func TestIndexBasics(t *testing.T) {
 	ix := NewIndex[string]()
@@ -233,14 +237,14 @@ func TestIndexAnchorChoice(t *testing.T) {
 
 	id, _ := ix.Add(Equal("app", "web").And(Equal("rare", "1")).And(Equal("team", "x")))
 	rec := &ix.sels[id]
-	assert.Equal(t, "rare", rec.reqs[rec.anchorReq].Key, "the smallest bucket")
+	assert.Equal(t, "rare", rec.sel.Requirements()[rec.anchorReq].Key, "the smallest bucket")
 	assert.Equal(t, 1, ix.MatchCount(id))
 
 	// In over several values costs the sum of its buckets; Exists the key's.
 	id2, _ := ix.Add(mustCompile(t, withExpr("app", metav1.LabelSelectorOpIn, "web", "none"),
 		withExpr("rare", metav1.LabelSelectorOpExists)))
 	rec = &ix.sels[id2]
-	assert.Equal(t, Exists, rec.reqs[rec.anchorReq].Op)
+	assert.Equal(t, Exists, rec.sel.Requirements()[rec.anchorReq].Op)
 	assert.Len(t, rec.anchors, 1)
 
 	// Only negative requirements: unanchored.
@@ -257,7 +261,7 @@ func TestIndexReanchor(t *testing.T) {
 	// Canonical order puts "app" first: with all buckets empty it is the anchor.
 	id, _ := ix.Add(Equal("app", "web").And(Equal("zone", "z1")))
 	exists, _ := ix.Add(mustCompile(t, withExpr("app", metav1.LabelSelectorOpExists), withMatchLabels("zone", "z2")))
-	require.Equal(t, "app", ix.sels[id].reqs[ix.sels[id].anchorReq].Key)
+	require.Equal(t, "app", ix.sels[id].sel.Requirements()[ix.sels[id].anchorReq].Key)
 
 	for i := range 200 {
 		zone := "z3"
@@ -271,9 +275,9 @@ func TestIndexReanchor(t *testing.T) {
 		upsert(ix, makePod("n", name, withLabels("app", "web", "zone", zone)))
 	}
 	rec := &ix.sels[id]
-	assert.Equal(t, "zone", rec.reqs[rec.anchorReq].Key, "moved to the smaller bucket")
+	assert.Equal(t, "zone", rec.sel.Requirements()[rec.anchorReq].Key, "moved to the smaller bucket")
 	rec = &ix.sels[exists]
-	assert.Equal(t, "zone", rec.reqs[rec.anchorReq].Key, "moved off the key bucket")
+	assert.Equal(t, "zone", rec.sel.Requirements()[rec.anchorReq].Key, "moved off the key bucket")
 	assert.Equal(t, 1, ix.MatchCount(id))
 	assert.Equal(t, 1, ix.MatchCount(exists))
 
@@ -284,7 +288,9 @@ func TestIndexReanchor(t *testing.T) {
 	for k := range 200 {
 		ix.Delete("n/" + string(rune('a'+k%26)) + string(rune('a'+k/26)))
 	}
-	assert.Empty(t, ix.keys, "no bucket outlives its objects and anchors")
+	assert.Empty(t, ix.keyIDs, "no key outlives its objects and selectors")
+	assert.Len(t, ix.freeKVs, len(ix.kvs), "no pair outlives its objects and selectors")
+	assert.Len(t, ix.freeKeys, len(ix.keys))
 }
 
 func TestIndexGenerationWrap(t *testing.T) {
@@ -357,4 +363,40 @@ func TestIndexEveryChangeSortedByID(t *testing.T) {
 	changes = ix.Delete("o")
 	require.Len(t, changes, len(ids))
 	assert.True(t, slices.IsSortedFunc(changes, compareChanges[string]))
+}
+
+// TestIndexManyLabelsAndValues covers objects with many labels and
+// requirements with many values (the binary-search paths).
+func TestIndexManyLabelsAndValues(t *testing.T) {
+	ix := NewIndex[string]()
+	key := func(i int) string { return "k" + string(rune('a'+i/26)) + string(rune('a'+i%26)) }
+	var values []string
+	for i := range 20 {
+		values = append(values, key(i))
+	}
+	sels := []Selector{
+		mustCompile(t, withExpr(key(25), metav1.LabelSelectorOpIn, values...)),
+		mustCompile(t, withExpr(key(25), metav1.LabelSelectorOpNotIn, values...)),
+		mustCompile(t, withExpr(key(39), metav1.LabelSelectorOpExists), withExpr(key(3), metav1.LabelSelectorOpIn, values...)),
+		mustCompile(t, withExpr(key(40), metav1.LabelSelectorOpDoesNotExist), withExpr(key(0), metav1.LabelSelectorOpExists)),
+		mustCompile(t, withExpr(key(38), metav1.LabelSelectorOpDoesNotExist)),
+	}
+	var ids []ID
+	for _, s := range sels {
+		id, _ := ix.Add(s)
+		ids = append(ids, id)
+	}
+	for o := range 60 {
+		l := map[string]string{}
+		for i := range 40 {
+			if (o+i)%7 != 0 {
+				l[key(i)] = key((o * i) % 23)
+			}
+		}
+		name := key(o)
+		ix.Upsert(name, l)
+		for i, s := range sels {
+			assert.Equal(t, s.Matches(l), ix.Has(ids[i], name), "selector %s, object %s", s, name)
+		}
+	}
 }

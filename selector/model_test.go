@@ -54,7 +54,7 @@ type model struct {
 	refs map[ID]int
 	ids  []ID // every ID ever returned, for releasing stale ones too
 
-	last map[pair]bool // truth after the previous operation
+	last truthTable // truth after the previous operation
 }
 
 func newModel(t testing.TB) *model {
@@ -65,42 +65,52 @@ func newModel(t testing.TB) *model {
 		sels: map[ID]Selector{},
 		reqs: map[ID][]Requirement{},
 		refs: map[ID]int{},
-		last: map[pair]bool{},
+		last: truthTable{},
 	}
 }
 
-type pair struct {
-	id  ID
-	obj int
+// maxObj bounds the objects (0 ≤ obj < maxObj) of the model tests.
+const maxObj = 256
+
+// truthTable holds, per selector, which objects match.
+type truthTable map[ID]*[maxObj]bool
+
+func (t truthTable) get(id ID, obj int) bool {
+	row := t[id]
+	return row != nil && row[obj]
 }
 
 // truth recomputes from scratch the set of (selector, object) pairs that
 // match.
-func (m *model) truth() map[pair]bool {
-	out := map[pair]bool{}
+func (m *model) truth() truthTable {
+	out := truthTable{}
 	for id, sel := range m.sels {
 		reqs := m.reqs[id]
+		row := new([maxObj]bool)
 		for obj, lbls := range m.objs {
-			if refMatchesReqs(sel.IsNothing(), reqs, lbls) {
-				out[pair{id, obj}] = true
-			}
+			row[obj] = refMatchesReqs(sel.IsNothing(), reqs, lbls)
 		}
+		out[id] = row
 	}
 	return out
 }
 
 // flips lists the pairs that differ between before and after as the Changes
 // the index must report, sorted by selector ID.
-func flips(before, after map[pair]bool) []Change[int] {
+func flips(before, after truthTable) []Change[int] {
 	var out []Change[int]
-	for p := range before {
-		if !after[p] {
-			out = append(out, Change[int]{Selector: p.id, Object: p.obj, Matched: false})
-		}
+	ids := map[ID]bool{}
+	for id := range before {
+		ids[id] = true
 	}
-	for p := range after {
-		if !before[p] {
-			out = append(out, Change[int]{Selector: p.id, Object: p.obj, Matched: true})
+	for id := range after {
+		ids[id] = true
+	}
+	for id := range ids {
+		for obj := range maxObj {
+			if b, a := before.get(id, obj), after.get(id, obj); a != b {
+				out = append(out, Change[int]{Selector: id, Object: obj, Matched: a})
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b Change[int]) int {
@@ -189,9 +199,10 @@ func (m *model) delete(obj int) {
 
 // check compares every observable of the index with truth, the brute-force
 // recomputation after the operation, which it then keeps for the next one.
-func (m *model) check(step string, truth map[pair]bool) {
+func (m *model) check(step string, truth truthTable) {
 	m.t.Helper()
 	m.last = truth
+	checkInvariants(m.t, m.ix)
 	if m.ix.Len() != len(m.objs) {
 		m.fatalf("after %s: Len = %d, want %d", step, m.ix.Len(), len(m.objs))
 	}
@@ -204,11 +215,11 @@ func (m *model) check(step string, truth map[pair]bool) {
 		}
 		var want, got []int
 		for obj := range m.objs {
-			if truth[pair{id, obj}] {
+			if truth.get(id, obj) {
 				want = append(want, obj)
 			}
-			if m.ix.Has(id, obj) != truth[pair{id, obj}] {
-				m.fatalf("after %s: Has(%d %s, %d) = %v", step, id, sel, obj, !truth[pair{id, obj}])
+			if m.ix.Has(id, obj) != truth.get(id, obj) {
+				m.fatalf("after %s: Has(%d %s, %d) = %v", step, id, sel, obj, !truth.get(id, obj))
 			}
 		}
 		for obj := range m.ix.Matches(id) {
@@ -226,7 +237,7 @@ func (m *model) check(step string, truth map[pair]bool) {
 	for obj, lbls := range m.objs {
 		var want []ID
 		for id := range m.sels {
-			if truth[pair{id, obj}] {
+			if truth.get(id, obj) {
 				want = append(want, id)
 			}
 		}
@@ -374,23 +385,45 @@ func (m *model) step(src source, nObjs int) {
 	}
 }
 
+// withArrayMax lowers the idSet threshold for the duration of a test, so that
+// small data exercises bitmaps too.
+func withArrayMax(t testing.TB, n int) {
+	old := arrayMax
+	arrayMax = n
+	t.Cleanup(func() { arrayMax = old })
+}
+
+// workScale divides the work of the randomized tests in -short and -race runs.
+func workScale() int {
+	if testing.Short() || raceEnabled {
+		return 4
+	}
+	return 1
+}
+
 func TestIndexRandomized(t *testing.T) {
 	configs := []struct {
 		name         string
 		seeds, steps int
 		objs         int
+		arrayMax     int
 	}{
-		{"small", 40, 300, 8},
-		{"medium", 8, 1000, 40},
-		// Buckets large enough to switch representation and move anchors.
-		{"large", 2, 1500, 150},
+		{"small", 40, 300, 8, 0},
+		{"medium", 8, 1000, 40, 0},
+		// Buckets large enough to move anchors.
+		{"large", 2, 1500, 150, 0},
+		// Sets switching between arrays and bitmaps all the time.
+		{"bitmaps", 4, 1000, 60, 4},
 	}
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
+			if c.arrayMax > 0 {
+				withArrayMax(t, c.arrayMax)
+			}
 			for seed := range c.seeds {
 				m := newModel(t)
 				src := rngSource{rand.New(rand.NewPCG(uint64(seed), 7))}
-				for range c.steps {
+				for range c.steps / workScale() {
 					m.step(src, c.objs)
 				}
 			}
@@ -402,6 +435,7 @@ func TestIndexRandomized(t *testing.T) {
 // after many selectors so that anchors are chosen on empty buckets and then
 // moved, and compares with the model.
 func TestIndexRandomizedLoadOrders(t *testing.T) {
+	withArrayMax(t, 16)
 	for seed := range 4 {
 		m := newModel(t)
 		src := rngSource{rand.New(rand.NewPCG(uint64(seed), 11))}
@@ -414,7 +448,7 @@ func TestIndexRandomizedLoadOrders(t *testing.T) {
 		for range 30 {
 			m.add(genSelector(src))
 		}
-		for range 300 {
+		for range 300 / workScale() {
 			m.step(src, 200)
 		}
 	}
@@ -433,13 +467,98 @@ func FuzzIndex(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > 4000 {
-			data = data[:4000]
+		if len(data) > 1500 {
+			data = data[:1500]
 		}
 		m := newModel(t)
 		src := &byteSource{data: data}
+		// The first byte picks the set representation threshold.
+		arrayMax = []int{2048, 2, 5}[src.next(3)]
+		defer func() { arrayMax = 2048 }()
 		for !src.done() {
 			m.step(src, 12)
 		}
 	})
+}
+
+// checkInvariants verifies the index's internal bookkeeping: compact labels
+// equal the label maps, buckets hold exactly the objects carrying their pair,
+// interned entries are alive exactly while used, anchor positions agree.
+func checkInvariants[K comparable](t testing.TB, ix *Index[K]) {
+	t.Helper()
+	freeKV := map[uint32]bool{}
+	for _, kv := range ix.freeKVs {
+		freeKV[kv] = true
+	}
+	freeKey := map[uint32]bool{}
+	for _, k := range ix.freeKeys {
+		freeKey[k] = true
+	}
+	// Pairs and keys named by objects and by selectors.
+	usedKV := map[uint32]int{}
+	usedKey := map[uint32]int{}
+	for obj, d := range ix.objIDs {
+		o := &ix.objs[d]
+		if !o.live || o.key != obj {
+			t.Fatalf("object %v: record %d not live or not its own", obj, d)
+		}
+		if !slices.IsSorted(o.lbls) || len(o.lbls) != len(o.labels) {
+			t.Fatalf("object %v: compact labels %v vs %v", obj, o.lbls, o.labels)
+		}
+		for _, l := range o.lbls {
+			ke, kv := &ix.keys[labelKey(l)], &ix.kvs[labelKV(l)]
+			if kv.key != labelKey(l) || o.labels[ke.key] != kv.val || !kv.objs.has(d) {
+				t.Fatalf("object %v: label %q=%q not bucketed", obj, ke.key, kv.val)
+			}
+			usedKV[labelKV(l)]++
+			usedKey[labelKey(l)]++
+		}
+		if !slices.IsSorted(o.sels) {
+			t.Fatalf("object %v: unsorted selectors %v", obj, o.sels)
+		}
+	}
+	for id := range ix.sels {
+		rec := &ix.sels[id]
+		if !rec.live {
+			continue
+		}
+		for _, c := range rec.creqs {
+			usedKey[c.key] += 0
+			for _, kv := range c.kvs {
+				usedKV[kv] += 0
+			}
+		}
+		for i, a := range rec.anchors {
+			list := ix.keys[a.key].anchors
+			if a.kv >= 0 {
+				list = ix.kvs[a.kv].anchors
+			}
+			if s := list[a.pos]; s.id != ID(id) || s.ref != int32(i) {
+				t.Fatalf("selector %d: anchor %d points at %+v", id, i, s)
+			}
+		}
+	}
+	for kv := range ix.kvs {
+		e := &ix.kvs[kv]
+		n, used := usedKV[uint32(kv)]
+		if freeKV[uint32(kv)] == used {
+			t.Fatalf("pair %d (%q): free %v, used %v", kv, e.val, freeKV[uint32(kv)], used)
+		}
+		if used && e.objs.len() != n {
+			t.Fatalf("pair %d (%q): %d objects bucketed, %d carry it", kv, e.val, e.objs.len(), n)
+		}
+	}
+	for key := range ix.keys {
+		e := &ix.keys[key]
+		n, used := usedKey[uint32(key)]
+		if freeKey[uint32(key)] == used {
+			t.Fatalf("key %d (%q): free %v, used %v", key, e.key, freeKey[uint32(key)], used)
+		}
+		if used && (e.count != n || ix.keyIDs[e.key] != uint32(key)) {
+			t.Fatalf("key %d (%q): count %d, %d carry it", key, e.key, e.count, n)
+		}
+	}
+	if len(ix.keyIDs) != len(ix.keys)-len(ix.freeKeys) {
+		t.Fatalf("%d key ids for %d live keys", len(ix.keyIDs), len(ix.keys)-len(ix.freeKeys))
+	}
 }

@@ -36,10 +36,6 @@ func (op Operator) rank() int {
 	}
 }
 
-// positive reports whether every object matching a requirement with this
-// operator necessarily carries the requirement's key.
-func (op Operator) positive() bool { return op == In || op == Exists }
-
 // Requirement is one term of a selector's conjunction. Values are sorted and
 // deduplicated, non-empty for In and NotIn, and empty for Exists and
 // DoesNotExist. Requirements are only produced by this package (Compile,
@@ -98,7 +94,8 @@ func (r Requirement) clone() Requirement {
 //
 // The zero value is Everything(): it has no requirement and selects every
 // object, including objects without labels. Selectors are small values that
-// share their immutable contents; copying one is cheap.
+// share their immutable contents; copying one is cheap, and they are safe for
+// concurrent use. Compare selectors by String, not with ==.
 type Selector struct {
 	d *selData // nil: everything
 }

@@ -90,6 +90,10 @@ func index(s *ir.Snapshot) *state {
 	}
 	for _, set := range s.AddressSets {
 		m := slices.Clone(set.Members)
+		for i := range m {
+			// inSet looks a prefix up by its first address.
+			m[i] = m[i].Masked()
+		}
 		slices.SortFunc(m, ir.ComparePrefix)
 		st.addr[set.ID] = m
 	}

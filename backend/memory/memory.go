@@ -103,14 +103,18 @@ func (b *Backend) Generation() uint64 {
 	return b.snap.Generation
 }
 
-// countChanges counts the sets, set members, rule lists and endpoints that
-// differ between two sorted snapshots.
+// countChanges counts the sets (their attributes, then each member), rule
+// lists and endpoints that differ between two sorted snapshots.
 func countChanges(a, b *ir.Snapshot) int {
 	n := 0
 	n += diffByID(a.AddressSets, b.AddressSets, func(s ir.AddressSet) string { return s.ID },
-		func(x, y ir.AddressSet) int { return symDiff(x.Members, y.Members) })
+		func(x, y ir.AddressSet) int {
+			return boolInt(x.Description != y.Description) + symDiff(x.Members, y.Members)
+		})
 	n += diffByID(a.PortSets, b.PortSets, func(s ir.PortSet) string { return s.ID },
-		func(x, y ir.PortSet) int { return symDiff(x.Members, y.Members) })
+		func(x, y ir.PortSet) int {
+			return boolInt(x.Protocol != y.Protocol || x.PortName != y.PortName) + symDiff(x.Members, y.Members)
+		})
 	n += diffByID(a.RuleLists, b.RuleLists, func(r ir.RuleList) string { return r.ID },
 		func(x, y ir.RuleList) int { return boolInt(!rulesEqual(x, y)) })
 	n += diffByID(a.Endpoints, b.Endpoints, func(e ir.Endpoint) string { return e.ID },

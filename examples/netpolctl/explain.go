@@ -37,6 +37,9 @@ func explainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(fl) == 0 { // the arguments were a comment: "#..."
+				return fmt.Errorf("arguments: want SRC DST PORT PROTOCOL, got %q", strings.Join(args, " "))
+			}
 			engine := policy.New(policy.Config{})
 			podProblems, npProblems := manifest.Apply(engine, nil, st)
 			for _, p := range append(podProblems, npProblems...) {

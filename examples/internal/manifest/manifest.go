@@ -134,7 +134,7 @@ func (st *State) loadDocuments(name string, data []byte) error {
 			continue
 		}
 		src := fmt.Sprintf("%s#%d", name, doc)
-		jsonDoc, err := yaml.YAMLToJSON(raw)
+		jsonDoc, err := yaml.YAMLToJSONStrict(raw) // duplicate fields are errors
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", src, err))
 			continue
@@ -216,15 +216,36 @@ func (st *State) add(src string, doc []byte) error {
 	return fmt.Errorf("%s: apiVersion %q kind %q: not supported (want v1 Namespace, v1 Pod, networking.k8s.io/v1 NetworkPolicy, or a List of them)", src, tm.APIVersion, tm.Kind)
 }
 
-// decode decodes strictly: unknown or duplicate fields are errors.
+// decode decodes strictly: unknown or duplicate fields are errors, and so is
+// a value of the wrong type (a YAML 1.1 "yes" or 1.10 where a string is
+// expected is not silently turned into "true" or "1.1"). The error names the
+// object when its metadata can be read.
 func decode(src, kind string, doc []byte, into any) error {
-	if err := yaml.UnmarshalStrict(doc, into); err != nil {
-		msg := err.Error()
-		msg = strings.TrimPrefix(msg, "error unmarshaling JSON: ")
-		msg = strings.TrimPrefix(msg, "while decoding JSON: ")
-		return fmt.Errorf("%s: %s: %s", src, kind, msg)
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		return fmt.Errorf("%s: %s: %s", src, objectName(kind, doc), err)
 	}
 	return nil
+}
+
+// objectName returns "Kind namespace/name" (or "Kind name", or "Kind") from
+// a document that failed to decode, reading its metadata leniently.
+func objectName(kind string, doc []byte) string {
+	var obj struct {
+		Metadata struct{ Name, Namespace string } `json:"metadata"`
+	}
+	err := json.Unmarshal(doc, &obj)
+	switch m := obj.Metadata; {
+	case m.Name == "":
+		return kind
+	case kind == "Namespace" || err != nil:
+		return kind + " " + m.Name
+	case m.Namespace == "":
+		return kind + " " + metav1.NamespaceDefault + "/" + m.Name
+	default:
+		return kind + " " + m.Namespace + "/" + m.Name
+	}
 }
 
 func requireName(src, kind string, m *metav1.ObjectMeta, namespaced bool) error {

@@ -1,0 +1,365 @@
+package nftables
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+// DefaultTableName is the table used when Config.TableName is empty.
+const DefaultTableName = "palisade"
+
+// Config configures a Backend. The zero value works: table inet palisade in
+// the caller's network namespace, base chains at the filter priority.
+type Config struct {
+	// TableName is the name of our inet table; DefaultTableName when empty.
+	// Several instances (tests, agents) must use different names.
+	TableName string
+	// NetNS is a file descriptor of the network namespace to program; 0
+	// means the namespace of the calling thread at New.
+	NetNS int
+	// Priority is added to the filter priority (0): the egress base chains
+	// hook at Priority, the ingress one at Priority+1.
+	Priority int32
+}
+
+// Backend programs the IR into one nftables table over netlink.
+// It implements backend.Backend; its methods are safe for concurrent use
+// (they serialise).
+type Backend struct {
+	cfg Config
+
+	mu sync.Mutex
+	c  *conn
+	st *state // nil before the first Sync
+	// dirty: st may not match the kernel (a failed Apply); Apply refuses
+	// and the next Sync reads everything.
+	dirty bool
+	// kgen is the ruleset generation right after our last commit; when the
+	// kernel still reports it, nobody changed anything since, and Sync can
+	// trust st instead of reading the table back.
+	kgen      uint32
+	kgenKnown bool
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New opens a netlink socket in cfg.NetNS. It does not touch the ruleset.
+func New(cfg Config) (*Backend, error) {
+	if cfg.TableName == "" {
+		cfg.TableName = DefaultTableName
+	}
+	if len(cfg.TableName) > 255 || strings.ContainsRune(cfg.TableName, 0) {
+		return nil, fmt.Errorf("nftables: invalid table name %q", cfg.TableName)
+	}
+	c, err := dial(cfg.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{cfg: cfg, c: c}, nil
+}
+
+// Close releases the netlink socket. The table stays (see Cleanup).
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.c.close()
+}
+
+// Sync makes our table equal to snap in one atomic batch. When nothing in
+// the namespace's ruleset changed since our last commit (same generation),
+// it diffs snap against the state it programmed; otherwise it reads the
+// table back and diffs against that, listing in Repairs what differed from
+// the state it had programmed. It never deletes the table, nor a base chain
+// whose hook and priority are right. An invalid snapshot changes nothing.
+func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncReport, error) {
+	if snap == nil {
+		return backend.SyncReport{}, errors.New("nftables: Sync of a nil snapshot")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		if err = ctx.Err(); err != nil {
+			return backend.SyncReport{}, err
+		}
+		var rep backend.SyncReport
+		rep, err = b.sync(snap)
+		if errors.Is(err, errGenChanged) || errors.Is(err, errDumpInterrupted) {
+			b.kgenKnown = false
+			continue // someone else committed meanwhile: read again
+		}
+		return rep, err
+	}
+	return backend.SyncReport{}, err
+}
+
+func (b *Backend) sync(snap *ir.Snapshot) (backend.SyncReport, error) {
+	g0, err := b.c.generation()
+	if err != nil {
+		return backend.SyncReport{}, err
+	}
+	if b.st != nil && !b.dirty && b.kgenKnown && g0 == b.kgen {
+		if d, ok := b.st.deltaTo(snap); ok {
+			if err := b.st.check(d); err != nil {
+				return backend.SyncReport{}, fmt.Errorf("nftables: snapshot %d: %w", snap.Generation, err)
+			}
+			t := newTx(b.cfg.TableName)
+			if err := b.st.apply(d, t); err != nil {
+				b.dirty = true
+				return backend.SyncReport{}, fmt.Errorf("nftables: snapshot %d: %w", snap.Generation, err)
+			}
+			n, err := b.commit(t, g0, true)
+			if err != nil {
+				b.dirty = true
+				return backend.SyncReport{}, err
+			}
+			return backend.SyncReport{Generation: snap.Generation, Changes: n}, nil
+		}
+	}
+
+	have, err := b.c.read(b.cfg.TableName)
+	if err != nil {
+		return backend.SyncReport{}, err
+	}
+	fresh, err := build(snap, b.cfg.Priority)
+	if err != nil {
+		return backend.SyncReport{}, fmt.Errorf("nftables: snapshot %d: %w", snap.Generation, err)
+	}
+	var repairs []string
+	if b.st != nil && !b.dirty {
+		repairs = diffModels(have, b.st.m, nil)
+	}
+	t := newTx(b.cfg.TableName)
+	diffModels(have, fresh.m, t)
+	n, err := b.commit(t, g0, true)
+	if err != nil {
+		return backend.SyncReport{}, err
+	}
+	b.st, b.dirty = fresh, false
+	return backend.SyncReport{Generation: snap.Generation, Changes: n, Repairs: repairs}, nil
+}
+
+// commit sends t (nothing when empty) and tracks the generation.
+func (b *Backend) commit(t *tx, gen uint32, checkGen bool) (int, error) {
+	if t.empty() {
+		if checkGen {
+			b.kgen, b.kgenKnown = gen, true
+		}
+		return 0, nil
+	}
+	n := t.changes()
+	msgs := t.messages()
+	g1, err := b.c.commit(msgs, gen, checkGen)
+	if err != nil {
+		b.kgenKnown = false
+		return 0, err
+	}
+	b.kgen, b.kgenKnown = g1, checkGen && g1 == gen+1
+	return n, nil
+}
+
+// Apply applies a delta to the state of the last Sync or Apply in one batch:
+// set elements, map entries and the chains of the rule lists and profiles it
+// touches. It fails, changing nothing, when d.Base is not the generation
+// held or d does not fit it (what it changes or removes must exist, what it
+// adds must not); after a kernel error the caller must Sync.
+func (b *Backend) Apply(ctx context.Context, d *ir.Delta) error {
+	if d == nil {
+		return errors.New("nftables: Apply of a nil delta")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.st == nil:
+		return errors.New("nftables: Apply before the first Sync")
+	case b.dirty:
+		return errors.New("nftables: Apply after a failed change: Sync first")
+	case d.Base != b.st.gen:
+		return fmt.Errorf("nftables: delta from generation %d does not apply to generation %d", d.Base, b.st.gen)
+	}
+	if err := b.st.check(d); err != nil {
+		return fmt.Errorf("nftables: delta %d→%d: %w", d.Base, d.Generation, err)
+	}
+	t := newTx(b.cfg.TableName)
+	if err := b.st.apply(d, t); err != nil {
+		b.dirty = true
+		return fmt.Errorf("nftables: delta %d→%d: %w", d.Base, d.Generation, err)
+	}
+	_, err := b.commit(t, b.kgen, b.kgenKnown)
+	if errors.Is(err, errGenChanged) {
+		// Someone else committed since our last batch: apply anyway, and
+		// let the next Sync read the table back.
+		_, err = b.commit(t, 0, false)
+	}
+	if err != nil {
+		b.dirty = true
+		return err
+	}
+	return nil
+}
+
+// Cleanup deletes our table and everything in it. It succeeds when the
+// table does not exist.
+func (b *Backend) Cleanup(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := newTx(b.cfg.TableName)
+	var a attrBuf
+	a.putStr(unix.NFTA_TABLE_NAME, b.cfg.TableName)
+	_, err := b.c.commit([]netlink.Message{t.msg(unix.NFT_MSG_DELTABLE, 0, a.b)}, 0, false)
+	b.st, b.dirty, b.kgenKnown = nil, false, false
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	return nil
+}
+
+// deltaTo computes the IR change from the state to snap. ok is false when
+// the change does not fit a delta (a port set changed protocol or name).
+func (s *state) deltaTo(snap *ir.Snapshot) (*ir.Delta, bool) {
+	d := &ir.Delta{Base: s.gen, Generation: snap.Generation}
+	found := 0
+	for i := range snap.AddressSets {
+		set := &snap.AddressSets[i]
+		have, ok := s.addr[set.ID]
+		if !ok {
+			d.AddedAddressSets = append(d.AddedAddressSets, *set)
+			continue
+		}
+		found++
+		if added, removed := diffMembers(have, set.Members, unmapPrefix); len(added)+len(removed) > 0 {
+			d.AddressSetChanges = append(d.AddressSetChanges, ir.AddressSetChange{ID: set.ID, Added: added, Removed: removed})
+		}
+	}
+	d.RemovedAddressSets = removedIDs(s.addr, found, len(snap.AddressSets), func(i int) string { return snap.AddressSets[i].ID })
+
+	found = 0
+	unmap := func(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) }
+	for i := range snap.PortSets {
+		set := &snap.PortSets[i]
+		have, ok := s.ports[set.ID]
+		if !ok {
+			d.AddedPortSets = append(d.AddedPortSets, *set)
+			continue
+		}
+		found++
+		if have.proto != set.Protocol || have.name != set.PortName {
+			return nil, false
+		}
+		if added, removed := diffMembers(have.members, set.Members, unmap); len(added)+len(removed) > 0 {
+			d.PortSetChanges = append(d.PortSetChanges, ir.PortSetChange{ID: set.ID, Added: added, Removed: removed})
+		}
+	}
+	d.RemovedPortSets = removedIDs(s.ports, found, len(snap.PortSets), func(i int) string { return snap.PortSets[i].ID })
+
+	found = 0
+	for i := range snap.RuleLists {
+		rl := &snap.RuleLists[i]
+		have := s.lists[rl.ID]
+		if have != nil {
+			found++
+		}
+		if have == nil || !ruleListEqual(have, rl) {
+			d.RuleLists = append(d.RuleLists, *rl)
+		}
+	}
+	d.RemovedRuleLists = removedIDs(s.lists, found, len(snap.RuleLists), func(i int) string { return snap.RuleLists[i].ID })
+
+	found = 0
+	for i := range snap.Endpoints {
+		ep := &snap.Endpoints[i]
+		have := s.eps[ep.ID]
+		if have != nil {
+			found++
+		}
+		if have == nil || !endpointEqual(&have.ep, ep) {
+			d.Endpoints = append(d.Endpoints, *ep)
+		}
+	}
+	d.RemovedEndpoints = removedIDs(s.eps, found, len(snap.Endpoints), func(i int) string { return snap.Endpoints[i].ID })
+	return d, true
+}
+
+// removedIDs lists, sorted, the keys of have that none of the n IDs of the
+// snapshot names; found of those n are keys of have (so when found equals
+// len(have), nothing was removed and nothing is built).
+func removedIDs[V any](have map[string]V, found, n int, id func(int) string) []string {
+	if found == len(have) {
+		return nil
+	}
+	seen := make(map[string]bool, n)
+	for i := 0; i < n; i++ {
+		seen[id(i)] = true
+	}
+	var out []string
+	for k := range have {
+		if !seen[k] {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// diffMembers compares a member map with a member list.
+func diffMembers[T comparable](have map[T]struct{}, want []T, norm func(T) T) (added, removed []T) {
+	same := len(have) == len(want)
+	for _, m := range want {
+		if _, ok := have[norm(m)]; !ok {
+			added = append(added, m)
+			same = false
+		}
+	}
+	if same {
+		return nil, nil
+	}
+	wantSet := make(map[T]struct{}, len(want))
+	for _, m := range want {
+		wantSet[norm(m)] = struct{}{}
+	}
+	for m := range have {
+		if _, ok := wantSet[m]; !ok {
+			removed = append(removed, m)
+		}
+	}
+	return added, removed
+}
+
+func ruleListEqual(a, b *ir.RuleList) bool {
+	if a.ID != b.ID || a.Origin != b.Origin || a.Direction != b.Direction || a.Priority != b.Priority || len(a.Rules) != len(b.Rules) {
+		return false
+	}
+	for i := range a.Rules {
+		x, y := &a.Rules[i], &b.Rules[i]
+		if x.Index != y.Index || x.Name != y.Name || x.Action != y.Action || x.AllPeers != y.AllPeers || x.AllPorts != y.AllPorts ||
+			!slices.Equal(x.Peers, y.Peers) || !slices.Equal(x.Ports, y.Ports) {
+			return false
+		}
+	}
+	return true
+}
+
+func endpointEqual(a, b *ir.Endpoint) bool {
+	return a.ID == b.ID && slices.Equal(a.IPs, b.IPs) && tiersEqual(a.Ingress, b.Ingress) && tiersEqual(a.Egress, b.Egress)
+}
+
+func tiersEqual(a, b []ir.Tier) bool {
+	return slices.EqualFunc(a, b, func(x, y ir.Tier) bool { return x.Kind == y.Kind && slices.Equal(x.RuleLists, y.RuleLists) })
+}

@@ -1,0 +1,904 @@
+package nftables
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+// state is the compiler: the IR as last programmed (kept in maps so that a
+// delta costs what it touches) and the model derived from it. apply turns a
+// delta into model changes and records the matching kernel operations in a
+// tx; building a whole snapshot is apply of a delta that adds everything.
+type state struct {
+	gen uint64
+	m   *model
+
+	addr  map[string]map[netip.Prefix]struct{}
+	ports map[string]*portIR
+	lists map[string]*ir.RuleList
+	eps   map[string]*epIR
+
+	profiles    map[string]*sharedChain        // chain name → profile chain
+	tiers       map[string]*sharedChain        // chain name → tier chain
+	listTiers   map[string]map[string]struct{} // rule list ID → tier chains using it
+	owners      map[vmapKey]string             // map entry → endpoint ID
+	chainKey    map[string]string              // hashed chain name → what it was derived from
+	hashMemo    map[string]uint64              // derivation key → hash
+	profileMemo map[string]*profileNames
+
+	// Scratch of one apply.
+	pending map[vmapKey]pendingID // map entries to write
+	gc      map[string]struct{}
+}
+
+type portIR struct {
+	proto   ir.Protocol
+	name    string
+	members map[netip.AddrPort]struct{}
+}
+
+type epIR struct {
+	ep   ir.Endpoint
+	refs []epRef
+}
+
+type epRef struct {
+	key   vmapKey
+	chain string
+}
+
+// pendingID is a dispatch entry to write: the profile number, or a delete.
+type pendingID struct {
+	id  uint64
+	del bool
+}
+
+type vmapKey struct {
+	set  string
+	addr netip.Addr
+}
+
+// sharedChain is a profile or tier chain, shared by every user with the
+// same key and deleted when the last one goes.
+type sharedChain struct {
+	refs  int
+	id    uint64 // profiles: number in the profiles map
+	fam   ir.Family
+	kind  ir.TierKind // tier chains
+	lists []string    // tier chains
+	tiers []string    // profiles: the tier chains they jump to
+}
+
+var families = []ir.Family{ir.IPv4, ir.IPv6}
+
+// newState returns an empty compiler holding the fixed objects: base chains
+// at priority prio (egress) and prio+1 (ingress), and the dispatch maps.
+func newState(prio int32) *state {
+	s := &state{
+		m:           newModel(),
+		addr:        map[string]map[netip.Prefix]struct{}{},
+		ports:       map[string]*portIR{},
+		lists:       map[string]*ir.RuleList{},
+		eps:         map[string]*epIR{},
+		profiles:    map[string]*sharedChain{},
+		tiers:       map[string]*sharedChain{},
+		listTiers:   map[string]map[string]struct{}{},
+		owners:      map[vmapKey]string{},
+		chainKey:    map[string]string{},
+		hashMemo:    map[string]uint64{},
+		profileMemo: map[string]*profileNames{},
+	}
+	for _, dir := range []ir.Direction{ir.Ingress, ir.Egress} {
+		for _, fam := range families {
+			name := vmapName(dir, fam)
+			s.m.sets[name] = newSet(name, vmapKind, fam, fmt.Sprintf("%s dispatch: endpoint address → profile number", strings.ToLower(string(dir))))
+		}
+	}
+	s.m.sets[profilesMap] = newSet(profilesMap, jumpKind, 0, "profile number → profile chain")
+	for _, c := range baseChains(prio) {
+		s.m.chains[c.name] = c
+	}
+	return s
+}
+
+// baseChains are the hooks: forwarded traffic is checked twice (egress of
+// the source endpoint, ingress of the destination endpoint, in two base
+// chains so that an accept of one check never stands for the other); traffic
+// from a pod to its node gets the egress check. Node → pod traffic (output)
+// is not filtered.
+func baseChains(prio int32) []*chainModel {
+	est := func() *ruleModel {
+		return mustRule(join(matchCtState(2|4, "established,related"), counter(), accept()), "established and related connections")
+	}
+	dispatch := func(dir ir.Direction, f addrField) []*ruleModel {
+		var out []*ruleModel
+		for _, fam := range families {
+			out = append(out, mustRule(join(matchNFProto(fam), counter(), dispatch(fam, f, vmapName(dir, fam), profilesMap)),
+				fmt.Sprintf("%s check of local endpoints (%s)", strings.ToLower(string(dir)), famKeyword(fam))))
+		}
+		return out
+	}
+	egressFwd := &chainModel{name: chainEgressForward, base: &baseHook{hook: unix.NF_INET_FORWARD, prio: prio},
+		comment: "palisade: egress policy of the source endpoint, forwarded traffic"}
+	egressFwd.rules = append([]*ruleModel{est()}, dispatch(ir.Egress, srcAddr)...)
+	ingressFwd := &chainModel{name: chainIngressForward, base: &baseHook{hook: unix.NF_INET_FORWARD, prio: prio + 1},
+		comment: "palisade: ingress policy of the destination endpoint, forwarded traffic"}
+	ingressFwd.rules = append([]*ruleModel{est()}, dispatch(ir.Ingress, dstAddr)...)
+	egressIn := &chainModel{name: chainEgressInput, base: &baseHook{hook: unix.NF_INET_LOCAL_IN, prio: prio},
+		comment: "palisade: egress policy of the source endpoint, traffic to this node"}
+	egressIn.rules = append([]*ruleModel{est(),
+		mustRule(join(matchICMPv6ND(), counter(), accept()), "IPv6 neighbour discovery to the node")},
+		dispatch(ir.Egress, srcAddr)...)
+	return []*chainModel{egressFwd, ingressFwd, egressIn}
+}
+
+func mustRule(f frag, c string) *ruleModel {
+	r, err := newRule(f, c)
+	if err != nil {
+		panic(fmt.Sprintf("nftables: fixed rule %q does not marshal: %v", f.text, err)) // a bug in exprs.go
+	}
+	return r
+}
+
+// build returns the compiler state of a whole snapshot, without a kernel.
+func build(snap *ir.Snapshot, prio int32) (*state, error) {
+	s := newState(prio)
+	d := &ir.Delta{
+		Generation:       snap.Generation,
+		AddedAddressSets: snap.AddressSets,
+		AddedPortSets:    snap.PortSets,
+		RuleLists:        snap.RuleLists,
+		Endpoints:        snap.Endpoints,
+	}
+	if err := s.check(d); err != nil {
+		return nil, err
+	}
+	if err := s.apply(d, nil); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// check verifies that d fits the state: what it changes or removes exists,
+// what it adds does not, and every reference resolves afterwards. It changes
+// nothing.
+func (s *state) check(d *ir.Delta) error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	addrAfter := func(id string) bool { _, ok := s.addr[id]; return ok }
+	removedAddr := setOfStrings(d.RemovedAddressSets)
+	addedAddr := map[string]bool{}
+	for _, set := range d.AddedAddressSets {
+		if _, ok := s.addr[set.ID]; ok || addedAddr[set.ID] {
+			fail("address set %q: added but exists", set.ID)
+		}
+		addedAddr[set.ID] = true
+	}
+	for _, ch := range d.AddressSetChanges {
+		if !addrAfter(ch.ID) && !addedAddr[ch.ID] {
+			fail("address set %q: changed but does not exist", ch.ID)
+		}
+	}
+	for _, id := range d.RemovedAddressSets {
+		if !addrAfter(id) {
+			fail("address set %q: removed but does not exist", id)
+		}
+	}
+	removedPorts := setOfStrings(d.RemovedPortSets)
+	addedPorts := map[string]ir.Protocol{}
+	portProto := func(id string) (ir.Protocol, bool) {
+		if p, ok := addedPorts[id]; ok {
+			return p, true
+		}
+		if p := s.ports[id]; p != nil && !removedPorts[id] {
+			return p.proto, true
+		}
+		return 0, false
+	}
+	for _, set := range d.AddedPortSets {
+		if _, ok := s.ports[set.ID]; ok {
+			fail("port set %q: added but exists", set.ID)
+		}
+		addedPorts[set.ID] = set.Protocol
+	}
+	for _, ch := range d.PortSetChanges {
+		if _, ok := portProto(ch.ID); !ok {
+			fail("port set %q: changed but does not exist", ch.ID)
+		}
+	}
+	for _, id := range d.RemovedPortSets {
+		if _, ok := s.ports[id]; !ok {
+			fail("port set %q: removed but does not exist", id)
+		}
+	}
+
+	removedLists := setOfStrings(d.RemovedRuleLists)
+	upserted := make(map[string]ir.Direction, len(d.RuleLists))
+	listDir := func(id string) (ir.Direction, bool) {
+		if dir, ok := upserted[id]; ok {
+			return dir, true
+		}
+		if rl := s.lists[id]; rl != nil && !removedLists[id] {
+			return rl.Direction, true
+		}
+		return "", false
+	}
+	for i := range d.RuleLists {
+		rl := &d.RuleLists[i]
+		if rl.Direction != ir.Ingress && rl.Direction != ir.Egress {
+			fail("rule list %q: unknown direction %q", rl.ID, rl.Direction)
+		}
+		upserted[rl.ID] = rl.Direction
+	}
+	for i := range d.RuleLists {
+		rl := &d.RuleLists[i]
+		for _, r := range rl.Rules {
+			switch r.Action {
+			case ir.Allow, ir.Deny, ir.Pass:
+			default:
+				fail("rule list %q rule %d: unknown action %q", rl.ID, r.Index, r.Action)
+			}
+			for _, id := range r.Peers {
+				if (!addrAfter(id) || removedAddr[id]) && !addedAddr[id] {
+					fail("rule list %q rule %d: unknown address set %q", rl.ID, r.Index, id)
+				}
+			}
+			for _, pm := range r.Ports {
+				if pm.NamedSet == "" {
+					if pm.EndPort != 0 && pm.EndPort < pm.Port {
+						fail("rule list %q rule %d: port range %d-%d is empty", rl.ID, r.Index, pm.Port, pm.EndPort)
+					}
+					continue
+				}
+				p, ok := portProto(pm.NamedSet)
+				switch {
+				case !ok:
+					fail("rule list %q rule %d: unknown port set %q", rl.ID, r.Index, pm.NamedSet)
+				case p != pm.Protocol:
+					fail("rule list %q rule %d: port set %q is %s, match is %s", rl.ID, r.Index, pm.NamedSet, p, pm.Protocol)
+				}
+			}
+		}
+	}
+	for _, id := range d.RemovedRuleLists {
+		if _, ok := s.lists[id]; !ok {
+			fail("rule list %q: removed but does not exist", id)
+		}
+	}
+	for i := range d.Endpoints {
+		ep := &d.Endpoints[i]
+		for _, dir := range []ir.Direction{ir.Ingress, ir.Egress} {
+			for _, t := range ep.Tiers(dir) {
+				switch t.Kind {
+				case ir.TierAdmin, ir.TierNetworkPolicy, ir.TierBaseline:
+				default:
+					fail("endpoint %q: %s: unknown tier kind %q", ep.ID, dir, t.Kind)
+				}
+				for _, id := range t.RuleLists {
+					got, ok := listDir(id)
+					switch {
+					case !ok:
+						fail("endpoint %q: %s tier %s: unknown rule list %q", ep.ID, dir, t.Kind, id)
+					case got != dir:
+						fail("endpoint %q: %s tier %s: rule list %q is for %s", ep.ID, dir, t.Kind, id, got)
+					}
+				}
+			}
+		}
+		for _, ip := range ep.IPs {
+			if !ip.IsValid() {
+				fail("endpoint %q: invalid address", ep.ID)
+			}
+		}
+	}
+	for _, id := range d.RemovedEndpoints {
+		if _, ok := s.eps[id]; !ok {
+			fail("endpoint %q: removed but does not exist", id)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func setOfStrings(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+// apply applies a checked delta. On error the state is inconsistent and
+// must be dropped (nothing has been sent to the kernel yet).
+func (s *state) apply(d *ir.Delta, t *tx) error {
+	s.pending = make(map[vmapKey]pendingID, 2*(len(d.Endpoints)+len(d.RemovedEndpoints)))
+	s.gc = map[string]struct{}{}
+	defer func() { s.pending, s.gc = nil, nil }()
+
+	for i := range d.AddedAddressSets {
+		s.addAddrSet(&d.AddedAddressSets[i], t)
+	}
+	for i := range d.AddressSetChanges {
+		s.changeAddrSet(&d.AddressSetChanges[i], t)
+	}
+	for i := range d.AddedPortSets {
+		s.addPortSet(&d.AddedPortSets[i], t)
+	}
+	for i := range d.PortSetChanges {
+		s.changePortSet(&d.PortSetChanges[i], t)
+	}
+	for i := range d.RuleLists {
+		if err := s.upsertList(&d.RuleLists[i], t); err != nil {
+			return err
+		}
+	}
+	// Removals first, so that an address a removed endpoint leaves can be
+	// taken by another one in the same delta.
+	for _, id := range d.RemovedEndpoints {
+		s.removeEndpoint(id)
+	}
+	for i := range d.Endpoints {
+		if err := s.upsertEndpoint(&d.Endpoints[i], t); err != nil {
+			return err
+		}
+	}
+	s.writePending(t)
+	s.collect(t)
+	for _, id := range d.RemovedRuleLists {
+		s.removeList(id, t)
+	}
+	for _, id := range d.RemovedPortSets {
+		s.removeSets(portSetName, id, t)
+		delete(s.ports, id)
+	}
+	for _, id := range d.RemovedAddressSets {
+		s.removeSets(addrSetName, id, t)
+		delete(s.addr, id)
+	}
+	s.gen = d.Generation
+	return nil
+}
+
+// --- address and port sets ---
+
+func famOf(a netip.Addr) ir.Family { return ir.FamilyOf(a) }
+
+func famIndex(a netip.Addr) int {
+	if a.Is4() {
+		return 0
+	}
+	return 1
+}
+
+func (s *state) addAddrSet(as *ir.AddressSet, t *tx) {
+	members := make(map[netip.Prefix]struct{}, len(as.Members))
+	for _, fam := range families {
+		set := newSet(addrSetName(fam, as.ID), addrKind, fam, "address set "+as.ID+": "+as.Description)
+		s.m.sets[set.name] = set
+		t.createSet(set)
+	}
+	s.addr[as.ID] = members
+	s.changeAddrSet(&ir.AddressSetChange{ID: as.ID, Added: as.Members}, t)
+}
+
+func (s *state) changeAddrSet(ch *ir.AddressSetChange, t *tx) {
+	members := s.addr[ch.ID]
+	sets := [2]*setModel{s.m.sets[addrSetName(ir.IPv4, ch.ID)], s.m.sets[addrSetName(ir.IPv6, ch.ID)]}
+	for _, p := range ch.Removed {
+		p = unmapPrefix(p)
+		if _, ok := members[p]; !ok {
+			continue
+		}
+		delete(members, p)
+		set := sets[famIndex(p.Addr())]
+		iv := prefixInterval(p)
+		delete(set.ivals, iv)
+		t.delInterval(set, iv)
+	}
+	for _, p := range ch.Added {
+		p = unmapPrefix(p)
+		if _, ok := members[p]; ok {
+			continue
+		}
+		members[p] = struct{}{}
+		set := sets[famIndex(p.Addr())]
+		iv := prefixInterval(p)
+		set.ivals[iv] = struct{}{}
+		t.addInterval(set, iv)
+	}
+}
+
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() {
+		return netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0)).Masked()
+	}
+	return p.Masked()
+}
+
+func (s *state) addPortSet(ps *ir.PortSet, t *tx) {
+	for _, fam := range families {
+		set := newSet(portSetName(fam, ps.ID), portKind, fam,
+			fmt.Sprintf("port set %s: named port %q/%s", ps.ID, ps.PortName, ps.Protocol))
+		s.m.sets[set.name] = set
+		t.createSet(set)
+	}
+	s.ports[ps.ID] = &portIR{proto: ps.Protocol, name: ps.PortName, members: make(map[netip.AddrPort]struct{}, len(ps.Members))}
+	s.changePortSet(&ir.PortSetChange{ID: ps.ID, Added: ps.Members}, t)
+}
+
+func (s *state) changePortSet(ch *ir.PortSetChange, t *tx) {
+	members := s.ports[ch.ID].members
+	sets := [2]*setModel{s.m.sets[portSetName(ir.IPv4, ch.ID)], s.m.sets[portSetName(ir.IPv6, ch.ID)]}
+	for _, ap := range ch.Removed {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		if _, ok := members[ap]; !ok {
+			continue
+		}
+		delete(members, ap)
+		set := sets[famIndex(ap.Addr())]
+		delete(set.ports, ap)
+		t.delPort(set, ap)
+	}
+	for _, ap := range ch.Added {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		if _, ok := members[ap]; ok {
+			continue
+		}
+		members[ap] = struct{}{}
+		set := sets[famIndex(ap.Addr())]
+		set.ports[ap] = struct{}{}
+		t.addPort(set, ap)
+	}
+}
+
+func (s *state) removeSets(name func(ir.Family, string) string, id string, t *tx) {
+	for _, fam := range families {
+		n := name(fam, id)
+		delete(s.m.sets, n)
+		t.deleteSet(n)
+	}
+}
+
+// --- rule lists ---
+
+func (s *state) upsertList(in *ir.RuleList, t *tx) error {
+	rl := in.Clone()
+	s.lists[rl.ID] = &rl
+	for _, fam := range families {
+		name := listChainName(fam, rl.ID)
+		if err := s.claim(name, "list "+rl.ID); err != nil {
+			return err
+		}
+		rules, err := s.listRules(&rl, fam, false)
+		if err != nil {
+			return err
+		}
+		s.setChainRules(name, fmt.Sprintf("rule list %s (%s %s)", rl.ID, rl.Origin, strings.ToLower(string(rl.Direction))), rules, t)
+	}
+	for name := range s.listTiers[rl.ID] {
+		tc := s.tiers[name]
+		rules, err := s.tierRules(tc.fam, tc.kind, tc.lists)
+		if err != nil {
+			return err
+		}
+		s.setChainRules(name, "", rules, t)
+	}
+	return nil
+}
+
+// setChainRules creates the chain or rewrites its rules when they differ.
+func (s *state) setChainRules(name, comment string, rules []*ruleModel, t *tx) {
+	c := s.m.chains[name]
+	if c == nil {
+		c = &chainModel{name: name, comment: comment, rules: rules}
+		s.m.chains[name] = c
+		t.createChain(c)
+		t.writeRules(c, false, 0)
+		return
+	}
+	if sameRules(c.rules, rules) {
+		return
+	}
+	old := len(c.rules)
+	c.rules = rules
+	t.writeRules(c, true, old)
+}
+
+// claim records what a hashed chain name was derived from and reports a
+// collision (two different things with one name).
+func (s *state) claim(name, key string) error {
+	if k, ok := s.chainKey[name]; ok && k != key {
+		return fmt.Errorf("nftables: chain name %s derived from both %q and %q", name, k, key)
+	}
+	s.chainKey[name] = key
+	return nil
+}
+
+func (s *state) removeList(id string, t *tx) {
+	for _, fam := range families {
+		name := listChainName(fam, id)
+		if c := s.m.chains[name]; c != nil {
+			t.deleteChain(name, len(c.rules))
+			delete(s.m.chains, name)
+		}
+		delete(s.chainKey, name)
+	}
+	delete(s.lists, id)
+	delete(s.listTiers, id)
+}
+
+// listRules compiles a rule list for one family. Each IR rule becomes one
+// nft rule per (port alternative, peer set), in order, so the first
+// matching nft rule is the first matching IR rule. With passOnly, only Pass
+// rules are compiled (the copies a tier chain re-checks).
+func (s *state) listRules(rl *ir.RuleList, fam ir.Family, passOnly bool) ([]*ruleModel, error) {
+	var out []*ruleModel
+	for i := range rl.Rules {
+		r := &rl.Rules[i]
+		if passOnly && r.Action != ir.Pass {
+			continue
+		}
+		var peers, ports []frag
+		if r.AllPeers {
+			peers = []frag{{}}
+		}
+		for _, id := range r.Peers {
+			if !r.AllPeers {
+				peers = append(peers, matchAddrSet(fam, peerField(rl.Direction), addrSetName(fam, id)))
+			}
+		}
+		if r.AllPorts {
+			ports = []frag{{}}
+		}
+		for _, pm := range r.Ports {
+			if r.AllPorts {
+				break
+			}
+			if pm.NamedSet != "" {
+				ports = append(ports, matchNamedPorts(fam, pm.Protocol, portSetName(fam, pm.NamedSet)))
+			} else {
+				ports = append(ports, matchPorts(pm.Protocol, pm.Port, pm.EndPort))
+			}
+		}
+		c := ruleComment(rl, r, passOnly)
+		for _, port := range ports {
+			for _, peer := range peers {
+				rm, err := newRule(join(port, peer, counter(), actionVerdict(r.Action)), c)
+				if err != nil {
+					return nil, fmt.Errorf("rule list %q rule %d: %w", rl.ID, r.Index, err)
+				}
+				out = append(out, rm)
+			}
+		}
+	}
+	return out, nil
+}
+
+func ruleComment(rl *ir.RuleList, r *ir.Rule, passCopy bool) string {
+	var b strings.Builder
+	b.WriteString(rl.Origin.String())
+	b.WriteString(" ")
+	b.WriteString(strings.ToLower(string(rl.Direction)))
+	b.WriteString(" rule ")
+	b.WriteString(strconv.Itoa(r.Index))
+	if r.Name != "" {
+		b.WriteString(" " + strconv.Quote(r.Name))
+	}
+	b.WriteString(": ")
+	b.WriteString(strings.ToLower(string(r.Action)))
+	if passCopy {
+		b.WriteString(", skip the rest of the tier")
+	}
+	return b.String()
+}
+
+// --- tiers and profiles ---
+
+// hash is 64 bits of SHA-256 of key, memoised.
+func (s *state) hash(key string) uint64 {
+	if h, ok := s.hashMemo[key]; ok {
+		return h
+	}
+	if len(s.hashMemo) > 4*(len(s.profiles)+len(s.tiers))+1024 {
+		clear(s.hashMemo)
+	}
+	sum := sha256.Sum256([]byte(key))
+	h := binary.BigEndian.Uint64(sum[:8])
+	s.hashMemo[key] = h
+	return h
+}
+
+func hexID(h uint64) string { return fmt.Sprintf("%016x", h) }
+
+func writeToken(b *strings.Builder, tok string) {
+	b.WriteString(strconv.Itoa(len(tok)))
+	b.WriteByte(':')
+	b.WriteString(tok)
+}
+
+func profileKey(dir ir.Direction, tiers []ir.Tier) string {
+	var b strings.Builder
+	n := 32
+	for _, t := range tiers {
+		n += 16
+		for _, id := range t.RuleLists {
+			n += len(id) + 5
+		}
+	}
+	b.Grow(n)
+	b.WriteString("profile ")
+	writeToken(&b, string(dir))
+	for _, t := range tiers {
+		b.WriteString(" [")
+		writeToken(&b, string(t.Kind))
+		for _, id := range t.RuleLists {
+			b.WriteByte(' ')
+			writeToken(&b, id)
+		}
+		b.WriteByte(']')
+	}
+	return b.String()
+}
+
+func tierKey(kind ir.TierKind, lists []string) string {
+	var b strings.Builder
+	b.WriteString("tier ")
+	writeToken(&b, string(kind))
+	for _, id := range lists {
+		b.WriteByte(' ')
+		writeToken(&b, id)
+	}
+	return b.String()
+}
+
+// profileNames are the chain names and numbers of one profile key, per
+// family.
+type profileNames struct {
+	name [2]string
+	id   [2]uint64
+}
+
+func (s *state) profileNames(key string) *profileNames {
+	if pn, ok := s.profileMemo[key]; ok {
+		return pn
+	}
+	if len(s.profileMemo) > 4*len(s.profiles)+1024 {
+		clear(s.profileMemo)
+	}
+	pn := &profileNames{}
+	for i, fam := range families {
+		pn.id[i] = s.hash(famDigit(fam) + " " + key)
+		pn.name[i] = "p" + famDigit(fam) + "-" + hexID(pn.id[i])
+	}
+	s.profileMemo[key] = pn
+	return pn
+}
+
+// refProfile returns the profile chain of (fam, dir, tiers) and its number,
+// creating both on first use. The number is the chain name's hash, so the
+// same profile gets the same number whatever the history. key is
+// profileKey(dir, tiers).
+func (s *state) refProfile(fam ir.Family, dir ir.Direction, tiers []ir.Tier, key string, t *tx) (string, uint64, error) {
+	pn := s.profileNames(key)
+	fi := 0
+	if fam == ir.IPv6 {
+		fi = 1
+	}
+	id, name := pn.id[fi], pn.name[fi]
+	if p := s.profiles[name]; p != nil {
+		p.refs++
+		return name, p.id, nil
+	}
+	if err := s.claim(name, key); err != nil {
+		return "", 0, err
+	}
+	p := &sharedChain{refs: 1, id: id, fam: fam}
+	var rules []*ruleModel
+	rules = append(rules, mustRule(join(matchCtState(1, "invalid"), counter(), drop()), "invalid packets"))
+	for _, tier := range tiers {
+		kind := strings.ToLower(string(tier.Kind))
+		switch {
+		case tier.Kind == ir.TierNetworkPolicy:
+			for _, id := range tier.RuleLists {
+				rules = append(rules, mustRule(join(counter(), jump(listChainName(fam, id))), "NetworkPolicy tier: list "+id))
+			}
+			rules = append(rules, mustRule(join(counter(), drop()), "NetworkPolicy tier: no rule matched, isolated"))
+		case len(tier.RuleLists) == 1:
+			id := tier.RuleLists[0]
+			rules = append(rules, mustRule(join(counter(), jump(listChainName(fam, id))), string(tier.Kind)+" tier: list "+id))
+		case len(tier.RuleLists) > 1:
+			tn, err := s.refTier(fam, tier.Kind, tier.RuleLists, t)
+			if err != nil {
+				return "", 0, err
+			}
+			p.tiers = append(p.tiers, tn)
+			rules = append(rules, mustRule(join(counter(), jump(tn)), fmt.Sprintf("%s tier: %d lists", kind, len(tier.RuleLists))))
+		}
+	}
+	s.profiles[name] = p
+	s.setChainRules(name, fmt.Sprintf("profile: %s %s", famKeyword(fam), key), rules, t)
+	jumps := s.m.sets[profilesMap]
+	jumps.jumps[id] = name
+	t.addJump(jumps, id, name)
+	return name, id, nil
+}
+
+// refTier returns the chain of a first-match tier of several lists, creating
+// it on first use. It jumps to each list in order; after a list returns, the
+// list's Pass rules are checked again and a match returns from the tier
+// chain: a Pass skips the rest of the tier without a packet mark.
+func (s *state) refTier(fam ir.Family, kind ir.TierKind, lists []string, t *tx) (string, error) {
+	key := tierKey(kind, lists)
+	name := "t" + famDigit(fam) + "-" + hexID(s.hash(famDigit(fam)+" "+key))
+	if tc := s.tiers[name]; tc != nil {
+		tc.refs++
+		return name, nil
+	}
+	if err := s.claim(name, key); err != nil {
+		return "", err
+	}
+	rules, err := s.tierRules(fam, kind, lists)
+	if err != nil {
+		return "", err
+	}
+	s.tiers[name] = &sharedChain{refs: 1, fam: fam, kind: kind, lists: slices.Clone(lists)}
+	for _, id := range lists {
+		if s.listTiers[id] == nil {
+			s.listTiers[id] = map[string]struct{}{}
+		}
+		s.listTiers[id][name] = struct{}{}
+	}
+	s.setChainRules(name, fmt.Sprintf("tier: %s %s", famKeyword(fam), key), rules, t)
+	return name, nil
+}
+
+func (s *state) tierRules(fam ir.Family, kind ir.TierKind, lists []string) ([]*ruleModel, error) {
+	var rules []*ruleModel
+	for i, id := range lists {
+		rules = append(rules, mustRule(join(counter(), jump(listChainName(fam, id))), string(kind)+" tier: list "+id))
+		if i == len(lists)-1 {
+			break
+		}
+		rl := s.lists[id]
+		if rl == nil {
+			return nil, fmt.Errorf("tier %s: unknown rule list %q", kind, id)
+		}
+		pass, err := s.listRules(rl, fam, true)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, pass...)
+	}
+	return rules, nil
+}
+
+func (s *state) unref(name string) {
+	if p := s.profiles[name]; p != nil {
+		p.refs--
+		if p.refs == 0 {
+			s.gc[name] = struct{}{}
+		}
+	}
+}
+
+// collect deletes the profile and tier chains nothing uses any more.
+func (s *state) collect(t *tx) {
+	for _, name := range sortedKeys(s.gc) {
+		p := s.profiles[name]
+		if p == nil || p.refs > 0 {
+			continue
+		}
+		s.dropChain(name, t)
+		delete(s.profiles, name)
+		jumps := s.m.sets[profilesMap]
+		delete(jumps.jumps, p.id)
+		t.delJump(jumps, p.id)
+		for _, tn := range p.tiers {
+			tc := s.tiers[tn]
+			tc.refs--
+			if tc.refs > 0 {
+				continue
+			}
+			s.dropChain(tn, t)
+			delete(s.tiers, tn)
+			for _, id := range tc.lists {
+				delete(s.listTiers[id], tn)
+				if len(s.listTiers[id]) == 0 {
+					delete(s.listTiers, id)
+				}
+			}
+		}
+	}
+}
+
+func (s *state) dropChain(name string, t *tx) {
+	if c := s.m.chains[name]; c != nil {
+		t.deleteChain(name, len(c.rules))
+		delete(s.m.chains, name)
+	}
+	delete(s.chainKey, name)
+}
+
+// --- endpoints ---
+
+func (s *state) upsertEndpoint(in *ir.Endpoint, t *tx) error {
+	ep := in.Clone()
+	var refs []epRef
+	for _, dir := range []ir.Direction{ir.Ingress, ir.Egress} {
+		tiers := ep.Tiers(dir)
+		if len(tiers) == 0 {
+			continue // unrestricted: no map entry, the base chain accepts
+		}
+		key := profileKey(dir, tiers)
+		for _, ip := range ep.IPs {
+			ip = ip.Unmap()
+			fam := famOf(ip)
+			chain, id, err := s.refProfile(fam, dir, tiers, key, t)
+			if err != nil {
+				return err
+			}
+			key := vmapKey{vmapName(dir, fam), ip}
+			if owner, ok := s.owners[key]; ok && owner != ep.ID {
+				return fmt.Errorf("endpoint %q: address %s is also endpoint %q's", ep.ID, ip, owner)
+			}
+			s.owners[key] = ep.ID
+			s.pending[key] = pendingID{id: id}
+			refs = append(refs, epRef{key, chain})
+		}
+	}
+	if old := s.eps[ep.ID]; old != nil {
+		for _, r := range old.refs {
+			if !slices.ContainsFunc(refs, func(n epRef) bool { return n.key == r.key }) {
+				delete(s.owners, r.key)
+				s.pending[r.key] = pendingID{del: true}
+			}
+			s.unref(r.chain)
+		}
+	}
+	s.eps[ep.ID] = &epIR{ep: ep, refs: refs}
+	return nil
+}
+
+func (s *state) removeEndpoint(id string) {
+	old := s.eps[id]
+	if old == nil {
+		return
+	}
+	for _, r := range old.refs {
+		delete(s.owners, r.key)
+		s.pending[r.key] = pendingID{del: true}
+		s.unref(r.chain)
+	}
+	delete(s.eps, id)
+}
+
+// writePending turns the dispatch entries touched by this apply into
+// element changes (a changed number is a delete and an add in one batch).
+func (s *state) writePending(t *tx) {
+	for key, p := range s.pending {
+		set := s.m.sets[key.set]
+		cur, has := set.ids[key.addr]
+		switch {
+		case p.del && has:
+			delete(set.ids, key.addr)
+			t.delID(set, key.addr)
+		case p.del || (has && cur == p.id):
+		default:
+			if has {
+				t.delID(set, key.addr)
+			}
+			set.ids[key.addr] = p.id
+			t.addID(set, key.addr, p.id)
+		}
+	}
+}

@@ -1,0 +1,68 @@
+// Package nftables programs Palisade's IR into one nftables table of its own
+// (family inet, "palisade" by default) over netlink, without the nft binary.
+// Backend implements backend.Backend; Render prints the same ruleset as nft
+// style text without a kernel.
+//
+// # Chain layout
+//
+//	hook forward, priority P          hook forward, priority P+1        hook input, priority P
+//	chain egress-forward              chain ingress-forward             chain egress-input
+//	  ct established,related accept     ct established,related accept     ct established,related accept
+//	  ip  saddr map @egress-v4 ─┐       ip  daddr map @ingress-v4 ─┐      icmpv6 nd accept
+//	  ip6 saddr map @egress-v6 ─┤       ip6 daddr map @ingress-v6 ─┤      ip/ip6 saddr map @egress-v* ─┐
+//	                            │                                  │                                   │
+//	      endpoint address → profile number (data maps, one entry per endpoint address and direction)
+//	                            └──────────────── vmap @profiles ──┴───────────────────────────────────┘
+//	                                       profile number → jump p4-<hash> / p6-<hash>
+//	chain p4-<hash>     (a profile: one per distinct (family, direction, tiers), shared by its endpoints)
+//	  ct state invalid drop
+//	  jump l4-<list>                    first-match tier with one list (Admin, Baseline)
+//	  jump t4-<hash>                    first-match tier with several lists
+//	  jump l4-<np1> … jump l4-<npN>     NetworkPolicy tier, then: drop
+//	chain t4-<hash>     (a first-match tier of several lists)
+//	  jump l4-<a1>; <a1's Pass rules> return; jump l4-<a2>; …
+//	chain l4-<hash(list ID)>  (a rule list, shared by every endpoint it applies to)
+//	  <ports> <peer set> counter accept|drop|return      one rule per (port alternative, peer set)
+//	sets a4-<id>/a6-<id>  peers, interval sets of prefixes
+//	sets n4-<id>/n6-<id>  named ports, (address . port) per protocol
+//
+// Node → pod traffic (output) is not filtered. Traffic that is not from or
+// to a local endpoint address finds no map entry and is not touched.
+//
+// # Semantics
+//
+// Egress of the source and ingress of the destination are checked in two
+// base chains of the forward hook: an accept ends one base chain only and a
+// drop is final, so the two checks are independent and no packet mark is
+// used. In a list chain a matching Allow accepts, Deny drops and Pass
+// returns; the tier chain then re-checks the Pass rules of the list that
+// returned (only a Pass can have matched, since Allow and Deny end the
+// evaluation) and returns from the tier, skipping its remaining lists. A
+// NetworkPolicy tier accepts on any match and drops after its last list.
+// When no tier decides, the profile returns and the base chain's policy
+// accepts. Per packet, the work is two map lookups and the rules of the
+// lists that apply to the endpoint; it does not grow with the number of
+// endpoints, profiles or policies elsewhere.
+//
+// Every rule has a counter and a comment naming its origin (kind,
+// namespace/name, direction, rule index); chains and sets carry the full IR
+// ID they derive from, since names of rule lists and profiles are hashes.
+//
+// # Guarantees
+//
+//   - Each Sync, Apply and Cleanup is one netlink batch, applied atomically by
+//     the kernel; nothing outside our table is read-modified or deleted.
+//   - Sync creates, changes and deletes only what differs. It never deletes
+//     the table, nor a base chain whose hook and priority are right (a
+//     restart reconciles in place, without a moment of open traffic). It
+//     reads the table back unless the namespace's ruleset generation is the
+//     one its own last batch produced, and then lists drift in Repairs.
+//   - An invalid snapshot or delta (dangling reference, an address shared by
+//     two endpoints) changes nothing and returns an error.
+//   - Apply of a delta costs what the delta touches: a label change is a few
+//     set elements, a new endpoint two map entries (plus a profile chain the
+//     first time that combination of tiers is seen).
+//   - Names derive from IR IDs: a<fam>-<id> and n<fam>-<id> for sets (IDs
+//     are plain), 64-bit SHA-256 prefixes for rule lists, tiers and profiles;
+//     a collision is an error, never a silent merge.
+package nftables

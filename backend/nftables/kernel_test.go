@@ -1,0 +1,468 @@
+package nftables
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+
+	gnft "github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+// These tests program a fresh network namespace and read the result back
+// over netlink.
+
+func TestSyncProgramsSnapshot(t *testing.T) {
+	b, _ := newTestBackend(t)
+	snap := testSnapshot()
+	changes, repairs := mustSync(t, b, snap)
+	assert.Positive(t, changes)
+	assert.Empty(t, repairs, "the first Sync of a fresh backend repairs nothing")
+	requireKernelEquals(t, b, snap)
+
+	ks := kernelModel(t, b)
+	// Peers are interval sets, adjacent and whole-space members included.
+	assert.Equal(t, map[interval]struct{}{
+		prefixInterval(pfx("10.0.0.2/32")): {},
+		prefixInterval(pfx("10.0.0.3/32")): {},
+	}, ks.m.sets["a4-frontend"].ivals)
+	assert.Equal(t, map[interval]struct{}{{lo: addr("0.0.0.0"), open: true}: {}}, ks.m.sets["a4-all"].ivals)
+	assert.Equal(t, map[interval]struct{}{{lo: addr("::"), open: true}: {}}, ks.m.sets["a6-all"].ivals)
+	assert.Len(t, ks.m.sets["a4-block-ext"].ivals, 8, "192.168.0.0/16 minus a /24 is 8 prefixes")
+	assert.Empty(t, ks.m.sets["a6-block-ext"].ivals)
+	// Named ports are (address . port) sets per family.
+	assert.Equal(t, map[netip.AddrPort]struct{}{ap("10.0.0.10:8080"): {}}, ks.m.sets["n4-http-tcp"].ports)
+	assert.Equal(t, map[netip.AddrPort]struct{}{ap("[fd00::10]:8080"): {}}, ks.m.sets["n6-http-tcp"].ports)
+
+	// Dispatch: restricted directions only; the unrestricted endpoint has
+	// no entry; both families. Entries hold profile numbers, which the
+	// profiles map turns into jumps.
+	in4, eg4, in6 := ks.m.sets["ingress-v4"].ids, ks.m.sets["egress-v4"].ids, ks.m.sets["ingress-v6"].ids
+	assert.Len(t, in4, 2)
+	assert.Contains(t, in4, addr("10.0.0.10"))
+	assert.Contains(t, in4, addr("10.0.0.2"))
+	assert.NotContains(t, in4, addr("10.0.0.3"))
+	assert.Equal(t, []netip.Addr{addr("10.0.0.10")}, keys(eg4))
+	assert.Len(t, in6, 2)
+	assert.Equal(t, []netip.Addr{addr("fd00::10")}, keys(ks.m.sets["egress-v6"].ids))
+	jumps := ks.m.sets[profilesMap].jumps
+	assert.Len(t, jumps, 6, "db in, db out, web in; two families each")
+	for id, chain := range jumps {
+		assert.Equal(t, "p", chain[:1])
+		assert.Equal(t, hexID(id), chain[3:], "a profile's number is its name's hash")
+	}
+
+	// The db ingress profile: invalid drop, the Admin tier chain (two lists),
+	// the NetworkPolicy list then its default drop, the Baseline list.
+	prof := ks.m.chains[jumps[in4[addr("10.0.0.10")]]]
+	require.NotNil(t, prof)
+	var comments []string
+	for _, r := range prof.rules {
+		comments = append(comments, r.text)
+	}
+	assert.Equal(t, []string{
+		"invalid packets",
+		"admin tier: 2 lists",
+		"NetworkPolicy tier: list np/default/db/ingress",
+		"NetworkPolicy tier: no rule matched, isolated",
+		"Baseline tier: list banp/default/ingress",
+	}, comments)
+	assert.NotEqual(t, in4[addr("10.0.0.2")], in4[addr("10.0.0.10")])
+
+	// The tier chain re-checks the first list's Pass rule after it.
+	tierChain := ks.m.chains[strings.TrimPrefix(b.st.m.chains[prof.name].rules[1].text, "counter jump ")]
+	require.NotNil(t, tierChain)
+	var tierComments []string
+	for _, r := range tierChain.rules {
+		tierComments = append(tierComments, r.text)
+	}
+	assert.Equal(t, []string{
+		"Admin tier: list anp/pass-front/ingress",
+		"AdminNetworkPolicy/pass-front ingress rule 0: pass, skip the rest of the tier",
+		"Admin tier: list anp/allow-mon/ingress",
+	}, tierComments)
+
+	// Every rule is counted and carries a comment naming its origin.
+	for name, c := range ks.m.chains {
+		for i, r := range c.rules {
+			assert.True(t, hasCounter(r), "chain %s rule %d has no counter", name, i)
+			assert.NotEmpty(t, r.text, "chain %s rule %d has no comment", name, i)
+		}
+	}
+	db := ks.m.chains[listChainName(ir.IPv4, "np/default/db/ingress")]
+	require.NotNil(t, db)
+	assert.Equal(t, "NetworkPolicy/default/db ingress rule 1: allow", db.rules[2].text)
+	assert.Equal(t, "rule list np/default/db/ingress (NetworkPolicy/default/db ingress)", db.comment)
+	// rule 0: 2 port alternatives × 1 peer; rule 1: 2 × 2; rule 2: 1.
+	assert.Len(t, db.rules, 7)
+
+	// Base chains: egress at the filter priority, ingress just after.
+	assert.Equal(t, &baseHook{hook: unix.NF_INET_FORWARD, prio: 0}, ks.m.chains[chainEgressForward].base)
+	assert.Equal(t, &baseHook{hook: unix.NF_INET_FORWARD, prio: 1}, ks.m.chains[chainIngressForward].base)
+	assert.Equal(t, &baseHook{hook: unix.NF_INET_LOCAL_IN, prio: 0}, ks.m.chains[chainEgressInput].base)
+}
+
+func keys[K comparable, V any](m map[K]V) []K {
+	var out []K
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func hasCounter(r *ruleModel) bool {
+	for _, e := range r.exprs {
+		if strings.Contains(string(e), "counter\x00") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSyncIsIdempotent(t *testing.T) {
+	b, ns := newTestBackend(t)
+	snap := testSnapshot()
+	mustSync(t, b, snap)
+
+	changes, repairs := mustSync(t, b, snap)
+	assert.Zero(t, changes, "second Sync, generation unchanged")
+	assert.Empty(t, repairs)
+
+	// Someone commits elsewhere in the namespace: Sync reads the table back
+	// and still finds nothing to do.
+	other := libConn(t, ns)
+	other.AddTable(&gnft.Table{Name: "someone-else", Family: gnft.TableFamilyIPv4})
+	require.NoError(t, other.Flush())
+	changes, repairs = mustSync(t, b, snap)
+	assert.Zero(t, changes, "Sync after a full read")
+	assert.Empty(t, repairs)
+	requireKernelEquals(t, b, snap)
+}
+
+func TestSyncRepairsDrift(t *testing.T) {
+	tests := []struct {
+		name   string
+		drift  func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle)
+		repair string
+	}{
+		{"deleted base chain", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
+			c.DelChain(&gnft.Chain{Name: chainEgressInput, Table: tbl})
+		}, "chain egress-input missing"},
+		{"flushed set", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
+			c.FlushSet(&gnft.Set{Name: "a4-frontend", Table: tbl})
+		}, "set a4-frontend: 2 elements missing or different, 0 unexpected"},
+		{"removed map entry", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
+			set := &gnft.Set{Name: "ingress-v4", Table: tbl, IsMap: true, KeyType: gnft.TypeIPAddr}
+			require.NoError(t, c.SetDeleteElements(set, []gnft.SetElement{{Key: addr("10.0.0.10").AsSlice()}}))
+		}, "set ingress-v4: 1 elements missing or different, 0 unexpected"},
+		{"added element", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
+			set := &gnft.Set{Name: "a4-monitoring", Table: tbl, Interval: true, KeyType: gnft.TypeIPAddr}
+			require.NoError(t, c.SetAddElements(set, []gnft.SetElement{
+				{Key: addr("172.16.0.0").AsSlice()}, {Key: addr("172.17.0.0").AsSlice(), IntervalEnd: true}}))
+		}, "set a4-monitoring: 0 elements missing or different, 1 unexpected"},
+		{"changed rule", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
+			ch := &gnft.Chain{Name: listChainName(ir.IPv4, "np/default/db/ingress"), Table: tbl}
+			rules, err := c.GetRules(tbl, ch)
+			require.NoError(t, err)
+			r := rules[0]
+			r.Exprs = []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictAccept}}
+			c.ReplaceRule(r)
+		}, "chain l4-" + shortHash("np/default/db/ingress") + ": rules differ (7 found, 7 expected)"},
+		{"deleted rule", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
+			ch := &gnft.Chain{Name: chainIngressForward, Table: tbl}
+			rules, err := c.GetRules(tbl, ch)
+			require.NoError(t, err)
+			require.NoError(t, c.DelRule(rules[0]))
+		}, "chain ingress-forward: rules differ (2 found, 3 expected)"},
+		{"foreign chain", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
+			c.AddChain(&gnft.Chain{Name: "intruder", Table: tbl})
+		}, "chain intruder unexpected"},
+		{"dormant table", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
+			// The library always sends flags 0: send the update by hand.
+			var a attrBuf
+			a.putStr(unix.NFTA_TABLE_NAME, tbl.Name)
+			a.putU32(unix.NFTA_TABLE_FLAGS, unix.NFT_TABLE_F_DORMANT)
+			other, err := dial(int(ns))
+			require.NoError(t, err)
+			defer other.close()
+			_, err = other.commit([]netlink.Message{newTx(tbl.Name).msg(unix.NFT_MSG_NEWTABLE, 0, a.b)}, 0, false)
+			require.NoError(t, err)
+		}, "table dormant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, ns := newTestBackend(t)
+			snap := testSnapshot()
+			mustSync(t, b, snap)
+			c := libConn(t, ns)
+			tbl := &gnft.Table{Name: b.cfg.TableName, Family: gnft.TableFamilyINet}
+			tt.drift(t, c, tbl, ns)
+			require.NoError(t, c.Flush())
+			require.NotEmpty(t, diffModels(kernelModel(t, b), b.st.m, nil), "the drift is visible")
+
+			changes, repairs := mustSync(t, b, snap)
+			assert.Positive(t, changes)
+			assert.Contains(t, repairs, tt.repair)
+			requireKernelEquals(t, b, snap)
+			changes, repairs = mustSync(t, b, snap)
+			assert.Zero(t, changes)
+			assert.Empty(t, repairs)
+		})
+	}
+}
+
+func libConn(t *testing.T, ns netns.NsHandle) *gnft.Conn {
+	c, err := gnft.New(gnft.WithNetNSFd(int(ns)))
+	require.NoError(t, err)
+	return c
+}
+
+// deltaSteps is a sequence of deltas over testSnapshot covering every kind
+// of change.
+func deltaSteps() []ir.Delta {
+	return []ir.Delta{
+		{ // a pod's labels change: set members move
+			Base: 1, Generation: 2,
+			AddressSetChanges: []ir.AddressSetChange{
+				{ID: "frontend", Added: []netip.Prefix{pfx("10.0.0.4/32")}, Removed: []netip.Prefix{pfx("10.0.0.3/32")}},
+				{ID: "monitoring", Added: []netip.Prefix{pfx("10.0.0.3/32")}},
+			},
+		},
+		{ // a new pod, selected by the db policy's admin tier only; web isolated for egress
+			Base: 2, Generation: 3,
+			AddedAddressSets: []ir.AddressSet{addrSet("ext", "203.0.113.0/24", "2001:db8::/32")},
+			PortSetChanges:   []ir.PortSetChange{{ID: "http-tcp", Added: []netip.AddrPort{ap("10.0.0.30:80")}}},
+			RuleLists: []ir.RuleList{list("np/default/web/egress", "NetworkPolicy", "default", "web", ir.Egress,
+				rule(0, ir.Allow, peers("ext", "frontend"), ports(port(ir.TCP, 443, 443))))},
+			Endpoints: []ir.Endpoint{
+				endpoint("default/new", []string{"10.0.0.30"}, ingress(tier(ir.TierAdmin, "anp/pass-front/ingress", "anp/allow-mon/ingress"))),
+				endpoint("default/web", []string{"10.0.0.2", "fd00::2"},
+					ingress(tier(ir.TierBaseline, "banp/default/ingress")), egress(tier(ir.TierNetworkPolicy, "np/default/web/egress"))),
+			},
+		},
+		{ // a policy changes: a Pass rule appears in the second admin list
+			Base: 3, Generation: 4,
+			RuleLists: []ir.RuleList{list("anp/allow-mon/ingress", "AdminNetworkPolicy", "", "allow-mon", ir.Ingress,
+				rule(0, ir.Pass, peers("block-ext")),
+				rule(1, ir.Allow, peers("monitoring"), ports(port(ir.TCP, 9090, 9091))))},
+		},
+		{ // a pod goes, another takes its address; a policy and its set go
+			Base: 4, Generation: 5,
+			RemovedEndpoints: []string{"default/free", "default/new"},
+			Endpoints: []ir.Endpoint{endpoint("default/reuse", []string{"10.0.0.3"},
+				ingress(tier(ir.TierNetworkPolicy, "np/default/db/ingress")))},
+			RemovedRuleLists:   []string{"np/default/web/egress"},
+			RemovedAddressSets: []string{"ext"},
+			// web loses its egress isolation (the list is gone)
+		},
+		{ // the admin tier goes away from db; a named-port set goes
+			Base: 5, Generation: 6,
+			RuleLists: []ir.RuleList{list("np/default/db/ingress", "NetworkPolicy", "default", "db", ir.Ingress,
+				rule(0, ir.Allow, peers("frontend"), ports(port(ir.TCP, 5432, 5432))))},
+			Endpoints: []ir.Endpoint{endpoint("default/db", []string{"10.0.0.10", "fd00::10"},
+				ingress(tier(ir.TierNetworkPolicy, "np/default/db/ingress")),
+				egress(tier(ir.TierNetworkPolicy, "np/default/db/egress")))},
+			RemovedPortSets: []string{"http-tcp"},
+		},
+	}
+}
+
+func TestApplyMatchesSync(t *testing.T) {
+	b, ns := newTestBackend(t)
+	ref, err := New(Config{NetNS: int(ns), TableName: "palisade-ref"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ref.Close() })
+
+	snap := testSnapshot()
+	mustSync(t, b, snap)
+	steps := deltaSteps()
+	// Step 4 also drops web's egress tier, which referenced the removed list.
+	steps[3].Endpoints = append(steps[3].Endpoints, endpoint("default/web", []string{"10.0.0.2", "fd00::2"},
+		ingress(tier(ir.TierBaseline, "banp/default/ingress"))))
+	for _, d := range steps {
+		require.NoError(t, snap.Apply(&d), "test delta %d→%d", d.Base, d.Generation)
+		require.NoError(t, b.Apply(context.Background(), &d), "delta %d→%d", d.Base, d.Generation)
+
+		// The reference: a fresh Sync of the resulting snapshot into
+		// another table of the same namespace.
+		require.NoError(t, ref.Cleanup(context.Background()))
+		mustSync(t, ref, snap)
+		got, want := kernelModel(t, b), kernelModel(t, ref)
+		assert.Empty(t, diffModels(got, want.m, nil), "after delta %d→%d, Apply and Sync differ", d.Base, d.Generation)
+		requireKernelEquals(t, b, snap)
+
+		changes, _ := mustSync(t, b, snap)
+		assert.Zero(t, changes, "Sync after Apply %d→%d", d.Base, d.Generation)
+	}
+}
+
+func TestApplyIsMinimal(t *testing.T) {
+	b, _ := newTestBackend(t)
+	snap := testSnapshot()
+	mustSync(t, b, snap)
+	d := deltaSteps()[0]
+	tx := newTx(b.cfg.TableName)
+	st, err := build(snap, 0)
+	require.NoError(t, err)
+	require.NoError(t, st.check(&d))
+	require.NoError(t, st.apply(&d, tx))
+	// Three interval changes: one out, two in; no chain is touched.
+	assert.Equal(t, 3, tx.changes())
+	assert.Empty(t, tx.writes)
+	assert.Len(t, tx.messages(), 3)
+}
+
+func TestApplyRefusesWrongBase(t *testing.T) {
+	b, _ := newTestBackend(t)
+	snap := testSnapshot()
+	mustSync(t, b, snap)
+	gen, err := b.c.generation()
+	require.NoError(t, err)
+
+	d := deltaSteps()[1] // Base 2, the backend holds 1
+	err = b.Apply(context.Background(), &d)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "does not apply to generation 1")
+
+	bad := ir.Delta{Base: 1, Generation: 2, RemovedEndpoints: []string{"default/nobody"}}
+	require.Error(t, b.Apply(context.Background(), &bad))
+
+	after, err := b.c.generation()
+	require.NoError(t, err)
+	assert.Equal(t, gen, after, "nothing was committed")
+	requireKernelEquals(t, b, snap)
+	good := deltaSteps()[0]
+	require.NoError(t, b.Apply(context.Background(), &good), "the backend still holds generation 1")
+}
+
+func TestSyncRefusesInvalidSnapshot(t *testing.T) {
+	b, _ := newTestBackend(t)
+	snap := testSnapshot()
+	mustSync(t, b, snap)
+	gen, err := b.c.generation()
+	require.NoError(t, err)
+
+	for name, tweak := range map[string]func(*ir.Snapshot){
+		"dangling set":  func(s *ir.Snapshot) { s.RuleLists[0].Rules[0].Peers = []string{"nope"} },
+		"dangling list": func(s *ir.Snapshot) { s.Endpoints[0].Ingress[1].RuleLists = []string{"nope"} },
+		"wrong direction": func(s *ir.Snapshot) {
+			s.Endpoints[0].Egress[0].RuleLists = []string{"np/default/db/ingress"}
+		},
+		"shared address": func(s *ir.Snapshot) { s.Endpoints[2].IPs = []netip.Addr{addr("10.0.0.10")} },
+	} {
+		bad := testSnapshot()
+		bad.Generation = 2
+		tweak(bad)
+		_, err := b.Sync(context.Background(), bad)
+		assert.Error(t, err, name)
+	}
+	after, err := b.c.generation()
+	require.NoError(t, err)
+	assert.Equal(t, gen, after, "nothing was committed")
+	requireKernelEquals(t, b, snap)
+	changes, _ := mustSync(t, b, snap)
+	assert.Zero(t, changes)
+}
+
+func TestRestartReconcilesInPlace(t *testing.T) {
+	b, ns := newTestBackend(t)
+	snap := testSnapshot()
+	mustSync(t, b, snap)
+	c := libConn(t, ns)
+	tbl := &gnft.Table{Name: b.cfg.TableName, Family: gnft.TableFamilyINet}
+	handles := func() map[string][]uint64 {
+		out := map[string][]uint64{}
+		for _, name := range []string{chainEgressForward, chainIngressForward, chainEgressInput} {
+			rules, err := c.GetRules(tbl, &gnft.Chain{Name: name, Table: tbl})
+			require.NoError(t, err)
+			for _, r := range rules {
+				out[name] = append(out[name], r.Handle)
+			}
+		}
+		return out
+	}
+	before := handles()
+
+	// Same snapshot: nothing to do, nothing to repair.
+	b2 := reopen(t, ns)
+	changes, repairs := mustSync(t, b2, snap)
+	assert.Zero(t, changes)
+	assert.Empty(t, repairs)
+
+	// A changed snapshot after another restart: only the difference moves
+	// (one interval in, one out), the base chains keep their rules.
+	next := snap.Clone()
+	d := deltaSteps()[0]
+	require.NoError(t, next.Apply(&d))
+	b3 := reopen(t, ns)
+	changes, repairs = mustSync(t, b3, next)
+	assert.Equal(t, 3, changes)
+	assert.Empty(t, repairs)
+	assert.Equal(t, before, handles(), "base chains untouched")
+	requireKernelEquals(t, b3, next)
+}
+
+func TestCleanup(t *testing.T) {
+	b, ns := newTestBackend(t)
+	c := libConn(t, ns)
+	c.AddTable(&gnft.Table{Name: "not-ours", Family: gnft.TableFamilyINet})
+	require.NoError(t, c.Flush())
+
+	mustSync(t, b, testSnapshot())
+	require.NoError(t, b.Cleanup(context.Background()))
+	assert.False(t, kernelModel(t, b).exists)
+	require.NoError(t, b.Cleanup(context.Background()), "Cleanup of a missing table")
+
+	tables, err := c.ListTables()
+	require.NoError(t, err)
+	var names []string
+	for _, tb := range tables {
+		names = append(names, tb.Name)
+	}
+	assert.Equal(t, []string{"not-ours"}, names)
+
+	err = b.Apply(context.Background(), &ir.Delta{Base: 1, Generation: 2})
+	assert.Error(t, err, "Apply after Cleanup needs a Sync")
+	mustSync(t, b, testSnapshot())
+	requireKernelEquals(t, b, testSnapshot())
+}
+
+func TestGenerationTracking(t *testing.T) {
+	b, ns := newTestBackend(t)
+	snap := testSnapshot()
+	mustSync(t, b, snap)
+	require.True(t, b.kgenKnown, "our own batch moved the generation by one")
+	gen, err := b.c.generation()
+	require.NoError(t, err)
+	assert.Equal(t, b.kgen, gen)
+
+	// A batch checked against a stale generation is refused whole.
+	tx := newTx(b.cfg.TableName)
+	tx.createChain(&chainModel{name: "stale"})
+	_, err = b.c.commit(tx.messages(), gen-1, true)
+	require.ErrorIs(t, err, errGenChanged)
+	assert.NotContains(t, kernelModel(t, b).m.chains, "stale")
+
+	// Someone else commits: Apply still goes through (unchecked), and the
+	// next Sync reads the table back and finds nothing to repair.
+	other := libConn(t, ns)
+	other.AddTable(&gnft.Table{Name: "someone-else", Family: gnft.TableFamilyIPv4})
+	require.NoError(t, other.Flush())
+	d := deltaSteps()[0]
+	require.NoError(t, b.Apply(context.Background(), &d))
+	require.NoError(t, snap.Apply(&d))
+	assert.False(t, b.kgenKnown)
+	changes, repairs := mustSync(t, b, snap)
+	assert.Zero(t, changes)
+	assert.Empty(t, repairs)
+	assert.True(t, b.kgenKnown)
+	requireKernelEquals(t, b, snap)
+}

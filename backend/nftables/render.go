@@ -1,0 +1,146 @@
+package nftables
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+// Render returns the ruleset Sync would program for snap, as `nft list
+// table` style text with comments (table inet palisade, priority 0). The
+// output is sorted and deterministic; no kernel is needed. An invalid
+// snapshot returns an error and no text.
+func Render(snap *ir.Snapshot) (string, error) {
+	return RenderConfig(snap, Config{})
+}
+
+// RenderConfig is Render with cfg's table name and priority.
+func RenderConfig(snap *ir.Snapshot, cfg Config) (string, error) {
+	if cfg.TableName == "" {
+		cfg.TableName = DefaultTableName
+	}
+	s, err := build(snap, cfg.Priority)
+	if err != nil {
+		return "", err
+	}
+	return renderModel(cfg.TableName, s.m), nil
+}
+
+func renderModel(table string, m *model) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table inet %s {\n", table)
+	for _, name := range sortedKeys(m.sets) {
+		renderSet(&b, m.sets[name])
+	}
+	chains := make([]*chainModel, 0, len(m.chains))
+	for _, c := range m.chains {
+		chains = append(chains, c)
+	}
+	slices.SortFunc(chains, func(a, b *chainModel) int {
+		if (a.base == nil) != (b.base == nil) {
+			if a.base != nil {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.name, b.name)
+	})
+	for _, c := range chains {
+		renderChain(&b, c)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+func addrTypeName(fam ir.Family) string {
+	if fam == ir.IPv6 {
+		return "ipv6_addr"
+	}
+	return "ipv4_addr"
+}
+
+func renderSet(b *strings.Builder, s *setModel) {
+	var elems []string
+	switch s.kind {
+	case addrKind:
+		fmt.Fprintf(b, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n", s.name, addrTypeName(s.fam))
+		ivs := make([]interval, 0, len(s.ivals))
+		for iv := range s.ivals {
+			ivs = append(ivs, iv)
+		}
+		slices.SortFunc(ivs, func(a, b interval) int { return a.lo.Compare(b.lo) })
+		for _, iv := range ivs {
+			elems = append(elems, iv.String())
+		}
+	case portKind:
+		fmt.Fprintf(b, "\tset %s {\n\t\ttype %s . inet_service\n", s.name, addrTypeName(s.fam))
+		aps := make([]netip.AddrPort, 0, len(s.ports))
+		for ap := range s.ports {
+			aps = append(aps, ap)
+		}
+		slices.SortFunc(aps, netip.AddrPort.Compare)
+		for _, ap := range aps {
+			elems = append(elems, ap.Addr().String()+" . "+strconv.Itoa(int(ap.Port())))
+		}
+	case vmapKind:
+		fmt.Fprintf(b, "\tmap %s {\n\t\ttype %s : integer\n", s.name, addrTypeName(s.fam))
+		addrs := make([]netip.Addr, 0, len(s.ids))
+		for a := range s.ids {
+			addrs = append(addrs, a)
+		}
+		slices.SortFunc(addrs, netip.Addr.Compare)
+		for _, a := range addrs {
+			elems = append(elems, fmt.Sprintf("%s : 0x%s", a, hexID(s.ids[a])))
+		}
+	case jumpKind:
+		fmt.Fprintf(b, "\tmap %s {\n\t\ttype integer : verdict\n", s.name)
+		ids := make([]uint64, 0, len(s.jumps))
+		for id := range s.jumps {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			elems = append(elems, fmt.Sprintf("0x%s : jump %s", hexID(id), s.jumps[id]))
+		}
+	}
+	if s.comment != "" {
+		fmt.Fprintf(b, "\t\tcomment %s\n", strconv.Quote(truncate(s.comment, maxComment)))
+	}
+	if len(elems) > 0 {
+		fmt.Fprintf(b, "\t\telements = { %s }\n", strings.Join(elems, ",\n\t\t\t     "))
+	}
+	b.WriteString("\t}\n")
+}
+
+func hookName(h uint32) string {
+	switch h {
+	case unix.NF_INET_FORWARD:
+		return "forward"
+	case unix.NF_INET_LOCAL_IN:
+		return "input"
+	case unix.NF_INET_LOCAL_OUT:
+		return "output"
+	}
+	return strconv.Itoa(int(h))
+}
+
+func renderChain(b *strings.Builder, c *chainModel) {
+	fmt.Fprintf(b, "\n\tchain %s {\n", c.name)
+	if c.base != nil {
+		fmt.Fprintf(b, "\t\ttype filter hook %s priority %d; policy accept;\n", hookName(c.base.hook), c.base.prio)
+	}
+	if c.comment != "" {
+		fmt.Fprintf(b, "\t\tcomment %s\n", strconv.Quote(truncate(c.comment, maxComment)))
+	}
+	for _, r := range c.rules {
+		fmt.Fprintf(b, "\t\t%s comment %s\n", r.text, strconv.Quote(commentText(udataRuleComment, r.udata)))
+	}
+	b.WriteString("\t}\n")
+}

@@ -1,0 +1,143 @@
+package nftables
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+func smallSnapshot() *ir.Snapshot {
+	return &ir.Snapshot{
+		Generation:  7,
+		AddressSets: []ir.AddressSet{addrSet("frontend", "10.0.0.2/32", "10.0.1.0/24")},
+		PortSets: []ir.PortSet{{ID: "http-tcp", Protocol: ir.TCP, PortName: "http",
+			Members: []netip.AddrPort{ap("10.0.0.10:8080")}}},
+		RuleLists: []ir.RuleList{list("np/default/db/ingress", "NetworkPolicy", "default", "db", ir.Ingress,
+			rule(0, ir.Allow, peers("frontend"), ports(port(ir.TCP, 5432, 5432))),
+			rule(1, ir.Allow, ports(named(ir.TCP, "http-tcp"))))},
+		Endpoints: []ir.Endpoint{endpoint("default/db", []string{"10.0.0.10"},
+			ingress(tier(ir.TierNetworkPolicy, "np/default/db/ingress")))},
+	}
+}
+
+func TestRender(t *testing.T) {
+	got, err := Render(smallSnapshot())
+	require.NoError(t, err)
+	if diff := cmp.Diff(renderGolden, got); diff != "" {
+		t.Errorf("Render (-want +got):\n%s", diff)
+	}
+
+	// Deterministic whatever the order of members and objects.
+	shuffled := smallSnapshot()
+	m := shuffled.AddressSets[0].Members
+	m[0], m[1] = m[1], m[0]
+	again, err := Render(shuffled)
+	require.NoError(t, err)
+	assert.Equal(t, got, again)
+
+	custom, err := RenderConfig(smallSnapshot(), Config{TableName: "other", Priority: -10})
+	require.NoError(t, err)
+	assert.Contains(t, custom, "table inet other {")
+	assert.Contains(t, custom, "type filter hook forward priority -9; policy accept;")
+
+	bad := smallSnapshot()
+	bad.Endpoints[0].Ingress[0].RuleLists = []string{"missing"}
+	_, err = Render(bad)
+	assert.ErrorContains(t, err, `unknown rule list "missing"`)
+}
+
+const renderGolden = `table inet palisade {
+	set a4-frontend {
+		type ipv4_addr
+		flags interval
+		comment "address set frontend: test set frontend"
+		elements = { 10.0.0.2,
+			     10.0.1.0/24 }
+	}
+	set a6-frontend {
+		type ipv6_addr
+		flags interval
+		comment "address set frontend: test set frontend"
+	}
+	map egress-v4 {
+		type ipv4_addr : integer
+		comment "egress dispatch: endpoint address → profile number"
+	}
+	map egress-v6 {
+		type ipv6_addr : integer
+		comment "egress dispatch: endpoint address → profile number"
+	}
+	map ingress-v4 {
+		type ipv4_addr : integer
+		comment "ingress dispatch: endpoint address → profile number"
+		elements = { 10.0.0.10 : 0x224ede5cf5e378b5 }
+	}
+	map ingress-v6 {
+		type ipv6_addr : integer
+		comment "ingress dispatch: endpoint address → profile number"
+	}
+	set n4-http-tcp {
+		type ipv4_addr . inet_service
+		comment "port set http-tcp: named port \"http\"/TCP"
+		elements = { 10.0.0.10 . 8080 }
+	}
+	set n6-http-tcp {
+		type ipv6_addr . inet_service
+		comment "port set http-tcp: named port \"http\"/TCP"
+	}
+	map profiles {
+		type integer : verdict
+		comment "profile number → profile chain"
+		elements = { 0x224ede5cf5e378b5 : jump p4-224ede5cf5e378b5 }
+	}
+
+	chain egress-forward {
+		type filter hook forward priority 0; policy accept;
+		comment "palisade: egress policy of the source endpoint, forwarded traffic"
+		ct state established,related counter accept comment "established and related connections"
+		meta nfproto ipv4 counter ip saddr map @egress-v4 vmap @profiles comment "egress check of local endpoints (ip)"
+		meta nfproto ipv6 counter ip6 saddr map @egress-v6 vmap @profiles comment "egress check of local endpoints (ip6)"
+	}
+
+	chain egress-input {
+		type filter hook input priority 0; policy accept;
+		comment "palisade: egress policy of the source endpoint, traffic to this node"
+		ct state established,related counter accept comment "established and related connections"
+		meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 133-137 counter accept comment "IPv6 neighbour discovery to the node"
+		meta nfproto ipv4 counter ip saddr map @egress-v4 vmap @profiles comment "egress check of local endpoints (ip)"
+		meta nfproto ipv6 counter ip6 saddr map @egress-v6 vmap @profiles comment "egress check of local endpoints (ip6)"
+	}
+
+	chain ingress-forward {
+		type filter hook forward priority 1; policy accept;
+		comment "palisade: ingress policy of the destination endpoint, forwarded traffic"
+		ct state established,related counter accept comment "established and related connections"
+		meta nfproto ipv4 counter ip daddr map @ingress-v4 vmap @profiles comment "ingress check of local endpoints (ip)"
+		meta nfproto ipv6 counter ip6 daddr map @ingress-v6 vmap @profiles comment "ingress check of local endpoints (ip6)"
+	}
+
+	chain l4-f372d5fbe08ec0fa {
+		comment "rule list np/default/db/ingress (NetworkPolicy/default/db ingress)"
+		meta l4proto tcp th dport 5432 ip saddr @a4-frontend counter accept comment "NetworkPolicy/default/db ingress rule 0: allow"
+		meta l4proto tcp ip daddr . th dport @n4-http-tcp counter accept comment "NetworkPolicy/default/db ingress rule 1: allow"
+	}
+
+	chain l6-f372d5fbe08ec0fa {
+		comment "rule list np/default/db/ingress (NetworkPolicy/default/db ingress)"
+		meta l4proto tcp th dport 5432 ip6 saddr @a6-frontend counter accept comment "NetworkPolicy/default/db ingress rule 0: allow"
+		meta l4proto tcp ip6 daddr . th dport @n6-http-tcp counter accept comment "NetworkPolicy/default/db ingress rule 1: allow"
+	}
+
+	chain p4-224ede5cf5e378b5 {
+		comment "profile: ip profile 7:Ingress [13:NetworkPolicy 21:np/default/db/ingress]"
+		ct state invalid counter drop comment "invalid packets"
+		counter jump l4-f372d5fbe08ec0fa comment "NetworkPolicy tier: list np/default/db/ingress"
+		counter drop comment "NetworkPolicy tier: no rule matched, isolated"
+	}
+}
+`
