@@ -12,8 +12,8 @@ import (
 
 	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/policy"
-	pt "github.com/palisade-net/palisade/policy/policytest"
 	"github.com/palisade-net/palisade/policy/ir"
+	pt "github.com/palisade-net/palisade/policy/policytest"
 )
 
 // world is an engine and a memory backend kept in step through deltas.
