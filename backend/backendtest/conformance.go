@@ -73,6 +73,9 @@ func Run(t *testing.T, newBackend Factory, cfg Config) {
 	for _, nodes := range cfg.Nodes {
 		for _, fams := range cfg.FamilyModes {
 			t.Run(fmt.Sprintf("nodes=%d/%v", nodes, fams), func(t *testing.T) {
+				// Labs are independent (their own namespaces) and mostly
+				// wait for probes that time out: run them side by side.
+				t.Parallel()
 				runLab(t, newBackend, cfg, nodes, fams)
 			})
 		}

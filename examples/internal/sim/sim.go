@@ -123,28 +123,49 @@ type Prober interface {
 // Warn receives non-fatal problems (policies that failed validation).
 type Warn func(msg string)
 
-// Run runs every step: the engine gets the difference from the previous
-// state, the backend gets the engine's delta, and the prober the flows. emit
-// receives the results of each step in flow order.
-func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, engine policy.Engine, be backend.Backend, pr Prober, warn Warn, emit func([]Result) error) error {
+// Node is one node's engine and the backend it programs.
+type Node struct {
+	Engine  policy.Engine
+	Backend backend.Backend
+}
+
+// Run runs every step. Each node's engine gets the difference from the
+// previous state; its backend gets a full Sync of the first step and the
+// engine's delta at every later one (the incremental path). Then the prober
+// decides the flows. emit receives the results of each step in flow order.
+// Validation problems are reported once, from the first node's engine.
+func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []Node, pr Prober, warn Warn, emit func([]Result) error) error {
 	var prev *manifest.State
 	for _, step := range steps {
-		podProblems, npProblems := manifest.Apply(engine, prev, step.State)
-		if len(podProblems) > 0 {
-			return fmt.Errorf("step %s: %w", step.Name, joinProblems(podProblems))
-		}
-		if len(npProblems) > 0 {
-			if in.Strict {
-				return fmt.Errorf("step %s: %w", step.Name, joinProblems(npProblems))
+		for i, n := range nodes {
+			podProblems, npProblems := manifest.Apply(n.Engine, prev, step.State)
+			if i > 0 {
+				continue
 			}
-			for _, p := range npProblems {
-				warn(fmt.Sprintf("warning: %s (applied without allow rules: it isolates the pods it selects)", p.Error()))
+			if len(podProblems) > 0 {
+				return fmt.Errorf("step %s: %w", step.Name, joinProblems(podProblems))
+			}
+			if len(npProblems) > 0 {
+				if in.Strict {
+					return fmt.Errorf("step %s: %w", step.Name, joinProblems(npProblems))
+				}
+				for _, p := range npProblems {
+					warn(fmt.Sprintf("warning: %s (applied without allow rules: it isolates the pods it selects)", p.Error()))
+				}
+			}
+		}
+		for i, n := range nodes {
+			if prev == nil {
+				if _, err := n.Backend.Sync(ctx, n.Engine.Snapshot()); err != nil {
+					return fmt.Errorf("step %s: node %d: backend: %w", step.Name, i, err)
+				}
+				continue
+			}
+			if err := n.Backend.Apply(ctx, n.Engine.Delta()); err != nil {
+				return fmt.Errorf("step %s: node %d: backend: %w", step.Name, i, err)
 			}
 		}
 		prev = step.State
-		if err := be.Apply(ctx, engine.Delta()); err != nil {
-			return fmt.Errorf("step %s: backend: %w", step.Name, err)
-		}
 		if err := pr.Prepare(ctx, step); err != nil {
 			return fmt.Errorf("step %s: %w", step.Name, err)
 		}

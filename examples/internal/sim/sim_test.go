@@ -64,7 +64,7 @@ func run(t *testing.T, in sim.Input) ([][]sim.Result, []string, error) {
 	pr := &checkingProber{t: t, inner: sim.MemoryProber{Backend: mem}}
 	var out [][]sim.Result
 	var warnings []string
-	err = sim.Run(context.Background(), in, steps, fl, policy.New(policy.Config{}), mem, pr,
+	err = sim.Run(context.Background(), in, steps, fl, []sim.Node{{Engine: policy.New(policy.Config{}), Backend: mem}}, pr,
 		func(msg string) { warnings = append(warnings, msg) },
 		func(rs []sim.Result) error { out = append(out, rs); return nil })
 	if err == nil {
@@ -209,7 +209,7 @@ func TestRunEmitError(t *testing.T) {
 	mem := memory.New(memory.Config{})
 	boom := errors.New("boom")
 	calls := 0
-	err = sim.Run(context.Background(), in, steps, fl, policy.New(policy.Config{}), mem, sim.MemoryProber{Backend: mem},
+	err = sim.Run(context.Background(), in, steps, fl, []sim.Node{{Engine: policy.New(policy.Config{}), Backend: mem}}, sim.MemoryProber{Backend: mem},
 		func(string) {}, func([]sim.Result) error { calls++; return boom })
 	assert.ErrorIs(t, err, boom)
 	assert.Equal(t, 1, calls, "Run stops at the first emit error")

@@ -1,0 +1,161 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/palisade-net/palisade/backend/backendtest/lab"
+	"github.com/palisade-net/palisade/examples/internal/flows"
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+// Placement maps the nodes the input names (spec.nodeName) onto lab nodes:
+// node names in lexical order, round robin over the lab's nodes; pods with
+// no node go to lab node 0.
+type Placement struct {
+	index map[string]int
+	nodes int
+}
+
+// NewPlacement places every node named by a pod of any step.
+func NewPlacement(steps []Step, nodes int) *Placement {
+	var names []string
+	for _, st := range steps {
+		for _, p := range st.State.Pods {
+			if p.Spec.NodeName != "" && !slices.Contains(names, p.Spec.NodeName) {
+				names = append(names, p.Spec.NodeName)
+			}
+		}
+	}
+	slices.Sort(names)
+	pl := &Placement{index: map[string]int{}, nodes: max(nodes, 1)}
+	for i, n := range names {
+		pl.index[n] = i % pl.nodes
+	}
+	return pl
+}
+
+// Node returns the lab node of a Kubernetes node name.
+func (pl *Placement) Node(nodeName string) int { return pl.index[nodeName] }
+
+// IsLocal returns the local-pod filter of lab node i, for policy.Config.
+func (pl *Placement) IsLocal(i int) func(*corev1.Pod) bool {
+	return func(p *corev1.Pod) bool { return pl.Node(p.Spec.NodeName) == i }
+}
+
+// LabProber decides flows by sending real packets through the lab: pods of
+// the step become pod namespaces with their IPs, IP literals that belong to
+// no pod become external hosts, and each flow is one probe.
+type LabProber struct {
+	Lab       *lab.Lab
+	Placement *Placement
+	// Flows are every flow of the run, so Prepare can create the external
+	// hosts they name.
+	Flows []flows.Flow
+
+	pods      map[string]lab.PodSpec
+	externals map[netip.Addr]bool
+}
+
+// Prepare makes the lab's pods those of the step: running, non-hostNetwork
+// pods with an address, each on its node with its addresses.
+func (lp *LabProber) Prepare(ctx context.Context, step Step) error {
+	if lp.pods == nil {
+		lp.pods = map[string]lab.PodSpec{}
+		lp.externals = map[netip.Addr]bool{}
+	}
+	want := map[string]lab.PodSpec{}
+	podIPs := map[netip.Addr]bool{}
+	for _, p := range step.State.Pods {
+		ips := flows.PodIPs(p)
+		if p.Spec.HostNetwork || len(ips) == 0 || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		name := p.Namespace + "/" + p.Name
+		want[name] = lab.PodSpec{Name: name, Node: lp.Placement.Node(p.Spec.NodeName), IPs: ips}
+		for _, ip := range ips {
+			podIPs[ip] = true
+		}
+	}
+	for name, have := range lp.pods {
+		if w, ok := want[name]; !ok || w.Node != have.Node || !slices.Equal(w.IPs, have.IPs) {
+			if err := lp.Lab.RemovePod(name); err != nil {
+				return err
+			}
+			delete(lp.pods, name)
+		}
+	}
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if _, ok := lp.pods[name]; ok {
+			continue
+		}
+		for _, ip := range want[name].IPs {
+			if lp.externals[ip] {
+				return fmt.Errorf("lab: %s is an external host in an earlier step and pod %s's address now; the lab cannot move it", ip, name)
+			}
+		}
+		if err := lp.Lab.AddPod(ctx, want[name]); err != nil {
+			return err
+		}
+		lp.pods[name] = want[name]
+	}
+	for _, f := range lp.Flows {
+		for _, e := range []flows.End{f.Src, f.Dst} {
+			if !e.IP.IsValid() || podIPs[e.IP] || lp.externals[e.IP] {
+				continue
+			}
+			if err := lp.Lab.AddExternal(ctx, e.IP); err != nil {
+				return err
+			}
+			lp.externals[e.IP] = true
+		}
+	}
+	return nil
+}
+
+// Probe sends one probe per flow, in parallel.
+func (lp *LabProber) Probe(ctx context.Context, _ Step, fl []flows.Resolved) ([]Result, error) {
+	probes := make([]lab.Probe, len(fl))
+	for i, f := range fl {
+		p := lab.Probe{Dst: f.DstIP, Port: f.Port, Protocol: lab.Protocol(f.Protocol.String())}
+		switch {
+		case f.SrcPod != nil && f.SrcPod.Spec.HostNetwork:
+			p.Src = fmt.Sprintf("node:%d", lp.Placement.Node(f.SrcPod.Spec.NodeName))
+		case f.SrcPod != nil:
+			p.Src = f.SrcPod.Namespace + "/" + f.SrcPod.Name
+		default:
+			p.Src = f.SrcIP.String()
+		}
+		if f.DstPod != nil && f.DstPod.Spec.HostNetwork {
+			// A hostNetwork pod answers on its node's address; the lab's
+			// nodes have addresses of their own.
+			node := lp.Placement.Node(f.DstPod.Spec.NodeName)
+			for _, ip := range lp.Lab.NodeIPs(node) {
+				if ir.FamilyOf(ip) == ir.FamilyOf(f.DstIP) {
+					p.Dst = ip
+				}
+			}
+		}
+		probes[i] = p
+	}
+	out := make([]Result, len(fl))
+	for i, r := range lp.Lab.Probe(ctx, probes) {
+		if r.Err != nil {
+			return nil, fmt.Errorf("probe %s -> %s %s/%d: %w", probes[i].Src, probes[i].Dst, probes[i].Protocol, probes[i].Port, r.Err)
+		}
+		out[i] = Result{Verdict: Deny, Reason: r.Detail}
+		if r.Connected {
+			out[i] = Result{Verdict: Allow, Reason: "connected"}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestLabAgreesWithSimulate runs the demo, as one state and as steps, through
+// real kernels (nftables in lab node namespaces, one and two nodes) and
+// checks every verdict equals simulate's.
+func TestLabAgreesWithSimulate(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("netpolctl lab needs root: it creates network namespaces and packet filters")
+	}
+	for _, input := range [][]string{
+		{"-f", demo},
+		{"--steps", demo + "/steps"},
+	} {
+		args := append(input, "--flows", demo+"/flows.txt", "-o", "jsonl")
+		sim := netpolctl(t, append([]string{"simulate"}, args...)...)
+		require.Equal(t, 0, sim.code, sim.stderr)
+		want := parseJSONL(t, sim.stdout)
+		for _, nodes := range []string{"1", "2"} {
+			t.Run(input[0]+"/nodes="+nodes, func(t *testing.T) {
+				lab := netpolctl(t, append([]string{"lab", "--backend", "nftables", "--nodes", nodes}, args...)...)
+				require.Equal(t, 0, lab.code, lab.stderr)
+				got := parseJSONL(t, lab.stdout)
+				require.Len(t, got, len(want))
+				for i := range want {
+					assert.Equal(t, want[i].short(), got[i].short(), "flow %d", i)
+				}
+			})
+		}
+	}
+}
+
+func TestLabRefusesBadArguments(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("netpolctl lab needs root")
+	}
+	for _, args := range [][]string{
+		{"lab", "-f", demo, "--flows", demo + "/flows.txt", "--nodes", "3"},
+		{"lab", "-f", demo, "--flows", demo + "/flows.txt", "--backend", "pf"},
+	} {
+		r := netpolctl(t, args...)
+		assert.NotEqual(t, 0, r.code)
+		assert.NotEmpty(t, r.stderr)
+	}
+}
+
+func TestRenderPrintsOurTable(t *testing.T) {
+	r := netpolctl(t, "render", "-f", demo, "--node", "node-2")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "table inet palisade {")
+	assert.Contains(t, r.stdout, "pods role=frontend in namespace shop")
+	assert.Contains(t, r.stdout, "10.244.2.31") // db-0 is on node-2
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/palisade-net/palisade/backend/nftables"
+	"github.com/palisade-net/palisade/examples/internal/manifest"
+	"github.com/palisade-net/palisade/policy"
+)
+
+func renderCmd() *cobra.Command {
+	var files []string
+	var backendName, node string
+	cmd := &cobra.Command{
+		Use:   "render -f PATH",
+		Short: "Print the ruleset a backend would program for the given objects (no kernel needed)",
+		Example: `  netpolctl render -f examples/demo
+  netpolctl render -f examples/demo --node node-1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(files) == 0 {
+				return fmt.Errorf("no input: give -f PATH")
+			}
+			st, err := manifest.Load(files...)
+			if err != nil {
+				return err
+			}
+			engine := policy.New(policy.Config{NodeName: node})
+			podProblems, npProblems := manifest.Apply(engine, nil, st)
+			for _, p := range append(podProblems, npProblems...) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", p.Error())
+			}
+			switch backendName {
+			case "nftables":
+				text, err := nftables.Render(engine.Snapshot())
+				if err != nil {
+					return err
+				}
+				fmt.Fprint(cmd.OutOrStdout(), text)
+				return nil
+			case "iptables":
+				return fmt.Errorf("--backend iptables: the iptables backend is not built yet")
+			}
+			return fmt.Errorf("--backend %q: want nftables or iptables", backendName)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "YAML/JSON file or directory of cluster objects (repeatable)")
+	cmd.Flags().StringVar(&backendName, "backend", "nftables", "backend whose ruleset to print: nftables or iptables")
+	cmd.Flags().StringVar(&node, "node", "", "render for this node's pods only (default: every pod is local)")
+	return cmd
+}
