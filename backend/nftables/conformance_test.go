@@ -19,3 +19,28 @@ func TestConformance(t *testing.T) {
 		return nftables.New(nftables.Config{TableName: fmt.Sprintf("palisade-conf-%d", node), NetNS: int(ns)})
 	}, backendtest.Config{})
 }
+
+// TestRandomClusters plays random clusters and changes through the nftables
+// backend in the lab and compares every flow with the memory backend.
+func TestRandomClusters(t *testing.T) {
+	factory := func(t testing.TB, node int, ns netns.NsHandle) (backend.Backend, error) {
+		return nftables.New(nftables.Config{TableName: fmt.Sprintf("palisade-rand-%d", node), NetNS: int(ns)})
+	}
+	for _, c := range []backendtest.RandomConfig{
+		{Seeds: seeds(1, 20), Nodes: 1},
+		{Seeds: seeds(101, 20), Nodes: 2, DualStack: true},
+	} {
+		t.Run(fmt.Sprintf("nodes=%d/dual=%v", c.Nodes, c.DualStack), func(t *testing.T) {
+			t.Parallel()
+			backendtest.RunRandom(t, factory, c)
+		})
+	}
+}
+
+func seeds(from uint64, n int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = from + uint64(i)
+	}
+	return out
+}
