@@ -22,14 +22,11 @@ func explainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "explain -f PATH SRC DST PORT PROTOCOL",
 		Short: "Explain the verdict of one flow: every policy at each end and how each rule fared",
-		Example: `  netpolctl explain -f examples/demo frontend/web-1 app/db-0 6379 TCP
-  netpolctl explain -f examples/demo 203.0.113.7 app/db-0 6379 TCP`,
+		Example: `  netpolctl explain -f examples/demo shop/web-1 shop/db-0 6379 TCP
+  netpolctl explain -f examples/demo 203.0.113.7 shop/web-1 8080 TCP`,
 		Args: cobra.ExactArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(files) == 0 {
-				return fmt.Errorf("no input: give -f PATH")
-			}
-			st, err := manifest.Load(files...)
+			engine, st, err := loadEngine(cmd, files, policy.Config{})
 			if err != nil {
 				return err
 			}
@@ -39,11 +36,6 @@ func explainCmd() *cobra.Command {
 			}
 			if len(fl) == 0 { // the arguments were a comment: "#..."
 				return fmt.Errorf("arguments: want SRC DST PORT PROTOCOL, got %q", strings.Join(args, " "))
-			}
-			engine := policy.New(policy.Config{})
-			podProblems, npProblems := manifest.Apply(engine, nil, st)
-			for _, p := range append(podProblems, npProblems...) {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", p.Error())
 			}
 			mem := memory.New(memory.Config{})
 			if _, err := mem.Sync(context.Background(), engine.Snapshot()); err != nil {
@@ -150,4 +142,22 @@ func ports(r ir.Rule) string {
 		out = append(out, memory.FormatPort(p))
 	}
 	return strings.Join(out, ",")
+}
+
+// loadEngine reads the files into a new engine, printing validation
+// problems as warnings (the objects apply in their safe form).
+func loadEngine(cmd *cobra.Command, files []string, cfg policy.Config) (policy.Engine, *manifest.State, error) {
+	if len(files) == 0 {
+		return nil, nil, fmt.Errorf("no input: give -f PATH")
+	}
+	st, err := manifest.Load(files...)
+	if err != nil {
+		return nil, nil, err
+	}
+	engine := policy.New(cfg)
+	podProblems, npProblems := manifest.Apply(engine, nil, st)
+	for _, p := range append(podProblems, npProblems...) {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", p.Error())
+	}
+	return engine, st, nil
 }

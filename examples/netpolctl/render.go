@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palisade-net/palisade/backend/nftables"
-	"github.com/palisade-net/palisade/examples/internal/manifest"
 	"github.com/palisade-net/palisade/policy"
 )
 
@@ -20,17 +19,9 @@ func renderCmd() *cobra.Command {
   netpolctl render -f examples/demo --node node-1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(files) == 0 {
-				return fmt.Errorf("no input: give -f PATH")
-			}
-			st, err := manifest.Load(files...)
+			engine, _, err := loadEngine(cmd, files, policy.Config{NodeName: node})
 			if err != nil {
 				return err
-			}
-			engine := policy.New(policy.Config{NodeName: node})
-			podProblems, npProblems := manifest.Apply(engine, nil, st)
-			for _, p := range append(podProblems, npProblems...) {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", p.Error())
 			}
 			switch backendName {
 			case "nftables":
