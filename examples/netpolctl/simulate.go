@@ -83,7 +83,7 @@ Output: one JSON object per flow and step (jsonl), or a table for people.`,
 			}
 			mem := memory.New(memory.Config{})
 			warn := func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }
-			if err := sim.Run(context.Background(), f.in, steps, fl, policy.New(policy.Config{}), mem, sim.MemoryProber{Backend: mem}, warn, emit); err != nil {
+			if err := sim.Run(context.Background(), f.in, steps, fl, []sim.Node{{Engine: policy.New(policy.Config{}), Backend: mem}}, sim.MemoryProber{Backend: mem}, warn, emit); err != nil {
 				return err
 			}
 			return flush()
