@@ -30,11 +30,17 @@ type End struct {
 	Namespace, Name string
 	// IP is set for an IP literal.
 	IP netip.Addr
+	// Text is the end as the flow file wrote it, if it was read from one.
+	Text string
 }
 
-// String renders the end as written: "namespace/pod" or the IP.
+// String renders the end as written: "namespace/pod" or the IP literal as
+// the flow file spelled it.
 func (e End) String() string {
-	if e.IP.IsValid() {
+	switch {
+	case e.Text != "":
+		return e.Text
+	case e.IP.IsValid():
 		return e.IP.String()
 	}
 	return e.Namespace + "/" + e.Name
@@ -117,13 +123,13 @@ func parseEnd(s string) (End, error) {
 		if ns == "" || name == "" || strings.Contains(name, "/") {
 			return End{}, fmt.Errorf("%q is not namespace/pod", s)
 		}
-		return End{Namespace: ns, Name: name}, nil
+		return End{Namespace: ns, Name: name, Text: s}, nil
 	}
 	ip, err := netip.ParseAddr(s)
 	if err != nil || ip.Zone() != "" {
 		return End{}, fmt.Errorf("%q is neither namespace/pod nor an IP address", s)
 	}
-	return End{IP: ip.Unmap()}, nil
+	return End{IP: ip.Unmap(), Text: s}, nil
 }
 
 // Resolved is a flow with the addresses its first packet carries.
