@@ -24,7 +24,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(simulateCmd(), explainCmd(), labCmd(), renderCmd())
+	root.AddCommand(simulateCmd(), explainCmd(), labCmd(), renderCmd(), benchCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "netpolctl:", err)
 		os.Exit(1)

@@ -1,0 +1,65 @@
+package bench
+
+import (
+	"fmt"
+
+	gnft "github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// countKernel reads the sets and maps of table inet name in ns back from the
+// kernel and counts their elements. It only reads.
+func countKernel(ns netns.NsHandle, name string) (KernelCount, error) {
+	c, err := gnft.New(gnft.WithNetNSFd(int(ns)), gnft.AsLasting())
+	if err != nil {
+		return KernelCount{}, fmt.Errorf("nftables connection: %w", err)
+	}
+	defer c.CloseLasting()
+	sets, err := c.GetSets(&gnft.Table{Name: name, Family: gnft.TableFamilyINet})
+	if err != nil {
+		return KernelCount{}, fmt.Errorf("listing the sets of table %s: %w", name, err)
+	}
+	kc := KernelCount{Sets: len(sets)}
+	for _, s := range sets {
+		els, err := c.GetSetElements(s)
+		if err != nil {
+			return KernelCount{}, fmt.Errorf("listing the elements of set %s: %w", s.Name, err)
+		}
+		kc.Elements += len(els)
+	}
+	return kc, nil
+}
+
+// tableExists reports whether table inet name exists in ns.
+func tableExists(ns netns.NsHandle, name string) (bool, error) {
+	c, err := gnft.New(gnft.WithNetNSFd(int(ns)), gnft.AsLasting())
+	if err != nil {
+		return false, fmt.Errorf("nftables connection: %w", err)
+	}
+	defer c.CloseLasting()
+	tables, err := c.ListTablesOfFamily(gnft.TableFamilyINet)
+	if err != nil {
+		return false, fmt.Errorf("listing tables: %w", err)
+	}
+	for _, t := range tables {
+		if t.Name == name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// flushConntrack empties the conntrack table of ns (a lab node namespace),
+// so that every datapath run starts from the same state.
+func flushConntrack(ns netns.NsHandle) error {
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in the node namespace: %w", err)
+	}
+	defer h.Close()
+	if err := h.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
+		return fmt.Errorf("flushing conntrack: %w", err)
+	}
+	return nil
+}
