@@ -109,7 +109,7 @@ func (e *engine) delta(build bool) *ir.Delta {
 		switch {
 		case set.refs > 0 && !set.emitted:
 			if build {
-				d.AddedAddressSets = append(d.AddedAddressSets, ir.AddressSet{ID: id, Description: set.desc, Members: set.list(ir.ComparePrefix)})
+				d.AddedAddressSets = append(d.AddedAddressSets, ir.AddressSet{ID: id, Description: set.desc, Hosts: set.pods, Members: set.list(ir.ComparePrefix)})
 			}
 			changed = true
 			set.emitted, set.pending = true, nil
@@ -209,7 +209,7 @@ func (e *engine) snapshot() *ir.Snapshot {
 	e.delta(false)
 	s := &ir.Snapshot{Generation: e.generation}
 	for id, set := range e.addrSets {
-		s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: id, Description: set.desc, Members: set.list(ir.ComparePrefix)})
+		s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: id, Description: set.desc, Hosts: set.pods, Members: set.list(ir.ComparePrefix)})
 	}
 	for id, set := range e.portSets {
 		s.PortSets = append(s.PortSets, ir.PortSet{ID: id, Protocol: set.port.proto, PortName: set.port.name, Members: set.list(ir.CompareAddrPort)})

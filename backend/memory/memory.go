@@ -109,7 +109,7 @@ func countChanges(a, b *ir.Snapshot) int {
 	n := 0
 	n += diffByID(a.AddressSets, b.AddressSets, func(s ir.AddressSet) string { return s.ID },
 		func(x, y ir.AddressSet) int {
-			return boolInt(x.Description != y.Description) + symDiff(x.Members, y.Members)
+			return boolInt(x.Description != y.Description || x.Hosts != y.Hosts) + symDiff(x.Members, y.Members)
 		})
 	n += diffByID(a.PortSets, b.PortSets, func(s ir.PortSet) string { return s.ID },
 		func(x, y ir.PortSet) int {

@@ -149,6 +149,12 @@ type AddressSet struct {
 	ID string
 	// Description is a human-readable summary of the peer.
 	Description string
+	// Hosts says that every member is, and will stay, a single address (a
+	// /32 or /128): the set holds pod IPs and changes as pods come, go and
+	// change labels. A backend can keep it in a hash set, whose updates cost
+	// the same whatever its size. Sets without Hosts (ipBlocks) hold
+	// prefixes and change only with their policy.
+	Hosts bool
 	// Members are sorted (IPv4 first, then by address and prefix length).
 	Members []netip.Prefix
 }

@@ -24,6 +24,14 @@ func (s *Snapshot) Validate() error {
 		if err := checkDisjoint(set.Members); err != nil {
 			errs = append(errs, fmt.Errorf("address set %q: %w", set.ID, err))
 		}
+		if set.Hosts {
+			for _, m := range set.Members {
+				if !m.IsSingleIP() {
+					errs = append(errs, fmt.Errorf("address set %q: holds hosts only, but has %s", set.ID, m))
+					break
+				}
+			}
+		}
 	}
 	ports := make(map[string]Protocol, len(s.PortSets))
 	for _, set := range s.PortSets {
@@ -200,9 +208,10 @@ func applied(s *Snapshot, d *Delta) (*Snapshot, error) {
 
 	addr := make(map[string]map[netip.Prefix]struct{}, len(s.AddressSets)+len(d.AddedAddressSets))
 	addrDesc := make(map[string]string, len(s.AddressSets))
+	addrHosts := make(map[string]bool, len(s.AddressSets))
 	for _, set := range s.AddressSets {
 		addr[set.ID] = setOf(set.Members)
-		addrDesc[set.ID] = set.Description
+		addrDesc[set.ID], addrHosts[set.ID] = set.Description, set.Hosts
 	}
 	for _, set := range d.AddedAddressSets {
 		if _, ok := addr[set.ID]; ok {
@@ -210,7 +219,7 @@ func applied(s *Snapshot, d *Delta) (*Snapshot, error) {
 			continue
 		}
 		addr[set.ID] = setOf(set.Members)
-		addrDesc[set.ID] = set.Description
+		addrDesc[set.ID], addrHosts[set.ID] = set.Description, set.Hosts
 	}
 	for _, ch := range d.AddressSetChanges {
 		m, ok := addr[ch.ID]
@@ -313,7 +322,7 @@ func applied(s *Snapshot, d *Delta) (*Snapshot, error) {
 
 	next := &Snapshot{Generation: d.Generation}
 	for id, m := range addr {
-		next.AddressSets = append(next.AddressSets, AddressSet{ID: id, Description: addrDesc[id], Members: keysOf(m)})
+		next.AddressSets = append(next.AddressSets, AddressSet{ID: id, Description: addrDesc[id], Hosts: addrHosts[id], Members: keysOf(m)})
 	}
 	for id, ps := range ports {
 		next.PortSets = append(next.PortSets, PortSet{ID: id, Protocol: ps.proto, PortName: ps.name, Members: keysOf(ps.members)})
