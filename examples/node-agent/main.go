@@ -1,0 +1,339 @@
+// Command node-agent enforces Kubernetes NetworkPolicy on one node: it
+// watches the API server with package informer and programs the node's
+// packet filter with backend/nftables. It is meant to run as a DaemonSet
+// next to a CNI that provides networking without policy (see README.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/backend/nftables"
+	"github.com/palisade-net/palisade/informer"
+	"github.com/palisade-net/palisade/policy"
+)
+
+const component = "palisade-node-agent"
+
+// Fail modes: what the node enforces before the first full Sync.
+const (
+	failClosed = "closed"
+	failOpen   = "open"
+)
+
+// options are the command-line flags.
+type options struct {
+	kubeconfig      string
+	nodeName        string
+	backend         string
+	tableName       string
+	netns           string
+	metricsAddr     string
+	healthAddr      string
+	resyncPeriod    time.Duration
+	minSyncInterval time.Duration
+	failMode        string
+	cleanupOnExit   bool
+	apiTimeout      time.Duration
+}
+
+// parseFlags parses args (without the program name). getenv supplies the
+// NODE_NAME default. klog's flags are registered on the same set.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet(component, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "path to a kubeconfig; the in-cluster configuration when empty")
+	fs.StringVar(&o.nodeName, "node-name", getenv("NODE_NAME"), "name of this node (default: $NODE_NAME); required")
+	fs.StringVar(&o.backend, "backend", "nftables", "packet filter backend: nftables or iptables")
+	fs.StringVar(&o.tableName, "table-name", nftables.DefaultTableName, "name of the agent's own nftables table (inet family)")
+	fs.StringVar(&o.netns, "netns", "", "program the packet filter of the network namespace at this path (e.g. /proc/PID/ns/net); the agent itself stays in its own namespace")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", ":9655", `address of the Prometheus /metrics endpoint; "" or "0" disables it`)
+	fs.StringVar(&o.healthAddr, "health-addr", ":9656", `address of /healthz and /readyz; "" or "0" disables them`)
+	fs.DurationVar(&o.resyncPeriod, "resync-period", informer.DefaultResyncPeriod, "period of the full Sync that repairs drift in the packet filter")
+	fs.DurationVar(&o.minSyncInterval, "min-sync-interval", informer.DefaultMinSyncInterval, "coalescing window: at most one packet filter update per interval")
+	fs.StringVar(&o.failMode, "fail-mode", failClosed, "before the first full sync: closed (isolate this node's pods on a node with no rules yet) or open (program nothing until the first sync)")
+	fs.BoolVar(&o.cleanupOnExit, "cleanup-on-exit", false, "remove the agent's rules on exit (default: keep them, so a restart opens nothing)")
+	fs.DurationVar(&o.apiTimeout, "api-timeout", 15*time.Second, "how long to wait for the API server at startup before failing")
+	klog.InitFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return o, o.validate()
+}
+
+// validate checks the flags together and reports every problem.
+func (o *options) validate() error {
+	var errs []error
+	if o.nodeName == "" {
+		errs = append(errs, errors.New("--node-name is required (or set NODE_NAME)"))
+	}
+	switch o.backend {
+	case "nftables":
+	case "iptables":
+		errs = append(errs, errors.New("--backend iptables: the iptables backend is not built yet; use nftables"))
+	default:
+		errs = append(errs, fmt.Errorf("--backend %q: must be nftables or iptables", o.backend))
+	}
+	if o.tableName == "" {
+		errs = append(errs, errors.New("--table-name must not be empty"))
+	}
+	switch o.failMode {
+	case failClosed, failOpen:
+	default:
+		errs = append(errs, fmt.Errorf("--fail-mode %q: must be closed or open", o.failMode))
+	}
+	if o.minSyncInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--min-sync-interval %v: must be positive", o.minSyncInterval))
+	}
+	if o.resyncPeriod <= 0 {
+		errs = append(errs, fmt.Errorf("--resync-period %v: must be positive", o.resyncPeriod))
+	}
+	if o.apiTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--api-timeout %v: must be positive", o.apiTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// disabled reports whether an address flag turns its server off.
+func disabled(addr string) bool { return addr == "" || addr == "0" }
+
+func main() {
+	opts, err := parseFlags(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", component, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	logger := klog.Background().WithName(component)
+	ctx = klog.NewContext(ctx, logger)
+	if err := run(ctx, opts); err != nil {
+		logger.Error(err, "Exiting")
+		klog.Flush()
+		fmt.Fprintf(os.Stderr, "%s: %v\n", component, err)
+		os.Exit(1)
+	}
+	klog.Flush()
+}
+
+// run connects to the API server, programs the packet filter until ctx is
+// done, and shuts down.
+func run(ctx context.Context, o *options) error {
+	log := klog.FromContext(ctx)
+
+	client, host, err := newClient(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	// Fail fast and clearly when the API server cannot be reached.
+	if err := checkAPI(ctx, client, host, o.apiTimeout); err != nil {
+		return err
+	}
+
+	be, closeBackend, err := newBackend(o)
+	if err != nil {
+		return err
+	}
+	defer closeBackend()
+
+	if o.failMode == failClosed {
+		if err := failClosedBootstrap(ctx, client, be, o); err != nil {
+			return fmt.Errorf("fail-closed bootstrap: %w", err)
+		}
+	}
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartStructuredLogging(4)
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component, Host: o.nodeName})
+
+	metrics := newMetrics()
+	ctrl, err := informer.New(informer.Config{
+		Client:          client,
+		Engine:          policy.New(policy.Config{NodeName: o.nodeName}),
+		Backend:         be,
+		MinSyncInterval: o.minSyncInterval,
+		ResyncPeriod:    o.resyncPeriod,
+		Recorder:        recorder,
+		Metrics:         metrics,
+		Logger:          log.WithName("informer"),
+	})
+	if err != nil {
+		return err
+	}
+
+	servers, err := startServers(ctx, o, metrics, ctrl.Ready)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		for _, s := range servers {
+			_ = s.Shutdown(sctx)
+		}
+	}()
+
+	log.Info("Starting", "node", o.nodeName, "backend", o.backend, "table", o.tableName,
+		"netns", o.netns, "failMode", o.failMode, "apiServer", host)
+	if err := ctrl.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("Stopped watching", "generation", ctrl.Generation())
+
+	if o.cleanupOnExit {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := be.Cleanup(cctx); err != nil {
+			return fmt.Errorf("cleanup on exit: %w", err)
+		}
+		log.Info("Removed the packet filter rules (--cleanup-on-exit)")
+	} else {
+		log.Info("Leaving the packet filter rules in place")
+	}
+	return nil
+}
+
+// newClient builds a clientset from a kubeconfig, or from the in-cluster
+// configuration when path is empty.
+func newClient(path string) (kubernetes.Interface, string, error) {
+	var cfg *rest.Config
+	var err error
+	if path == "" {
+		cfg, err = rest.InClusterConfig()
+		if err != nil {
+			return nil, "", fmt.Errorf("in-cluster configuration (pass --kubeconfig outside a pod): %w", err)
+		}
+	} else {
+		cfg, err = clientcmd.BuildConfigFromFlags("", path)
+		if err != nil {
+			return nil, "", fmt.Errorf("kubeconfig %s: %w", path, err)
+		}
+	}
+	cfg.UserAgent = component
+	cfg.QPS, cfg.Burst = 20, 40
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("API client: %w", err)
+	}
+	return client, cfg.Host, nil
+}
+
+// checkAPI asks the API server for its version, retrying until timeout.
+func checkAPI(ctx context.Context, client kubernetes.Interface, host string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := client.Discovery().ServerVersion()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cannot reach the API server at %s after %v: %w", host, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cannot reach the API server at %s: %w", host, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// newBackend opens the packet filter backend, in the namespace of --netns
+// when set.
+func newBackend(o *options) (backend.Backend, func(), error) {
+	netnsFD := 0
+	var nsFile *os.File
+	if o.netns != "" {
+		f, err := os.Open(o.netns)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--netns: %w", err)
+		}
+		nsFile = f
+		netnsFD = int(f.Fd())
+	}
+	closeNS := func() {
+		if nsFile != nil {
+			_ = nsFile.Close()
+		}
+	}
+	nft, err := nftables.New(nftables.Config{TableName: o.tableName, NetNS: netnsFD})
+	if err != nil {
+		closeNS()
+		return nil, nil, fmt.Errorf("nftables backend: %w", err)
+	}
+	return &nftBackend{Backend: nft, netnsFD: netnsFD, table: o.tableName}, func() {
+		_ = nft.Close()
+		closeNS()
+	}, nil
+}
+
+// startServers starts the metrics and health servers (one server when
+// they share an address).
+func startServers(ctx context.Context, o *options, m *metrics, ready func() bool) ([]*http.Server, error) {
+	muxes := map[string]*http.ServeMux{}
+	mux := func(addr string) *http.ServeMux {
+		if muxes[addr] == nil {
+			muxes[addr] = http.NewServeMux()
+		}
+		return muxes[addr]
+	}
+	if !disabled(o.metricsAddr) {
+		mux(o.metricsAddr).Handle("/metrics", m.handler())
+	}
+	if !disabled(o.healthAddr) {
+		mx := mux(o.healthAddr)
+		mx.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, "ok\n")
+		})
+		mx.HandleFunc("/readyz", readyHandler(ready))
+	}
+	var servers []*http.Server
+	for addr, mx := range muxes {
+		s, err := serve(ctx, addr, mx)
+		if err != nil {
+			for _, s := range servers {
+				_ = s.Close()
+			}
+			return nil, err
+		}
+		servers = append(servers, s)
+	}
+	return servers, nil
+}
+
+func readyHandler(ready func() bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not ready: waiting for the first full sync", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	}
+}

@@ -1,0 +1,43 @@
+// Package informer keeps a Backend programmed from the cluster: client-go
+// shared informers for Namespaces, Pods and NetworkPolicies feed a
+// policy.Engine, and a bounded-frequency runner turns the Engine's output
+// into Backend calls.
+//
+// What it guarantees:
+//   - Nothing is programmed from a partial view: the first Backend call is a
+//     full Sync, made once every informer cache has synced. Until then the
+//     packet filter keeps whatever it held (rules of a previous run stay).
+//   - Bursts coalesce: every event marks work, and at most one run (one
+//     Apply of the Engine's delta) happens per Config.MinSyncInterval.
+//   - A failed Apply is followed by a full Sync in the same run; a failed
+//     Sync is retried with exponential backoff. A full Sync runs every
+//     Config.ResyncPeriod and repairs drift.
+//   - Invalid NetworkPolicies never stop the controller and never open
+//     traffic: the Engine enforces them in their safe form, and the
+//     controller logs them and records a Warning Event
+//     (EventReasonInvalidNetworkPolicy) on the policy.
+//   - Objects from the informer caches are read, never modified.
+//   - Run never removes the rules: on exit they stay as programmed, so a
+//     restart opens nothing. Call Backend.Cleanup to remove them.
+//
+// Embedding it in a CNI daemon takes a few lines:
+//
+//	nft, err := nftables.New(nftables.Config{TableName: "mycni-policy"})
+//	if err != nil {
+//		return err
+//	}
+//	defer nft.Close()
+//	ctrl, err := informer.New(informer.Config{
+//		Client:  clientset, // a kubernetes.Interface
+//		Engine:  policy.New(policy.Config{NodeName: nodeName}),
+//		Backend: nft,
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	go ctrl.Run(ctx) // returns when ctx is done
+//	// ctrl.Ready() reports when the first full Sync has succeeded.
+//
+// examples/node-agent wires the same with metrics, Events and health
+// endpoints.
+package informer

@@ -1,0 +1,87 @@
+package informer
+
+import (
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netns"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/palisade-net/palisade/backend/nftables"
+	"github.com/palisade-net/palisade/policy"
+)
+
+// scratchNetNS returns a new network namespace, closed when the test
+// ends, or skips the test when it cannot make one.
+func scratchNetNS(t *testing.T) netns.NsHandle {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: programs nftables in a scratch network namespace")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Skipf("cannot read the current network namespace: %v", err)
+	}
+	defer orig.Close()
+	ns, err := netns.New()
+	if err != nil {
+		t.Skipf("cannot create a network namespace: %v", err)
+	}
+	if err := netns.Set(orig); err != nil {
+		runtime.LockOSThread() // the thread is tainted: let it die with the goroutine
+		t.Fatalf("cannot return to the original namespace: %v", err)
+	}
+	t.Cleanup(func() { _ = ns.Close() })
+	return ns
+}
+
+// TestNftablesBackend runs the controller against the real nftables
+// backend in a scratch namespace: the first Sync and the Applies of later
+// events must succeed without falling back.
+func TestNftablesBackend(t *testing.T) {
+	ns := scratchNetNS(t)
+	nft, err := nftables.New(nftables.Config{TableName: "palisade-informer-test", NetNS: int(ns)})
+	if err != nil {
+		t.Skipf("nftables unavailable: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = nft.Cleanup(bg)
+		_ = nft.Close()
+	})
+
+	client := fake.NewClientset(makeNamespace("prod", nil),
+		makePod("prod", "db", ipDB, withLabels("role", "db")),
+		makeDBPolicy("prod"))
+	metrics := &fakeMetrics{}
+	c, err := New(Config{Client: client, Engine: policy.New(policy.Config{}), Backend: nft, Metrics: metrics,
+		Logger: testr.New(t)})
+	require.NoError(t, err)
+	e := &env{t: t, client: client, c: c}
+	e.start()
+	e.waitReady()
+
+	_, err = client.CoreV1().Pods("prod").Create(bg,
+		makePod("prod", "frontend", ipFrontend, withLabels("role", "frontend")), metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var n int
+		metrics.do(func() { n = metrics.applies })
+		return n >= 1
+	}, 10*time.Second, time.Millisecond, "the new pod is applied as a delta")
+	metrics.do(func() {
+		assert.Empty(t, metrics.errors, "no Apply or Sync failed")
+		assert.Equal(t, 2, metrics.endpoints)
+	})
+	e.stop()
+	rep, err := nft.Sync(bg, e.c.cfg.Engine.Snapshot())
+	require.NoError(t, err)
+	assert.Empty(t, rep.Repairs, "the kernel holds what the controller programmed")
+}
