@@ -232,7 +232,8 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 }
 
 // deltaTo computes the IR change from the state to snap. ok is false when
-// the change does not fit a delta (a port set changed protocol or name).
+// the change does not fit a delta (a port set changed protocol or name, an
+// address set its Hosts).
 func (s *state) deltaTo(snap *ir.Snapshot) (*ir.Delta, bool) {
 	d := &ir.Delta{Base: s.gen, Generation: snap.Generation}
 	found := 0
@@ -244,6 +245,9 @@ func (s *state) deltaTo(snap *ir.Snapshot) (*ir.Delta, bool) {
 			continue
 		}
 		found++
+		if set.Hosts != s.hostsOf(set.ID) {
+			return nil, false // the kind of its kernel sets changes
+		}
 		if added, removed := diffMembers(have, set.Members, unmapPrefix); len(added)+len(removed) > 0 {
 			d.AddressSetChanges = append(d.AddressSetChanges, ir.AddressSetChange{ID: set.ID, Added: added, Removed: removed})
 		}

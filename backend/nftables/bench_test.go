@@ -26,7 +26,7 @@ func podIP(i int) netip.Addr {
 }
 
 // snapshot builds the IR: per namespace, an address set per app and one of
-// all its pods; per policy (namespace n, app k) an ingress list admitting
+// all its pods (sets of hosts, as the engine makes them); per policy (namespace n, app k) an ingress list admitting
 // the next app and the remote set on TCP 80 and 8080-8090 and an ipBlock on
 // UDP 53, and an egress list to the namespace plus DNS; two cluster-wide
 // Admin lists on every pod's ingress.
@@ -43,10 +43,10 @@ func (c synth) snapshot() *ir.Snapshot {
 		members[fmt.Sprintf("n%d-all", ns)] = append(members[fmt.Sprintf("n%d-all", ns)], p)
 	}
 	for id, m := range members {
-		s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: id, Members: m})
+		s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: id, Hosts: true, Members: m})
 	}
 	s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: "blk", Members: ir.Subtract(netip.MustParsePrefix("172.16.0.0/12"), []netip.Prefix{netip.MustParsePrefix("172.16.5.0/24")})})
-	remote := ir.AddressSet{ID: "remote"}
+	remote := ir.AddressSet{ID: "remote", Hosts: true}
 	for i := 0; i < c.remote; i++ {
 		var b [4]byte
 		binary.BigEndian.PutUint32(b[:], 100<<24|64<<16+uint32(i)+1)

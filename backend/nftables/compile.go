@@ -24,6 +24,7 @@ type state struct {
 	m   *model
 
 	addr  map[string]map[netip.Prefix]struct{}
+	hosts map[string]struct{} // address sets kept as hash sets of addresses (IR Hosts)
 	ports map[string]*portIR
 	lists map[string]*ir.RuleList
 	eps   map[string]*epIR
@@ -87,6 +88,7 @@ func newState(prio int32) *state {
 	s := &state{
 		m:           newModel(),
 		addr:        map[string]map[netip.Prefix]struct{}{},
+		hosts:       map[string]struct{}{},
 		ports:       map[string]*portIR{},
 		lists:       map[string]*ir.RuleList{},
 		eps:         map[string]*epIR{},
@@ -179,15 +181,35 @@ func (s *state) check(d *ir.Delta) error {
 	addrAfter := func(id string) bool { _, ok := s.addr[id]; return ok }
 	removedAddr := setOfStrings(d.RemovedAddressSets)
 	addedAddr := map[string]bool{}
+	addedHosts := map[string]bool{}
+	hostsOnly := func(id string, members []netip.Prefix) {
+		for _, p := range members {
+			if !p.IsSingleIP() {
+				fail("address set %q: holds hosts only, but has %s", id, p)
+				return
+			}
+		}
+	}
 	for _, set := range d.AddedAddressSets {
 		if _, ok := s.addr[set.ID]; ok || addedAddr[set.ID] {
 			fail("address set %q: added but exists", set.ID)
 		}
 		addedAddr[set.ID] = true
+		if set.Hosts {
+			addedHosts[set.ID] = true
+			hostsOnly(set.ID, set.Members)
+		}
 	}
 	for _, ch := range d.AddressSetChanges {
-		if !addrAfter(ch.ID) && !addedAddr[ch.ID] {
+		switch {
+		case addedAddr[ch.ID]:
+			if addedHosts[ch.ID] {
+				hostsOnly(ch.ID, ch.Added)
+			}
+		case !addrAfter(ch.ID):
 			fail("address set %q: changed but does not exist", ch.ID)
+		case s.hostsOf(ch.ID):
+			hostsOnly(ch.ID, ch.Added)
 		}
 	}
 	for _, id := range d.RemovedAddressSets {
@@ -364,6 +386,7 @@ func (s *state) apply(d *ir.Delta, t *tx) error {
 	for _, id := range d.RemovedAddressSets {
 		s.removeSets(addrSetName, id, t)
 		delete(s.addr, id)
+		delete(s.hosts, id)
 	}
 	s.gen = d.Generation
 	return nil
@@ -380,14 +403,33 @@ func famIndex(a netip.Addr) int {
 	return 1
 }
 
+// addrSetKind is the kind of the sets of an IR address set: a hash set of
+// addresses when it holds hosts only, else an interval set of prefixes.
+func addrSetKind(hosts bool) setKind {
+	if hosts {
+		return hostKind
+	}
+	return addrKind
+}
+
+// hostsOf reports whether the address set id is kept as hash sets of
+// addresses.
+func (s *state) hostsOf(id string) bool {
+	_, ok := s.hosts[id]
+	return ok
+}
+
 func (s *state) addAddrSet(as *ir.AddressSet, t *tx) {
 	members := make(map[netip.Prefix]struct{}, len(as.Members))
 	for _, fam := range families {
-		set := newSet(addrSetName(fam, as.ID), addrKind, fam, "address set "+as.ID+": "+as.Description)
+		set := newSet(addrSetName(fam, as.ID), addrSetKind(as.Hosts), fam, "address set "+as.ID+": "+as.Description)
 		s.m.sets[set.name] = set
 		t.createSet(set)
 	}
 	s.addr[as.ID] = members
+	if as.Hosts {
+		s.hosts[as.ID] = struct{}{}
+	}
 	s.changeAddrSet(&ir.AddressSetChange{ID: as.ID, Added: as.Members}, t)
 }
 
@@ -401,6 +443,11 @@ func (s *state) changeAddrSet(ch *ir.AddressSetChange, t *tx) {
 		}
 		delete(members, p)
 		set := sets[famIndex(p.Addr())]
+		if set.kind == hostKind {
+			delete(set.hosts, p.Addr())
+			t.delHost(set, p.Addr())
+			continue
+		}
 		iv := prefixInterval(p)
 		delete(set.ivals, iv)
 		t.delInterval(set, iv)
@@ -412,6 +459,11 @@ func (s *state) changeAddrSet(ch *ir.AddressSetChange, t *tx) {
 		}
 		members[p] = struct{}{}
 		set := sets[famIndex(p.Addr())]
+		if set.kind == hostKind {
+			set.hosts[p.Addr()] = struct{}{}
+			t.addHost(set, p.Addr())
+			continue
+		}
 		iv := prefixInterval(p)
 		set.ivals[iv] = struct{}{}
 		t.addInterval(set, iv)

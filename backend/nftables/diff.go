@@ -138,6 +138,9 @@ func addElements(s *setModel, t *tx) {
 	for iv := range s.ivals {
 		t.addInterval(s, iv)
 	}
+	for a := range s.hosts {
+		t.addHost(s, a)
+	}
 	for ap := range s.ports {
 		t.addPort(s, ap)
 	}
@@ -161,6 +164,18 @@ func diffElements(have, want *setModel, t *tx) (missing, extra int) {
 		if _, ok := want.ivals[iv]; !ok {
 			extra++
 			t.delInterval(want, iv)
+		}
+	}
+	for a := range want.hosts {
+		if _, ok := have.hosts[a]; !ok {
+			missing++
+			t.addHost(want, a)
+		}
+	}
+	for a := range have.hosts {
+		if _, ok := want.hosts[a]; !ok {
+			extra++
+			t.delHost(want, a)
 		}
 	}
 	for ap := range want.ports {

@@ -23,7 +23,8 @@
 //	  jump l4-<a1>; <a1's Pass rules> return; jump l4-<a2>; …
 //	chain l4-<hash(list ID)>  (a rule list, shared by every endpoint it applies to)
 //	  <ports> <peer set> counter accept|drop|return      one rule per (port alternative, peer set)
-//	sets a4-<id>/a6-<id>  peers, interval sets of prefixes
+//	sets a4-<id>/a6-<id>  peers: pods (IR Hosts) in hash sets of addresses,
+//	                      ipBlocks in interval sets of prefixes
 //	sets n4-<id>/n6-<id>  named ports, (address . port) per protocol
 //
 // Node → pod traffic (output) is not filtered. Traffic that is not from or
@@ -61,7 +62,12 @@
 //     two endpoints) changes nothing and returns an error.
 //   - Apply of a delta costs what the delta touches: a label change is a few
 //     set elements, a new endpoint two map entries (plus a profile chain the
-//     first time that combination of tiers is seen).
+//     first time that combination of tiers is seen). Sets of pod addresses
+//     are hash sets, not interval sets, so the kernel's commit of such a
+//     change does not grow with the size of the sets it touches.
+//   - A kernel set whose type or flags differ from what the state wants
+//     (say an interval set where a hash set of hosts is wanted) is replaced
+//     by Sync, with the chains that reference it, within the batch.
 //   - Names derive from IR IDs: a<fam>-<id> and n<fam>-<id> for sets (IDs
 //     are plain), 64-bit SHA-256 prefixes for rule lists, tiers and profiles;
 //     a collision is an error, never a silent merge.

@@ -129,6 +129,13 @@ func addrSet(id string, members ...string) ir.AddressSet {
 	return s
 }
 
+// hostSet is an address set of pod addresses (Hosts).
+func hostSet(id string, members ...string) ir.AddressSet {
+	s := addrSet(id, members...)
+	s.Hosts = true
+	return s
+}
+
 func rule(idx int, action ir.Action, tweaks ...func(*ir.Rule)) ir.Rule {
 	r := ir.Rule{Index: idx, Action: action, AllPeers: true, AllPorts: true}
 	for _, t := range tweaks {
@@ -176,8 +183,8 @@ func egress(tiers ...ir.Tier) func(*ir.Endpoint) {
 
 func tier(kind ir.TierKind, lists ...string) ir.Tier { return ir.Tier{Kind: kind, RuleLists: lists} }
 
-// testSnapshot exercises every kind of object: adjacent and open intervals,
-// ipBlock-like prefixes with a hole, named ports, ranges, TCP/UDP/SCTP, an
+// testSnapshot exercises every kind of object: sets of pod addresses (hash
+// sets), adjacent and open intervals, ipBlock-like prefixes with a hole, named ports, ranges, TCP/UDP/SCTP, an
 // Admin tier with Allow/Deny/Pass over two lists, a NetworkPolicy tier and
 // a Baseline tier, dual-stack endpoints and an unrestricted one.
 func testSnapshot() *ir.Snapshot {
@@ -186,8 +193,8 @@ func testSnapshot() *ir.Snapshot {
 		AddressSets: []ir.AddressSet{
 			addrSet("all", "0.0.0.0/0", "::/0"),
 			{ID: "block-ext", Description: "192.168.0.0/16 except 192.168.1.0/24", Members: ir.Subtract(pfx("192.168.0.0/16"), []netip.Prefix{pfx("192.168.1.0/24")})},
-			addrSet("frontend", "10.0.0.2/32", "10.0.0.3/32", "fd00::2/128"),
-			addrSet("monitoring", "10.0.0.20/32", "fd00::20/128"),
+			hostSet("frontend", "10.0.0.2/32", "10.0.0.3/32", "fd00::2/128"),
+			hostSet("monitoring", "10.0.0.20/32", "fd00::20/128"),
 		},
 		PortSets: []ir.PortSet{
 			{ID: "http-tcp", Protocol: ir.TCP, PortName: "http", Members: []netip.AddrPort{ap("10.0.0.10:8080"), ap("[fd00::10]:8080")}},

@@ -29,11 +29,23 @@ func TestSyncProgramsSnapshot(t *testing.T) {
 	requireKernelEquals(t, b, snap)
 
 	ks := kernelModel(t, b)
-	// Peers are interval sets, adjacent and whole-space members included.
-	assert.Equal(t, map[interval]struct{}{
-		prefixInterval(pfx("10.0.0.2/32")): {},
-		prefixInterval(pfx("10.0.0.3/32")): {},
-	}, ks.m.sets["a4-frontend"].ivals)
+	// Pod peers (Hosts) are hash sets of addresses: no interval flag.
+	for _, name := range []string{"a4-frontend", "a6-frontend", "a4-monitoring", "a6-monitoring"} {
+		assert.Equal(t, hostKind, ks.m.sets[name].kind, name)
+		assert.Zero(t, ks.attrs[name].flags, "%s: a plain hash set", name)
+		assert.Zero(t, ks.attrs[name].flags&unix.NFT_SET_INTERVAL, name)
+	}
+	assert.Equal(t, setAttrs{keyType: typeIPv4, keyLen: 4}, ks.attrs["a4-frontend"])
+	assert.Equal(t, setAttrs{keyType: typeIPv6, keyLen: 16}, ks.attrs["a6-frontend"])
+	assert.Equal(t, map[netip.Addr]struct{}{addr("10.0.0.2"): {}, addr("10.0.0.3"): {}}, ks.m.sets["a4-frontend"].hosts)
+	assert.Equal(t, map[netip.Addr]struct{}{addr("fd00::2"): {}}, ks.m.sets["a6-frontend"].hosts)
+	assert.Empty(t, ks.m.sets["a4-frontend"].ivals)
+	// Other peers (ipBlocks) are interval sets, adjacent and whole-space
+	// members included.
+	for _, name := range []string{"a4-all", "a6-all", "a4-block-ext", "a6-block-ext"} {
+		assert.Equal(t, addrKind, ks.m.sets[name].kind, name)
+		assert.Equal(t, uint32(unix.NFT_SET_INTERVAL), ks.attrs[name].flags, name)
+	}
 	assert.Equal(t, map[interval]struct{}{{lo: addr("0.0.0.0"), open: true}: {}}, ks.m.sets["a4-all"].ivals)
 	assert.Equal(t, map[interval]struct{}{{lo: addr("::"), open: true}: {}}, ks.m.sets["a6-all"].ivals)
 	assert.Len(t, ks.m.sets["a4-block-ext"].ivals, 8, "192.168.0.0/16 minus a /24 is 8 prefixes")
@@ -159,15 +171,27 @@ func TestSyncRepairsDrift(t *testing.T) {
 		{"flushed set", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
 			c.FlushSet(&gnft.Set{Name: "a4-frontend", Table: tbl})
 		}, "set a4-frontend: 2 elements missing or different, 0 unexpected"},
+		{"removed host", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
+			set := &gnft.Set{Name: "a4-frontend", Table: tbl, KeyType: gnft.TypeIPAddr}
+			require.NoError(t, c.SetDeleteElements(set, []gnft.SetElement{{Key: addr("10.0.0.2").AsSlice()}}))
+		}, "set a4-frontend: 1 elements missing or different, 0 unexpected"},
+		{"removed IPv6 host", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
+			set := &gnft.Set{Name: "a6-monitoring", Table: tbl, KeyType: gnft.TypeIP6Addr}
+			require.NoError(t, c.SetDeleteElements(set, []gnft.SetElement{{Key: addr("fd00::20").AsSlice()}}))
+		}, "set a6-monitoring: 1 elements missing or different, 0 unexpected"},
 		{"removed map entry", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
 			set := &gnft.Set{Name: "ingress-v4", Table: tbl, IsMap: true, KeyType: gnft.TypeIPAddr}
 			require.NoError(t, c.SetDeleteElements(set, []gnft.SetElement{{Key: addr("10.0.0.10").AsSlice()}}))
 		}, "set ingress-v4: 1 elements missing or different, 0 unexpected"},
-		{"added element", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
-			set := &gnft.Set{Name: "a4-monitoring", Table: tbl, Interval: true, KeyType: gnft.TypeIPAddr}
-			require.NoError(t, c.SetAddElements(set, []gnft.SetElement{
-				{Key: addr("172.16.0.0").AsSlice()}, {Key: addr("172.17.0.0").AsSlice(), IntervalEnd: true}}))
+		{"added host", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
+			set := &gnft.Set{Name: "a4-monitoring", Table: tbl, KeyType: gnft.TypeIPAddr}
+			require.NoError(t, c.SetAddElements(set, []gnft.SetElement{{Key: addr("172.16.0.1").AsSlice()}}))
 		}, "set a4-monitoring: 0 elements missing or different, 1 unexpected"},
+		{"added interval", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
+			set := &gnft.Set{Name: "a6-block-ext", Table: tbl, Interval: true, KeyType: gnft.TypeIP6Addr}
+			require.NoError(t, c.SetAddElements(set, []gnft.SetElement{
+				{Key: addr("2001:db8::").AsSlice()}, {Key: addr("2001:db9::").AsSlice(), IntervalEnd: true}}))
+		}, "set a6-block-ext: 0 elements missing or different, 1 unexpected"},
 		{"changed rule", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
 			ch := &gnft.Chain{Name: listChainName(ir.IPv4, "np/default/db/ingress"), Table: tbl}
 			rules, err := c.GetRules(tbl, ch)
@@ -314,7 +338,7 @@ func TestApplyIsMinimal(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, st.check(&d))
 	require.NoError(t, st.apply(&d, tx))
-	// Three interval changes: one out, two in; no chain is touched.
+	// Three host changes: one out, two in; no chain is touched.
 	assert.Equal(t, 3, tx.changes())
 	assert.Empty(t, tx.writes)
 	assert.Len(t, tx.messages(), 3)
@@ -398,7 +422,7 @@ func TestRestartReconcilesInPlace(t *testing.T) {
 	assert.Empty(t, repairs)
 
 	// A changed snapshot after another restart: only the difference moves
-	// (one interval in, one out), the base chains keep their rules.
+	// (one host out, two in), the base chains keep their rules.
 	next := snap.Clone()
 	d := deltaSteps()[0]
 	require.NoError(t, next.Apply(&d))
@@ -465,4 +489,129 @@ func TestGenerationTracking(t *testing.T) {
 	assert.Empty(t, repairs)
 	assert.True(t, b.kgenKnown)
 	requireKernelEquals(t, b, snap)
+}
+
+// hostsSnapshot is testSnapshot with the Hosts of the pod sets set to hosts
+// (generation gen).
+func hostsSnapshot(hosts bool, gen uint64) *ir.Snapshot {
+	s := testSnapshot()
+	s.Generation = gen
+	for i := range s.AddressSets {
+		if id := s.AddressSets[i].ID; id == "frontend" || id == "monitoring" {
+			s.AddressSets[i].Hosts = hosts
+		}
+	}
+	return s
+}
+
+// requireSetKinds checks the kind and flags of the pod sets in the kernel.
+func requireSetKinds(t *testing.T, b *Backend, hosts bool) {
+	t.Helper()
+	ks := kernelModel(t, b)
+	for _, name := range []string{"a4-frontend", "a6-frontend", "a4-monitoring", "a6-monitoring"} {
+		if hosts {
+			require.Equal(t, hostKind, ks.m.sets[name].kind, name)
+			require.Zero(t, ks.attrs[name].flags, name)
+		} else {
+			require.Equal(t, addrKind, ks.m.sets[name].kind, name)
+			require.Equal(t, uint32(unix.NFT_SET_INTERVAL), ks.attrs[name].flags, name)
+		}
+	}
+}
+
+// TestSyncReplacesSetOfWrongKind: a kernel set of the wrong kind (an interval
+// set where a hash set of hosts is wanted, or the reverse) is recreated by
+// Sync in one batch, with the rules that reference it, whether the backend
+// finds it after a restart, as drift, or by a change of the snapshot.
+func TestSyncReplacesSetOfWrongKind(t *testing.T) {
+	t.Run("restart", func(t *testing.T) {
+		for _, hosts := range []bool{true, false} {
+			b, ns := newTestBackend(t)
+			mustSync(t, b, hostsSnapshot(!hosts, 1))
+			requireSetKinds(t, b, !hosts)
+
+			b2 := reopen(t, ns)
+			snap := hostsSnapshot(hosts, 2)
+			changes, repairs := mustSync(t, b2, snap)
+			assert.Positive(t, changes)
+			assert.Empty(t, repairs, "a fresh backend has nothing to compare with")
+			requireSetKinds(t, b2, hosts)
+			requireKernelEquals(t, b2, snap)
+			changes, _ = mustSync(t, b2, snap)
+			assert.Zero(t, changes)
+		}
+	})
+	t.Run("drift", func(t *testing.T) {
+		b, ns := newTestBackend(t)
+		snap := hostsSnapshot(true, 1)
+		mustSync(t, b, snap)
+		// Someone else programs our table with interval sets.
+		other := reopen(t, ns)
+		mustSync(t, other, hostsSnapshot(false, 1))
+		requireSetKinds(t, b, false)
+
+		changes, repairs := mustSync(t, b, snap)
+		assert.Positive(t, changes)
+		assert.Contains(t, repairs, "set a4-frontend: type or flags differ")
+		assert.Contains(t, repairs, "set a6-monitoring: type or flags differ")
+		requireSetKinds(t, b, true)
+		requireKernelEquals(t, b, snap)
+		changes, repairs = mustSync(t, b, snap)
+		assert.Zero(t, changes)
+		assert.Empty(t, repairs)
+
+		// Apply still works on the rebuilt sets.
+		d := deltaSteps()[0]
+		require.NoError(t, b.Apply(context.Background(), &d))
+		require.NoError(t, snap.Apply(&d))
+		requireKernelEquals(t, b, snap)
+	})
+	t.Run("snapshot", func(t *testing.T) {
+		// The same backend, without a read back: the change of Hosts does
+		// not fit a delta, so Sync reads the table and replaces the sets.
+		b, _ := newTestBackend(t)
+		mustSync(t, b, hostsSnapshot(false, 1))
+		snap := hostsSnapshot(true, 2)
+		changes, repairs := mustSync(t, b, snap)
+		assert.Positive(t, changes)
+		assert.Empty(t, repairs, "nothing drifted")
+		requireSetKinds(t, b, true)
+		requireKernelEquals(t, b, snap)
+		changes, _ = mustSync(t, b, snap)
+		assert.Zero(t, changes)
+	})
+}
+
+func TestHostSetRefusesPrefix(t *testing.T) {
+	b, _ := newTestBackend(t)
+	snap := testSnapshot()
+	mustSync(t, b, snap)
+	gen, err := b.c.generation()
+	require.NoError(t, err)
+
+	d := ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{
+		{ID: "frontend", Added: []netip.Prefix{pfx("10.1.0.0/24")}}}}
+	err = b.Apply(context.Background(), &d)
+	require.ErrorContains(t, err, `address set "frontend": holds hosts only, but has 10.1.0.0/24`)
+	d = ir.Delta{Base: 1, Generation: 2, AddedAddressSets: []ir.AddressSet{hostSet("pods", "10.0.0.0/31")}}
+	require.ErrorContains(t, b.Apply(context.Background(), &d), `address set "pods": holds hosts only`)
+
+	bad := testSnapshot()
+	bad.Generation = 2
+	bad.AddressSets[2].Members = append(bad.AddressSets[2].Members, pfx("10.9.0.0/16"))
+	_, err = b.Sync(context.Background(), bad)
+	require.Error(t, err)
+
+	after, err := b.c.generation()
+	require.NoError(t, err)
+	assert.Equal(t, gen, after, "nothing was committed")
+	requireKernelEquals(t, b, snap)
+
+	// A host set takes IPv4-mapped and plain addresses alike.
+	ok := ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{
+		{ID: "frontend", Added: []netip.Prefix{pfx("::ffff:10.0.0.7/128"), pfx("fd00::7/128")}}}}
+	require.NoError(t, b.Apply(context.Background(), &ok))
+	require.NoError(t, snap.Apply(&ok))
+	requireKernelEquals(t, b, snap)
+	assert.Contains(t, kernelModel(t, b).m.sets["a4-frontend"].hosts, addr("10.0.0.7"))
 }

@@ -136,8 +136,11 @@ func (iv interval) String() string {
 type setKind uint8
 
 const (
-	// addrKind: peer prefixes, an interval set of addresses.
+	// addrKind: peer prefixes (ipBlocks), an interval set of addresses.
 	addrKind setKind = iota + 1
+	// hostKind: peer pods, a hash set of single addresses (an IR address
+	// set with Hosts); an update costs the same whatever the set's size.
+	hostKind
 	// portKind: named ports, a set of (address . port) for one protocol.
 	portKind
 	// vmapKind: endpoint dispatch, address → profile number.
@@ -170,6 +173,7 @@ type setModel struct {
 	comment string
 
 	ivals map[interval]struct{}
+	hosts map[netip.Addr]struct{}
 	ports map[netip.AddrPort]struct{}
 	ids   map[netip.Addr]uint64 // endpoint address → profile number
 	jumps map[uint64]string     // profile number → chain
@@ -183,6 +187,8 @@ func newSet(name string, kind setKind, fam ir.Family, comment string) *setModel 
 	switch kind {
 	case addrKind:
 		s.ivals = map[interval]struct{}{}
+	case hostKind:
+		s.hosts = map[netip.Addr]struct{}{}
 	case portKind:
 		s.ports = map[netip.AddrPort]struct{}{}
 	case vmapKind:
@@ -201,6 +207,8 @@ func (s *setModel) attrs() setAttrs {
 	switch s.kind {
 	case addrKind:
 		return setAttrs{flags: unix.NFT_SET_INTERVAL, keyType: addrType, keyLen: addrLen(s.fam)}
+	case hostKind:
+		return setAttrs{keyType: addrType, keyLen: addrLen(s.fam)}
 	case portKind:
 		return setAttrs{keyType: addrType<<6 | typeService, keyLen: addrLen(s.fam) + 4}
 	case vmapKind:
@@ -209,7 +217,9 @@ func (s *setModel) attrs() setAttrs {
 	return setAttrs{flags: unix.NFT_SET_MAP, keyType: typeInteger, keyLen: profileIDLen, dataType: typeVerdict}
 }
 
-func (s *setModel) size() int { return len(s.ivals) + len(s.ports) + len(s.ids) + len(s.jumps) }
+func (s *setModel) size() int {
+	return len(s.ivals) + len(s.hosts) + len(s.ports) + len(s.ids) + len(s.jumps)
+}
 
 // baseHook makes a chain a base chain: type filter, policy accept.
 type baseHook struct {

@@ -92,7 +92,7 @@ func kindOf(at setAttrs) (setKind, ir.Family) {
 	if at == (&setModel{kind: jumpKind}).attrs() {
 		return jumpKind, 0
 	}
-	for _, kind := range []setKind{addrKind, portKind, vmapKind} {
+	for _, kind := range []setKind{addrKind, hostKind, portKind, vmapKind} {
 		for _, fam := range families {
 			if (&setModel{kind: kind, fam: fam}).attrs() == at {
 				return kind, fam
@@ -141,6 +141,15 @@ func (c *conn) readElements(table string, s *setModel) error {
 		}
 		for _, iv := range ivals {
 			s.ivals[iv] = struct{}{}
+		}
+	case hostKind:
+		for _, e := range elems {
+			a, ok := addr(e.key)
+			if !ok || len(e.key) != alen || e.end || e.data != nil || e.chain != "" {
+				s.broken = true
+				continue
+			}
+			s.hosts[a] = struct{}{}
 		}
 	case portKind:
 		for _, e := range elems {

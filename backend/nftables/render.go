@@ -79,6 +79,16 @@ func renderSet(b *strings.Builder, s *setModel) {
 		for _, iv := range ivs {
 			elems = append(elems, iv.String())
 		}
+	case hostKind:
+		fmt.Fprintf(b, "\tset %s {\n\t\ttype %s\n", s.name, addrTypeName(s.fam))
+		addrs := make([]netip.Addr, 0, len(s.hosts))
+		for a := range s.hosts {
+			addrs = append(addrs, a)
+		}
+		slices.SortFunc(addrs, netip.Addr.Compare)
+		for _, a := range addrs {
+			elems = append(elems, a.String())
+		}
 	case portKind:
 		fmt.Fprintf(b, "\tset %s {\n\t\ttype %s . inet_service\n", s.name, addrTypeName(s.fam))
 		aps := make([]netip.AddrPort, 0, len(s.ports))

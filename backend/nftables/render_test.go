@@ -14,7 +14,7 @@ import (
 func smallSnapshot() *ir.Snapshot {
 	return &ir.Snapshot{
 		Generation:  7,
-		AddressSets: []ir.AddressSet{addrSet("frontend", "10.0.0.2/32", "10.0.1.0/24")},
+		AddressSets: []ir.AddressSet{addrSet("frontend", "10.0.0.2/32", "10.0.1.0/24"), hostSet("pods", "10.0.0.2/32", "10.0.0.10/32", "fd00::10/128")},
 		PortSets: []ir.PortSet{{ID: "http-tcp", Protocol: ir.TCP, PortName: "http",
 			Members: []netip.AddrPort{ap("10.0.0.10:8080")}}},
 		RuleLists: []ir.RuleList{list("np/default/db/ingress", "NetworkPolicy", "default", "db", ir.Ingress,
@@ -59,10 +59,21 @@ const renderGolden = `table inet palisade {
 		elements = { 10.0.0.2,
 			     10.0.1.0/24 }
 	}
+	set a4-pods {
+		type ipv4_addr
+		comment "address set pods: test set pods"
+		elements = { 10.0.0.2,
+			     10.0.0.10 }
+	}
 	set a6-frontend {
 		type ipv6_addr
 		flags interval
 		comment "address set frontend: test set frontend"
+	}
+	set a6-pods {
+		type ipv6_addr
+		comment "address set pods: test set pods"
+		elements = { fd00::10 }
 	}
 	map egress-v4 {
 		type ipv4_addr : integer

@@ -41,6 +41,7 @@ type chainWrite struct {
 type elemOps struct {
 	set          *setModel
 	addIv, delIv []interval
+	addH, delH   []netip.Addr
 	addPt, delPt []netip.AddrPort
 	addID        []idEntry
 	delID        []netip.Addr
@@ -155,6 +156,20 @@ func (t *tx) delInterval(s *setModel, iv interval) {
 	}
 }
 
+func (t *tx) addHost(s *setModel, a netip.Addr) {
+	if t != nil {
+		o := t.ops(s)
+		o.addH = append(o.addH, a)
+	}
+}
+
+func (t *tx) delHost(s *setModel, a netip.Addr) {
+	if t != nil {
+		o := t.ops(s)
+		o.delH = append(o.delH, a)
+	}
+}
+
 func (t *tx) addPort(s *setModel, ap netip.AddrPort) {
 	if t != nil {
 		o := t.ops(s)
@@ -207,7 +222,7 @@ func (t *tx) changes() int {
 		n += w.old + len(w.c.rules)
 	}
 	for _, o := range t.elems {
-		n += len(o.addIv) + len(o.delIv) + len(o.addPt) + len(o.delPt) + len(o.addID) + len(o.delID) + len(o.addJump) + len(o.delJump)
+		n += len(o.addIv) + len(o.delIv) + len(o.addH) + len(o.delH) + len(o.addPt) + len(o.delPt) + len(o.addID) + len(o.delID) + len(o.addJump) + len(o.delJump)
 	}
 	return n
 }
@@ -388,9 +403,12 @@ func idBytes(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
 
 func (o *elemOps) addElems() []element {
 	var ar arena
-	out := make([]element, 0, 2*len(o.addIv)+len(o.addPt)+len(o.addID)+len(o.addJump))
+	out := make([]element, 0, 2*len(o.addIv)+len(o.addH)+len(o.addPt)+len(o.addID)+len(o.addJump))
 	for _, iv := range o.addIv {
 		out = appendInterval(out, &ar, iv)
+	}
+	for _, a := range o.addH {
+		out = append(out, element{key: ar.addr(a)})
 	}
 	for _, ap := range o.addPt {
 		out = append(out, element{key: ar.port(ap)})
@@ -406,9 +424,12 @@ func (o *elemOps) addElems() []element {
 
 func (o *elemOps) delElems() []element {
 	var ar arena
-	out := make([]element, 0, 2*len(o.delIv)+len(o.delPt)+len(o.delID)+len(o.delJump))
+	out := make([]element, 0, 2*len(o.delIv)+len(o.delH)+len(o.delPt)+len(o.delID)+len(o.delJump))
 	for _, iv := range o.delIv {
 		out = appendInterval(out, &ar, iv)
+	}
+	for _, a := range o.delH {
+		out = append(out, element{key: ar.addr(a)})
 	}
 	for _, ap := range o.delPt {
 		out = append(out, element{key: ar.port(ap)})
