@@ -93,6 +93,8 @@ type Cluster struct {
 	etcd, api *Process
 	mu        sync.Mutex
 	extra     []*Process // started by the test (agents), stopped first
+	apiPath   string     // kube-apiserver binary and the arguments it runs with,
+	apiArgs   []string   // kept for RestartAPIServer (same port, certs, etcd)
 	closed    bool
 }
 
@@ -309,7 +311,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, path string, extra []strin
 			return nil
 		})
 		if err == nil {
-			c.api = p
+			c.api, c.apiPath, c.apiArgs = p, path, args
 			return nil
 		}
 		p.Stop(10 * time.Second)
@@ -424,8 +426,9 @@ func (c *Cluster) Close() {
 	}
 	c.closed = true
 	procs := append([]*Process(nil), c.extra...)
+	api, etcd := c.api, c.etcd
 	c.mu.Unlock()
-	for _, p := range []*Process{c.api, c.etcd} {
+	for _, p := range []*Process{api, etcd} {
 		if p != nil {
 			procs = append(procs, p)
 		}
