@@ -1,0 +1,380 @@
+package iptables
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+// Mode selects the iptables variant.
+type Mode string
+
+const (
+	// ModeAuto uses the variant `iptables --version` reports; the empty
+	// Mode means the same.
+	ModeAuto Mode = "auto"
+	// ModeNFT uses iptables-nft (the nf_tables kernel API).
+	ModeNFT Mode = "nft"
+	// ModeLegacy uses iptables-legacy (the x_tables kernel API).
+	ModeLegacy Mode = "legacy"
+)
+
+// Config configures a Backend. Only the namespace must be given: NetNS, or
+// AllowCurrentNamespace to program the caller's own, or a Runner (which
+// then decides where commands run).
+type Config struct {
+	// NetNS is a file descriptor of the network namespace to program. The
+	// backend keeps its own duplicate; Close releases it. Zero means unset.
+	NetNS int
+	// AllowCurrentNamespace programs the namespace of the process when NetNS
+	// is unset. Without it (and without a Runner), New refuses to start, so
+	// that a forgotten NetNS never programs the host.
+	AllowCurrentNamespace bool
+	// ChainPrefix names our chains (PREFIX-FWD, PREFIX-L<hash>, …);
+	// DefaultChainPrefix when empty.
+	ChainPrefix string
+	// SetPrefix names our ipsets (prefix-a4-<id>, …); DefaultSetPrefix when
+	// empty.
+	SetPrefix string
+	// Mode is the iptables variant; ModeAuto when empty.
+	Mode Mode
+	// AllowMark and PassMark are single packet-mark bits, distinct, used
+	// while one direction is checked and cleared afterwards; defaults
+	// DefaultAllowMark and DefaultPassMark.
+	AllowMark, PassMark uint32
+	// Runner runs the commands; the default runs them inside NetNS (or the
+	// current namespace). Tests inject a fake.
+	Runner Runner
+}
+
+// Backend programs the IR into iptables chains and ipsets of its own.
+// It implements backend.Backend; its methods serialise.
+type Backend struct {
+	n      *names
+	run    Runner
+	ns     netns.NsHandle // our duplicate of Config.NetNS, or -1
+	bins   binaries
+	binsOK bool
+	mode   Mode
+
+	mu    sync.Mutex
+	st    *state // nil before the first Sync
+	dirty bool   // st may not match the kernel: Apply refuses, Sync reads back
+}
+
+type binaries struct {
+	save, restore [2]string
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New checks cfg and prepares a Backend. It runs nothing and changes
+// nothing; the iptables variant is resolved on first use.
+func New(cfg Config) (*Backend, error) {
+	if cfg.ChainPrefix == "" {
+		cfg.ChainPrefix = DefaultChainPrefix
+	}
+	if cfg.SetPrefix == "" {
+		cfg.SetPrefix = DefaultSetPrefix
+	}
+	if cfg.AllowMark == 0 {
+		cfg.AllowMark = DefaultAllowMark
+	}
+	if cfg.PassMark == 0 {
+		cfg.PassMark = DefaultPassMark
+	}
+	if err := checkPrefixes(cfg.ChainPrefix, cfg.SetPrefix); err != nil {
+		return nil, err
+	}
+	if bits.OnesCount32(cfg.AllowMark) != 1 || bits.OnesCount32(cfg.PassMark) != 1 || cfg.AllowMark == cfg.PassMark {
+		return nil, fmt.Errorf("iptables: AllowMark %#x and PassMark %#x must be two distinct single bits", cfg.AllowMark, cfg.PassMark)
+	}
+	if cfg.Mode == "" {
+		cfg.Mode = ModeAuto
+	}
+	switch cfg.Mode {
+	case ModeAuto, ModeNFT, ModeLegacy:
+	default:
+		return nil, fmt.Errorf("iptables: unknown mode %q", cfg.Mode)
+	}
+	b := &Backend{
+		n:    &names{chain: cfg.ChainPrefix, set: cfg.SetPrefix, allow: cfg.AllowMark, pass: cfg.PassMark},
+		run:  cfg.Runner,
+		ns:   -1,
+		mode: cfg.Mode,
+	}
+	if b.run == nil {
+		switch {
+		case cfg.NetNS > 0:
+			fd, err := unix.FcntlInt(uintptr(cfg.NetNS), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				return nil, fmt.Errorf("iptables: NetNS %d: %w", cfg.NetNS, err)
+			}
+			b.ns = netns.NsHandle(fd)
+			b.run = &nsRunner{ns: b.ns}
+		case cfg.AllowCurrentNamespace:
+			b.run = &nsRunner{current: true}
+		default:
+			return nil, errors.New("iptables: Config.NetNS is unset: give the namespace to program, or set AllowCurrentNamespace")
+		}
+	}
+	return b, nil
+}
+
+// Close releases the namespace handle. Chains and sets stay (see Cleanup).
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ns >= 0 {
+		err := b.ns.Close()
+		b.ns = -1
+		return err
+	}
+	return nil
+}
+
+// Mode returns the iptables variant in use, resolving ModeAuto.
+func (b *Backend) Mode(ctx context.Context) (Mode, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.resolve(ctx); err != nil {
+		return "", err
+	}
+	return b.mode, nil
+}
+
+func (b *Backend) resolve(ctx context.Context) error {
+	if b.binsOK {
+		return nil
+	}
+	if b.mode == ModeAuto {
+		out, err := b.run.Run(ctx, "iptables", []string{"--version"}, nil)
+		if err != nil {
+			return fmt.Errorf("iptables: probing the variant: %w", err)
+		}
+		// "iptables v1.8.9 (nf_tables)" or "iptables v1.8.9 (legacy)";
+		// older releases print no variant and are legacy.
+		if bytes.Contains(out, []byte("nf_tables")) {
+			b.mode = ModeNFT
+		} else {
+			b.mode = ModeLegacy
+		}
+	}
+	v := string(b.mode)
+	b.bins = binaries{
+		save:    [2]string{"iptables-" + v + "-save", "ip6tables-" + v + "-save"},
+		restore: [2]string{"iptables-" + v + "-restore", "ip6tables-" + v + "-restore"},
+	}
+	b.binsOK = true
+	return nil
+}
+
+// Sync reads our chains and sets back, makes them equal to snap (creating,
+// rewriting or deleting only what differs) and reports the changes; drift
+// from what the last Sync or Apply programmed is listed in Repairs. An
+// invalid snapshot changes nothing.
+func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncReport, error) {
+	if snap == nil {
+		return backend.SyncReport{}, errors.New("iptables: Sync of a nil snapshot")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.resolve(ctx); err != nil {
+		return backend.SyncReport{}, err
+	}
+	// Compile while the kernel state is read back.
+	var fresh *state
+	var buildErr error
+	built := make(chan struct{})
+	go func() {
+		defer close(built)
+		fresh, buildErr = build(b.n, snap)
+	}()
+	k, err := b.read(ctx)
+	<-built
+	if buildErr != nil {
+		return backend.SyncReport{}, fmt.Errorf("iptables: snapshot %d: %w", snap.Generation, buildErr)
+	}
+	if err != nil {
+		return backend.SyncReport{}, err
+	}
+	var repairs []string
+	if b.st != nil && !b.dirty {
+		_, repairs = planDiff(b.n, k, b.st.m, true)
+	}
+	p, _ := planDiff(b.n, k, fresh.m, false)
+	if p.err != nil {
+		return backend.SyncReport{}, p.err
+	}
+	if err := b.execute(ctx, p); err != nil {
+		b.dirty = true
+		return backend.SyncReport{}, err
+	}
+	b.st, b.dirty = fresh, false
+	return backend.SyncReport{Generation: snap.Generation, Changes: p.n, Repairs: repairs}, nil
+}
+
+// Apply applies a delta to the state of the last Sync or Apply: member
+// changes as one ipset restore batch, and the chains it touches rewritten
+// in one iptables-restore --noflush per family. It fails, changing nothing,
+// when d.Base is not the generation held or d does not fit it; after a
+// kernel error the caller must Sync.
+func (b *Backend) Apply(ctx context.Context, d *ir.Delta) error {
+	if d == nil {
+		return errors.New("iptables: Apply of a nil delta")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.st == nil:
+		return errors.New("iptables: Apply before the first Sync")
+	case b.dirty:
+		return errors.New("iptables: Apply after a failed change: Sync first")
+	case d.Base != b.st.gen:
+		return fmt.Errorf("iptables: delta from generation %d does not apply to generation %d", d.Base, b.st.gen)
+	}
+	if err := b.st.check(d); err != nil {
+		return fmt.Errorf("iptables: delta %d→%d: %w", d.Base, d.Generation, err)
+	}
+	b.st.ops = newOps()
+	if err := b.st.apply(d); err != nil {
+		b.dirty = true
+		return fmt.Errorf("iptables: delta %d→%d: %w", d.Base, d.Generation, err)
+	}
+	p := planOps(b.st)
+	b.st.ops = newOps()
+	if err := b.execute(ctx, p); err != nil {
+		b.dirty = true
+		return err
+	}
+	return nil
+}
+
+// Cleanup removes the rules entering our chains, our chains and our sets.
+// It succeeds when there is nothing to remove.
+func (b *Backend) Cleanup(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.resolve(ctx); err != nil {
+		return err
+	}
+	k, err := b.read(ctx)
+	if err != nil {
+		return err
+	}
+	p, _ := planDiff(b.n, k, nil, false)
+	b.st, b.dirty = nil, false
+	return b.execute(ctx, p)
+}
+
+// read returns our part of the kernel state.
+func (b *Backend) read(ctx context.Context) (*kernel, error) {
+	k := &kernel{}
+	var wg sync.WaitGroup
+	var errs [3]error
+	for f := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := b.run.Run(ctx, b.bins.save[f], []string{"-t", "filter"}, nil)
+			if err != nil {
+				errs[f] = fmt.Errorf("iptables: reading the %s filter table: %w", familyName(families[f]), err)
+				return
+			}
+			k.chains[f], k.hooks[f], errs[f] = parseSave(b.n, out)
+		}()
+	}
+	out, err := b.run.Run(ctx, "ipset", []string{"save"}, nil)
+	if err != nil {
+		errs[2] = fmt.Errorf("iptables: reading ipsets: %w", err)
+	} else {
+		k.sets, errs[2] = parseIPSetSave(b.n, out)
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// execute runs a plan: ipset, iptables, ip6tables, ipset.
+func (b *Backend) execute(ctx context.Context, p *plan) error {
+	if in := ipsetInput(p.pre); in != nil {
+		if _, err := b.run.Run(ctx, "ipset", []string{"restore", "-exist"}, in); err != nil {
+			return fmt.Errorf("iptables: loading ipsets: %w", err)
+		}
+	}
+	// The two tables are independent: load them side by side.
+	var errs [2]error
+	var wg sync.WaitGroup
+	for f := range p.tables {
+		if in := p.tables[f].restoreInput(); in != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := b.run.Run(ctx, b.bins.restore[f], []string{"-w", "5", "--noflush"}, in); err != nil {
+					errs[f] = fmt.Errorf("iptables: loading the %s rules: %w", familyName(families[f]), err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return err
+	}
+	if in := ipsetInput(p.post); in != nil {
+		// A set whose last rule went in this very change may still be held
+		// for a moment (the kernel releases it after a grace period): a
+		// failed destroy is retried, by exit code, a few times.
+		var err error
+		for attempt := 0; attempt < 10; attempt++ {
+			if _, err = b.run.Run(ctx, "ipset", []string{"restore", "-exist"}, in); err == nil || ExitCode(err) < 0 {
+				break
+			}
+			left, lerr := b.run.Run(ctx, "ipset", []string{"list", "-n"}, nil)
+			if lerr != nil {
+				return fmt.Errorf("iptables: removing ipsets: %w (then: %w)", err, lerr)
+			}
+			in = ipsetInput(stillPresent(p.post, left))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("iptables: removing ipsets: %w", err)
+		}
+	}
+	return nil
+}
+
+// stillPresent is what to retry of a post batch: the destroys of sets
+// still listed (member deletes were done or are moot).
+func stillPresent(lines []string, listed []byte) []string {
+	present := map[string]bool{}
+	for _, name := range strings.Fields(string(listed)) {
+		present[name] = true
+	}
+	var out []string
+	for _, l := range lines {
+		if name, ok := strings.CutPrefix(l, "destroy "); ok && present[name] {
+			out = append(out, l)
+		}
+	}
+	return out
+}

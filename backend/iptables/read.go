@@ -1,0 +1,96 @@
+package iptables
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+// parseSave reads iptables-save -t filter output and keeps our chains and
+// the rules of other chains that jump or go to ours. Everything else is
+// ignored.
+func parseSave(n *names, out []byte) (chains, hooks map[string][]string, err error) {
+	chains, hooks = map[string][]string{}, map[string][]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	inFilter := false
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "*"):
+			inFilter = line == "*filter"
+		case !inFilter:
+		case strings.HasPrefix(line, ":"):
+			name, _, _ := strings.Cut(line[1:], " ")
+			if n.isOurs(name) {
+				if _, ok := chains[name]; !ok {
+					chains[name] = []string{}
+				}
+			}
+		case strings.HasPrefix(line, "-A "):
+			name, rule, _ := strings.Cut(line[3:], " ")
+			if n.isOurs(name) {
+				chains[name] = append(chains[name], rule)
+			} else if entersOurs(n, rule) {
+				hooks[name] = append(hooks[name], rule)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("reading iptables-save output: %w", err)
+	}
+	return chains, hooks, nil
+}
+
+func entersOurs(n *names, rule string) bool {
+	for _, target := range []string{" -j ", " -g "} {
+		if i := strings.LastIndex(" "+rule, target); i >= 0 {
+			rest := (" " + rule)[i+len(target):]
+			name, _, _ := strings.Cut(rest, " ")
+			if n.isOurs(name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseIPSetSave reads ipset save output and keeps our sets.
+func parseIPSetSave(n *names, out []byte) (map[string]*setModel, error) {
+	sets := map[string]*setModel{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 3 || !n.ourSet(f[1]) {
+			continue
+		}
+		switch f[0] {
+		case "create":
+			sm := &setModel{typ: f[2], members: map[string]struct{}{}}
+			for i := 3; i+1 < len(f); i++ {
+				if f[i] == "family" {
+					if f[i+1] == "inet6" {
+						sm.fam = ir.IPv6
+					} else {
+						sm.fam = ir.IPv4
+					}
+				}
+			}
+			sets[f[1]] = sm
+		case "add":
+			sm := sets[f[1]]
+			if sm == nil {
+				return nil, fmt.Errorf("ipset save: member of set %s before its create line", f[1])
+			}
+			sm.members[f[2]] = struct{}{}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading ipset save output: %w", err)
+	}
+	return sets, nil
+}
