@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palisade-net/palisade/backend/backendtest/lab"
+	"github.com/palisade-net/palisade/backend/iptables"
 	"github.com/palisade-net/palisade/backend/nftables"
 	"github.com/palisade-net/palisade/examples/internal/sim"
 	"github.com/palisade-net/palisade/policy"
@@ -74,7 +75,12 @@ Output is that of simulate. Everything is removed on exit, error or Ctrl-C.`,
 					defer be.Close()
 					labNodes = append(labNodes, sim.Node{Engine: policy.New(cfg), Backend: be})
 				case "iptables":
-					return fmt.Errorf("--backend iptables: the iptables backend is not built yet")
+					be, err := iptables.New(iptables.Config{NetNS: int(ns)})
+					if err != nil {
+						return err
+					}
+					defer be.Close()
+					labNodes = append(labNodes, sim.Node{Engine: policy.New(cfg), Backend: be})
 				default:
 					return fmt.Errorf("--backend %q: want nftables or iptables", backendName)
 				}

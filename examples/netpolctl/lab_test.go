@@ -10,7 +10,7 @@ import (
 
 // TestLabAgreesWithSimulate runs the demo, as one state and as steps, through
 // real kernels (nftables in lab node namespaces, one and two nodes) and
-// checks every verdict equals simulate's.
+// checks every verdict equals simulate's, with each kernel backend.
 func TestLabAgreesWithSimulate(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("netpolctl lab needs root: it creates network namespaces and packet filters")
@@ -23,9 +23,9 @@ func TestLabAgreesWithSimulate(t *testing.T) {
 		sim := netpolctl(t, append([]string{"simulate"}, args...)...)
 		require.Equal(t, 0, sim.code, sim.stderr)
 		want := parseJSONL(t, sim.stdout)
-		for _, nodes := range []string{"1", "2"} {
-			t.Run(input[0]+"/nodes="+nodes, func(t *testing.T) {
-				lab := netpolctl(t, append([]string{"lab", "--backend", "nftables", "--nodes", nodes}, args...)...)
+		for _, run := range [][2]string{{"nftables", "1"}, {"nftables", "2"}, {"iptables", "1"}, {"iptables", "2"}} {
+			t.Run(input[0]+"/"+run[0]+"/nodes="+run[1], func(t *testing.T) {
+				lab := netpolctl(t, append([]string{"lab", "--backend", run[0], "--nodes", run[1]}, args...)...)
 				require.Equal(t, 0, lab.code, lab.stderr)
 				got := parseJSONL(t, lab.stdout)
 				require.Len(t, got, len(want))
@@ -57,4 +57,9 @@ func TestRenderPrintsOurTable(t *testing.T) {
 	assert.Contains(t, r.stdout, "table inet palisade {")
 	assert.Contains(t, r.stdout, "pods role=frontend in namespace shop")
 	assert.Contains(t, r.stdout, "10.244.2.31") // db-0 is on node-2
+
+	r = netpolctl(t, "render", "-f", demo, "--backend", "iptables")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "# ipset restore")
+	assert.Contains(t, r.stdout, "NetworkPolicy shop/db-from-frontend ingress rule 0")
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/palisade-net/palisade/backend/iptables"
 	"github.com/palisade-net/palisade/backend/nftables"
 	"github.com/palisade-net/palisade/policy"
 )
@@ -32,7 +33,12 @@ func renderCmd() *cobra.Command {
 				fmt.Fprint(cmd.OutOrStdout(), text)
 				return nil
 			case "iptables":
-				return fmt.Errorf("--backend iptables: the iptables backend is not built yet")
+				text, err := iptables.Render(engine.Snapshot())
+				if err != nil {
+					return err
+				}
+				fmt.Fprint(cmd.OutOrStdout(), text)
+				return nil
 			}
 			return fmt.Errorf("--backend %q: want nftables or iptables", backendName)
 		},

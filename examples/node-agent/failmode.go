@@ -62,6 +62,7 @@ func failClosedBootstrap(ctx context.Context, client kubernetes.Interface, be ba
 	log := klog.FromContext(ctx)
 	nb, ok := be.(*nftBackend)
 	if !ok {
+		log.Info("Fail closed: the bootstrap isolation is implemented for nftables only; existing rules stay until the first sync", "backend", o.backend)
 		return nil
 	}
 	exists, err := nb.tableExists()

@@ -27,6 +27,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/backend/iptables"
 	"github.com/palisade-net/palisade/backend/nftables"
 	"github.com/palisade-net/palisade/informer"
 	"github.com/palisade-net/palisade/policy"
@@ -91,9 +92,7 @@ func (o *options) validate() error {
 		errs = append(errs, errors.New("--node-name is required (or set NODE_NAME)"))
 	}
 	switch o.backend {
-	case "nftables":
-	case "iptables":
-		errs = append(errs, errors.New("--backend iptables: the iptables backend is not built yet; use nftables"))
+	case "nftables", "iptables":
 	default:
 		errs = append(errs, fmt.Errorf("--backend %q: must be nftables or iptables", o.backend))
 	}
@@ -282,6 +281,19 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 		if nsFile != nil {
 			_ = nsFile.Close()
 		}
+	}
+	if o.backend == "iptables" {
+		// Our chains and ipsets in the target namespace; without --netns,
+		// the agent's own (the host's, in the DaemonSet).
+		ipt, err := iptables.New(iptables.Config{NetNS: netnsFD, AllowCurrentNamespace: netnsFD == 0})
+		if err != nil {
+			closeNS()
+			return nil, nil, fmt.Errorf("iptables backend: %w", err)
+		}
+		return ipt, func() {
+			_ = ipt.Close()
+			closeNS()
+		}, nil
 	}
 	nft, err := nftables.New(nftables.Config{TableName: o.tableName, NetNS: netnsFD})
 	if err != nil {
