@@ -21,9 +21,15 @@
 //     with origins, endpoints with ordered tiers).
 //   - backend: the Backend interface (Sync, Apply, Cleanup); backend/memory,
 //     the in-memory model and reference evaluator; backend/nftables (netlink,
-//     one private table); backend/backendtest, a conformance suite and a lab
-//     of network namespaces for testing any backend against real traffic.
-//   - examples: netpolctl (simulate, explain), a demo cluster, and the lab.
+//     one private table); backend/iptables (own chains and ipsets);
+//     backend/backendtest, a conformance suite and a lab of network
+//     namespaces for testing any backend against real traffic.
+//   - informer: client-go informers feeding the engine, with coalesced,
+//     rate-limited syncs to a backend (see its doc for embedding it in a
+//     CNI daemon).
+//   - examples: netpolctl (simulate, explain, lab, render, bench), a demo
+//     cluster, the node agent (a deployable DaemonSet) and the end-to-end
+//     suite with a real API server.
 //
 // # Embedding
 //
