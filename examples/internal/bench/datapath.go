@@ -97,8 +97,13 @@ type DatapathFigures struct {
 	// Baseline is what overheads and ratios compare with: the mean of
 	// BaselineStart and BaselineEnd.
 	Baseline BaselineReference `json:"baseline"`
-	Runs     []PolicyRun       `json:"runs"`
-	Notes    []string          `json:"notes"`
+	// BaselineConntrack is the same lab with connection tracking on and no
+	// policy: a table of its own whose only rule accepts established
+	// flows. Every node that runs kube-proxy or any stateful filter pays
+	// this; it splits the overhead into tracking and policy.
+	BaselineConntrack DatapathRun `json:"baselineConntrack"`
+	Runs              []PolicyRun `json:"runs"`
+	Notes             []string    `json:"notes"`
 }
 
 // BaselineReference is the reference of every overhead and ratio.
@@ -134,6 +139,10 @@ type PolicyRun struct {
 	DatapathRun
 	OverheadMedianMicros float64 `json:"overheadMedianMicros"`
 	ConnsRatio           float64 `json:"connsRatio"`
+	// The same against BaselineConntrack: what the policy adds on top of
+	// connection tracking.
+	OverheadOverConntrackMicros float64 `json:"overheadOverConntrackMicros"`
+	ConnsRatioOverConntrack     float64 `json:"connsRatioOverConntrack"`
 	// DeniedPortBlocked: a connect from the client to a port no policy
 	// allows did not complete (the policy is enforced).
 	DeniedPortBlocked bool `json:"deniedPortBlocked"`
@@ -161,7 +170,7 @@ func runDatapath(ctx context.Context, cfg Config, l *lab.Lab, progress func(stri
 			"latency is connect() to completed handshake on a non-blocking socket, one connect at a time; the machine is shared and noisy: compare baselineStart with baselineEnd to see the drift between two identical runs",
 			"connsPerSecond counts completed handshakes with `parallel` connects in flight; each includes the lab's socket creation in the client namespace, so it measures the whole lab path, the filter being one part",
 			"overheadMedianMicros and connsRatio compare with `baseline`, the mean of baselineStart and baselineEnd",
-			"the baseline has no table at all in the node namespace (hence no conntrack there); the policy runs have every synthetic pod as a local endpoint (the largest verdict maps)",
+			"the baseline has no table at all in the node namespace (hence no conntrack there); baselineConntrack has only a rule accepting established flows, which turns connection tracking on; the policy runs have every synthetic pod as a local endpoint (the largest verdict maps)",
 			"the conntrack table of the node namespace is flushed before every series, and the Go collector is off during a series (the lab's servers and probes run in this process, and a collection marking the backend's state would otherwise weigh on the policy runs only)",
 		},
 	}
@@ -174,6 +183,19 @@ func runDatapath(ctx context.Context, cfg Config, l *lab.Lab, progress func(stri
 	if fig.BaselineStart, err = m.measure(ctx); err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
+
+	progress("datapath: baseline with connection tracking (no policy)")
+	if err := addConntrackTable(ns); err != nil {
+		return nil, err
+	}
+	fig.BaselineConntrack, err = m.measure(ctx)
+	if derr := deleteTable(ns, conntrackTable); err == nil {
+		err = derr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("conntrack baseline: %w", err)
+	}
+	time.Sleep(settle)
 
 	s, err := openBackend(ns)
 	if err != nil {
@@ -213,6 +235,8 @@ func runDatapath(ctx context.Context, cfg Config, l *lab.Lab, progress func(stri
 		r := &fig.Runs[i]
 		r.OverheadMedianMicros = round(r.LatencyMedianMicros-fig.Baseline.LatencyMedianMicros, 2)
 		r.ConnsRatio = ratio(r.ConnsPerSecond, fig.Baseline.ConnsPerSecond)
+		r.OverheadOverConntrackMicros = round(r.LatencyMedianMicros-fig.BaselineConntrack.LatencyMedianMicros, 2)
+		r.ConnsRatioOverConntrack = ratio(r.ConnsPerSecond, fig.BaselineConntrack.ConnsPerSecond)
 	}
 	return fig, nil
 }

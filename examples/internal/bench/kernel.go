@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	gnft "github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -60,6 +62,48 @@ func flushConntrack(ns netns.NsHandle) error {
 	defer h.Close()
 	if err := h.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
 		return fmt.Errorf("flushing conntrack: %w", err)
+	}
+	return nil
+}
+
+// conntrackTable is the table of the conntrack-only baseline.
+const conntrackTable = "palisade-bench-ct"
+
+// addConntrackTable creates, in ns, a table whose forward chain accepts
+// established and related packets and nothing else: it turns connection
+// tracking on without any policy.
+func addConntrackTable(ns netns.NsHandle) error {
+	c, err := gnft.New(gnft.WithNetNSFd(int(ns)))
+	if err != nil {
+		return fmt.Errorf("nftables connection: %w", err)
+	}
+	t := c.AddTable(&gnft.Table{Family: gnft.TableFamilyINet, Name: conntrackTable})
+	policy := gnft.ChainPolicyAccept
+	ch := c.AddChain(&gnft.Chain{Name: "forward", Table: t, Type: gnft.ChainTypeFilter,
+		Hooknum: gnft.ChainHookForward, Priority: gnft.ChainPriorityFilter, Policy: &policy})
+	c.AddRule(&gnft.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED),
+			Xor:  binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	}})
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("conntrack baseline table: %w", err)
+	}
+	return nil
+}
+
+// deleteTable removes an inet table of ours from ns.
+func deleteTable(ns netns.NsHandle, name string) error {
+	c, err := gnft.New(gnft.WithNetNSFd(int(ns)))
+	if err != nil {
+		return fmt.Errorf("nftables connection: %w", err)
+	}
+	c.DelTable(&gnft.Table{Family: gnft.TableFamilyINet, Name: name})
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("deleting table %s: %w", name, err)
 	}
 	return nil
 }
