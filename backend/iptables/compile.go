@@ -1,7 +1,6 @@
 package iptables
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -224,166 +223,35 @@ func build(n *names, snap *ir.Snapshot) (*state, error) {
 	return s, nil
 }
 
-// check verifies that d fits the state: what it changes or removes exists,
-// what it adds does not, and every reference resolves afterwards. It changes
+// check verifies that d fits the state (ir.CheckDelta). It changes
 // nothing.
-func (s *state) check(d *ir.Delta) error {
-	var errs []error
-	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	removedAddr := setOf(d.RemovedAddressSets)
-	addedAddr := map[string]bool{}
-	for _, set := range d.AddedAddressSets {
-		if _, ok := s.addr[set.ID]; ok || addedAddr[set.ID] {
-			fail("address set %q: added but exists", set.ID)
-		}
-		addedAddr[set.ID] = true
-	}
-	hasAddr := func(id string) bool {
-		_, ok := s.addr[id]
-		return (ok && !removedAddr[id]) || addedAddr[id]
-	}
-	for _, ch := range d.AddressSetChanges {
-		if _, ok := s.addr[ch.ID]; !ok && !addedAddr[ch.ID] {
-			fail("address set %q: changed but does not exist", ch.ID)
-		}
-	}
-	for _, id := range d.RemovedAddressSets {
-		if _, ok := s.addr[id]; !ok {
-			fail("address set %q: removed but does not exist", id)
-		}
-	}
-	removedPorts := setOf(d.RemovedPortSets)
-	addedPorts := map[string]ir.Protocol{}
-	portProto := func(id string) (ir.Protocol, bool) {
-		if p, ok := addedPorts[id]; ok {
-			return p, true
-		}
-		if p := s.ports[id]; p != nil && !removedPorts[id] {
-			return p.proto, true
-		}
-		return 0, false
-	}
-	for _, set := range d.AddedPortSets {
-		if _, ok := s.ports[set.ID]; ok {
-			fail("port set %q: added but exists", set.ID)
-		}
-		if _, ok := addedPorts[set.ID]; ok {
-			fail("port set %q: added but exists", set.ID)
-		}
-		switch set.Protocol {
-		case ir.TCP, ir.UDP, ir.SCTP:
-		default:
-			fail("port set %q: unknown protocol %d", set.ID, set.Protocol)
-		}
-		addedPorts[set.ID] = set.Protocol
-	}
-	for _, ch := range d.PortSetChanges {
-		if _, ok := s.ports[ch.ID]; !ok {
-			if _, ok := addedPorts[ch.ID]; !ok {
-				fail("port set %q: changed but does not exist", ch.ID)
-			}
-		}
-	}
-	for _, id := range d.RemovedPortSets {
-		if _, ok := s.ports[id]; !ok {
-			fail("port set %q: removed but does not exist", id)
-		}
-	}
-	removedLists := setOf(d.RemovedRuleLists)
-	upserted := make(map[string]ir.Direction, len(d.RuleLists))
-	for i := range d.RuleLists {
-		rl := &d.RuleLists[i]
-		if rl.Direction != ir.Ingress && rl.Direction != ir.Egress {
-			fail("rule list %q: unknown direction %q", rl.ID, rl.Direction)
-		}
-		upserted[rl.ID] = rl.Direction
-		for _, r := range rl.Rules {
-			switch r.Action {
-			case ir.Allow, ir.Deny, ir.Pass:
-			default:
-				fail("rule list %q rule %d: unknown action %q", rl.ID, r.Index, r.Action)
-			}
-			for _, id := range r.Peers {
-				if !hasAddr(id) {
-					fail("rule list %q rule %d: unknown address set %q", rl.ID, r.Index, id)
-				}
-			}
-			for _, pm := range r.Ports {
-				switch pm.Protocol {
-				case ir.TCP, ir.UDP, ir.SCTP:
-				default:
-					fail("rule list %q rule %d: unknown protocol %d", rl.ID, r.Index, pm.Protocol)
-				}
-				if pm.NamedSet == "" {
-					if pm.EndPort != 0 && pm.EndPort < pm.Port {
-						fail("rule list %q rule %d: port range %d-%d is empty", rl.ID, r.Index, pm.Port, pm.EndPort)
-					}
-					continue
-				}
-				p, ok := portProto(pm.NamedSet)
-				switch {
-				case !ok:
-					fail("rule list %q rule %d: unknown port set %q", rl.ID, r.Index, pm.NamedSet)
-				case p != pm.Protocol:
-					fail("rule list %q rule %d: port set %q is %s, match is %s", rl.ID, r.Index, pm.NamedSet, p, pm.Protocol)
-				}
-			}
-		}
-	}
-	listDir := func(id string) (ir.Direction, bool) {
-		if dir, ok := upserted[id]; ok {
-			return dir, true
-		}
-		if rl := s.lists[id]; rl != nil && !removedLists[id] {
-			return rl.Direction, true
-		}
-		return "", false
-	}
-	for _, id := range d.RemovedRuleLists {
-		if _, ok := s.lists[id]; !ok {
-			fail("rule list %q: removed but does not exist", id)
-		}
-	}
-	for i := range d.Endpoints {
-		ep := &d.Endpoints[i]
-		for _, dir := range []ir.Direction{ir.Ingress, ir.Egress} {
-			for _, t := range ep.Tiers(dir) {
-				switch t.Kind {
-				case ir.TierAdmin, ir.TierNetworkPolicy, ir.TierBaseline:
-				default:
-					fail("endpoint %q: %s: unknown tier kind %q", ep.ID, dir, t.Kind)
-				}
-				for _, id := range t.RuleLists {
-					got, ok := listDir(id)
-					switch {
-					case !ok:
-						fail("endpoint %q: %s tier %s: unknown rule list %q", ep.ID, dir, t.Kind, id)
-					case got != dir:
-						fail("endpoint %q: %s tier %s: rule list %q is for %s", ep.ID, dir, t.Kind, id, got)
-					}
-				}
-			}
-		}
-		for _, ip := range ep.IPs {
-			if !ip.IsValid() {
-				fail("endpoint %q: invalid address", ep.ID)
-			}
-		}
-	}
-	for _, id := range d.RemovedEndpoints {
-		if _, ok := s.eps[id]; !ok {
-			fail("endpoint %q: removed but does not exist", id)
-		}
-	}
-	return errors.Join(errs...)
+func (s *state) check(d *ir.Delta) error { return ir.CheckDelta(held{s}, d) }
+
+// held shows the state to ir.CheckDelta.
+type held struct{ s *state }
+
+func (h held) AddressSet(id string) (exists, hosts bool) {
+	_, ok := h.s.addr[id]
+	return ok, ok && false
 }
 
-func setOf(xs []string) map[string]bool {
-	m := make(map[string]bool, len(xs))
-	for _, x := range xs {
-		m[x] = true
+func (h held) PortSet(id string) (ir.Protocol, bool) {
+	if p := h.s.ports[id]; p != nil {
+		return p.proto, true
 	}
-	return m
+	return 0, false
+}
+
+func (h held) RuleList(id string) (ir.Direction, bool) {
+	if rl := h.s.lists[id]; rl != nil {
+		return rl.Direction, true
+	}
+	return "", false
+}
+
+func (h held) Endpoint(id string) bool {
+	_, ok := h.s.eps[id]
+	return ok
 }
 
 // apply applies a checked delta, in the order that keeps references

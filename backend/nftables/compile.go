@@ -3,7 +3,6 @@ package nftables
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -171,173 +170,35 @@ func build(snap *ir.Snapshot, prio int32) (*state, error) {
 	return s, nil
 }
 
-// check verifies that d fits the state: what it changes or removes exists,
-// what it adds does not, and every reference resolves afterwards. It changes
+// check verifies that d fits the state (ir.CheckDelta). It changes
 // nothing.
-func (s *state) check(d *ir.Delta) error {
-	var errs []error
-	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+func (s *state) check(d *ir.Delta) error { return ir.CheckDelta(held{s}, d) }
 
-	addrAfter := func(id string) bool { _, ok := s.addr[id]; return ok }
-	removedAddr := setOfStrings(d.RemovedAddressSets)
-	addedAddr := map[string]bool{}
-	addedHosts := map[string]bool{}
-	hostsOnly := func(id string, members []netip.Prefix) {
-		for _, p := range members {
-			if !p.IsSingleIP() {
-				fail("address set %q: holds hosts only, but has %s", id, p)
-				return
-			}
-		}
-	}
-	for _, set := range d.AddedAddressSets {
-		if _, ok := s.addr[set.ID]; ok || addedAddr[set.ID] {
-			fail("address set %q: added but exists", set.ID)
-		}
-		addedAddr[set.ID] = true
-		if set.Hosts {
-			addedHosts[set.ID] = true
-			hostsOnly(set.ID, set.Members)
-		}
-	}
-	for _, ch := range d.AddressSetChanges {
-		switch {
-		case addedAddr[ch.ID]:
-			if addedHosts[ch.ID] {
-				hostsOnly(ch.ID, ch.Added)
-			}
-		case !addrAfter(ch.ID):
-			fail("address set %q: changed but does not exist", ch.ID)
-		case s.hostsOf(ch.ID):
-			hostsOnly(ch.ID, ch.Added)
-		}
-	}
-	for _, id := range d.RemovedAddressSets {
-		if !addrAfter(id) {
-			fail("address set %q: removed but does not exist", id)
-		}
-	}
-	removedPorts := setOfStrings(d.RemovedPortSets)
-	addedPorts := map[string]ir.Protocol{}
-	portProto := func(id string) (ir.Protocol, bool) {
-		if p, ok := addedPorts[id]; ok {
-			return p, true
-		}
-		if p := s.ports[id]; p != nil && !removedPorts[id] {
-			return p.proto, true
-		}
-		return 0, false
-	}
-	for _, set := range d.AddedPortSets {
-		if _, ok := s.ports[set.ID]; ok {
-			fail("port set %q: added but exists", set.ID)
-		}
-		addedPorts[set.ID] = set.Protocol
-	}
-	for _, ch := range d.PortSetChanges {
-		if _, ok := portProto(ch.ID); !ok {
-			fail("port set %q: changed but does not exist", ch.ID)
-		}
-	}
-	for _, id := range d.RemovedPortSets {
-		if _, ok := s.ports[id]; !ok {
-			fail("port set %q: removed but does not exist", id)
-		}
-	}
+// held shows the state to ir.CheckDelta.
+type held struct{ s *state }
 
-	removedLists := setOfStrings(d.RemovedRuleLists)
-	upserted := make(map[string]ir.Direction, len(d.RuleLists))
-	listDir := func(id string) (ir.Direction, bool) {
-		if dir, ok := upserted[id]; ok {
-			return dir, true
-		}
-		if rl := s.lists[id]; rl != nil && !removedLists[id] {
-			return rl.Direction, true
-		}
-		return "", false
-	}
-	for i := range d.RuleLists {
-		rl := &d.RuleLists[i]
-		if rl.Direction != ir.Ingress && rl.Direction != ir.Egress {
-			fail("rule list %q: unknown direction %q", rl.ID, rl.Direction)
-		}
-		upserted[rl.ID] = rl.Direction
-	}
-	for i := range d.RuleLists {
-		rl := &d.RuleLists[i]
-		for _, r := range rl.Rules {
-			switch r.Action {
-			case ir.Allow, ir.Deny, ir.Pass:
-			default:
-				fail("rule list %q rule %d: unknown action %q", rl.ID, r.Index, r.Action)
-			}
-			for _, id := range r.Peers {
-				if (!addrAfter(id) || removedAddr[id]) && !addedAddr[id] {
-					fail("rule list %q rule %d: unknown address set %q", rl.ID, r.Index, id)
-				}
-			}
-			for _, pm := range r.Ports {
-				if pm.NamedSet == "" {
-					if pm.EndPort != 0 && pm.EndPort < pm.Port {
-						fail("rule list %q rule %d: port range %d-%d is empty", rl.ID, r.Index, pm.Port, pm.EndPort)
-					}
-					continue
-				}
-				p, ok := portProto(pm.NamedSet)
-				switch {
-				case !ok:
-					fail("rule list %q rule %d: unknown port set %q", rl.ID, r.Index, pm.NamedSet)
-				case p != pm.Protocol:
-					fail("rule list %q rule %d: port set %q is %s, match is %s", rl.ID, r.Index, pm.NamedSet, p, pm.Protocol)
-				}
-			}
-		}
-	}
-	for _, id := range d.RemovedRuleLists {
-		if _, ok := s.lists[id]; !ok {
-			fail("rule list %q: removed but does not exist", id)
-		}
-	}
-	for i := range d.Endpoints {
-		ep := &d.Endpoints[i]
-		for _, dir := range []ir.Direction{ir.Ingress, ir.Egress} {
-			for _, t := range ep.Tiers(dir) {
-				switch t.Kind {
-				case ir.TierAdmin, ir.TierNetworkPolicy, ir.TierBaseline:
-				default:
-					fail("endpoint %q: %s: unknown tier kind %q", ep.ID, dir, t.Kind)
-				}
-				for _, id := range t.RuleLists {
-					got, ok := listDir(id)
-					switch {
-					case !ok:
-						fail("endpoint %q: %s tier %s: unknown rule list %q", ep.ID, dir, t.Kind, id)
-					case got != dir:
-						fail("endpoint %q: %s tier %s: rule list %q is for %s", ep.ID, dir, t.Kind, id, got)
-					}
-				}
-			}
-		}
-		for _, ip := range ep.IPs {
-			if !ip.IsValid() {
-				fail("endpoint %q: invalid address", ep.ID)
-			}
-		}
-	}
-	for _, id := range d.RemovedEndpoints {
-		if _, ok := s.eps[id]; !ok {
-			fail("endpoint %q: removed but does not exist", id)
-		}
-	}
-	return errors.Join(errs...)
+func (h held) AddressSet(id string) (exists, hosts bool) {
+	_, ok := h.s.addr[id]
+	return ok, ok && h.s.hostsOf(id)
 }
 
-func setOfStrings(xs []string) map[string]bool {
-	m := make(map[string]bool, len(xs))
-	for _, x := range xs {
-		m[x] = true
+func (h held) PortSet(id string) (ir.Protocol, bool) {
+	if p := h.s.ports[id]; p != nil {
+		return p.proto, true
 	}
-	return m
+	return 0, false
+}
+
+func (h held) RuleList(id string) (ir.Direction, bool) {
+	if rl := h.s.lists[id]; rl != nil {
+		return rl.Direction, true
+	}
+	return "", false
+}
+
+func (h held) Endpoint(id string) bool {
+	_, ok := h.s.eps[id]
+	return ok
 }
 
 // apply applies a checked delta. On error the state is inconsistent and
