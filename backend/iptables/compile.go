@@ -558,39 +558,6 @@ func ruleComment(rl *ir.RuleList, r *ir.Rule) string {
 
 // --- profiles and tiers ---
 
-func writeToken(b *strings.Builder, tok string) {
-	b.WriteString(strconv.Itoa(len(tok)))
-	b.WriteByte(':')
-	b.WriteString(tok)
-}
-
-func profileKey(dir ir.Direction, tiers []ir.Tier) string {
-	var b strings.Builder
-	b.WriteString("profile ")
-	writeToken(&b, string(dir))
-	for _, t := range tiers {
-		b.WriteString(" [")
-		writeToken(&b, string(t.Kind))
-		for _, id := range t.RuleLists {
-			b.WriteByte(' ')
-			writeToken(&b, id)
-		}
-		b.WriteByte(']')
-	}
-	return b.String()
-}
-
-func tierKey(kind ir.TierKind, lists []string) string {
-	var b strings.Builder
-	b.WriteString("tier ")
-	writeToken(&b, string(kind))
-	for _, id := range lists {
-		b.WriteByte(' ')
-		writeToken(&b, id)
-	}
-	return b.String()
-}
-
 func (s *state) markRule(bit uint32, c string) string {
 	return fmt.Sprintf("-m mark --mark 0x%x/0x%x %s -j RETURN", bit, bit, comment(c))
 }
@@ -598,7 +565,7 @@ func (s *state) markRule(bit uint32, c string) string {
 // refProfile returns the profile chain of (dir, tiers), creating it, its
 // tier chains and its dispatch sets on first use.
 func (s *state) refProfile(dir ir.Direction, tiers []ir.Tier) (*profile, string, error) {
-	key := profileKey(dir, tiers)
+	key := ir.ProfileKey(dir, tiers)
 	if name, ok := s.byKey[key]; ok {
 		p := s.profiles[name]
 		p.refs++
@@ -656,7 +623,7 @@ func (s *state) refProfile(dir ir.Direction, tiers []ir.Tier) (*profile, string,
 // jumps to each list in order and returns as soon as one set the allow or
 // the pass bit.
 func (s *state) refTier(kind ir.TierKind, lists []string) (string, error) {
-	key := tierKey(kind, lists)
+	key := ir.TierKey(kind, lists)
 	name := s.n.tierChain(key)
 	if s.tiers[name] > 0 {
 		s.tiers[name]++

@@ -131,8 +131,8 @@ func TestApplyGolden(t *testing.T) {
 		Endpoints: []ir.Endpoint{endpoint("default/db2", []string{"10.0.0.7", "fd00::7"}, egress(tier(ir.TierNetworkPolicy)))}}))
 	got := commands(f.calls)
 	require.Equal(t, []string{"ipset restore -exist", "iptables-nft-restore -w 5 --noflush", "ip6tables-nft-restore -w 5 --noflush", "ipset restore -exist"}, got)
-	egressProfile := b.n.profileChain(profileKey(ir.Egress, []ir.Tier{tier(ir.TierNetworkPolicy)}))
-	egressSet := b.n.dispatchSet(ir.IPv4, profileKey(ir.Egress, []ir.Tier{tier(ir.TierNetworkPolicy)}))
+	egressProfile := b.n.profileChain(ir.ProfileKey(ir.Egress, []ir.Tier{tier(ir.TierNetworkPolicy)}))
+	egressSet := b.n.dispatchSet(ir.IPv4, ir.ProfileKey(ir.Egress, []ir.Tier{tier(ir.TierNetworkPolicy)}))
 	assert.Contains(t, f.calls[0].stdin, "create "+egressSet+" hash:ip family inet")
 	assert.Contains(t, f.calls[0].stdin, "add "+egressSet+" 10.0.0.7")
 	want := `*filter

@@ -533,47 +533,6 @@ func (s *state) hash(key string) uint64 {
 
 func hexID(h uint64) string { return fmt.Sprintf("%016x", h) }
 
-func writeToken(b *strings.Builder, tok string) {
-	b.WriteString(strconv.Itoa(len(tok)))
-	b.WriteByte(':')
-	b.WriteString(tok)
-}
-
-func profileKey(dir ir.Direction, tiers []ir.Tier) string {
-	var b strings.Builder
-	n := 32
-	for _, t := range tiers {
-		n += 16
-		for _, id := range t.RuleLists {
-			n += len(id) + 5
-		}
-	}
-	b.Grow(n)
-	b.WriteString("profile ")
-	writeToken(&b, string(dir))
-	for _, t := range tiers {
-		b.WriteString(" [")
-		writeToken(&b, string(t.Kind))
-		for _, id := range t.RuleLists {
-			b.WriteByte(' ')
-			writeToken(&b, id)
-		}
-		b.WriteByte(']')
-	}
-	return b.String()
-}
-
-func tierKey(kind ir.TierKind, lists []string) string {
-	var b strings.Builder
-	b.WriteString("tier ")
-	writeToken(&b, string(kind))
-	for _, id := range lists {
-		b.WriteByte(' ')
-		writeToken(&b, id)
-	}
-	return b.String()
-}
-
 // profileNames are the chain names and numbers of one profile key, per
 // family.
 type profileNames struct {
@@ -600,7 +559,7 @@ func (s *state) profileNames(key string) *profileNames {
 // refProfile returns the profile chain of (fam, dir, tiers) and its number,
 // creating both on first use. The number is the chain name's hash, so the
 // same profile gets the same number whatever the history. key is
-// profileKey(dir, tiers).
+// ir.ProfileKey(dir, tiers).
 func (s *state) refProfile(fam ir.Family, dir ir.Direction, tiers []ir.Tier, key string, t *tx) (string, uint64, error) {
 	pn := s.profileNames(key)
 	fi := 0
@@ -651,7 +610,7 @@ func (s *state) refProfile(fam ir.Family, dir ir.Direction, tiers []ir.Tier, key
 // list's Pass rules are checked again and a match returns from the tier
 // chain: a Pass skips the rest of the tier without a packet mark.
 func (s *state) refTier(fam ir.Family, kind ir.TierKind, lists []string, t *tx) (string, error) {
-	key := tierKey(kind, lists)
+	key := ir.TierKey(kind, lists)
 	name := "t" + famDigit(fam) + "-" + hexID(s.hash(famDigit(fam)+" "+key))
 	if tc := s.tiers[name]; tc != nil {
 		tc.refs++
@@ -752,7 +711,7 @@ func (s *state) upsertEndpoint(in *ir.Endpoint, t *tx) error {
 		if len(tiers) == 0 {
 			continue // unrestricted: no map entry, the base chain accepts
 		}
-		key := profileKey(dir, tiers)
+		key := ir.ProfileKey(dir, tiers)
 		for _, ip := range ep.IPs {
 			ip = ip.Unmap()
 			fam := famOf(ip)

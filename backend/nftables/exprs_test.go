@@ -212,8 +212,8 @@ func TestNames(t *testing.T) {
 	assert.NotEqual(t, l, listChainName(ir.IPv6, "np/ns:x/name with spaces"))
 
 	// Profile keys are unambiguous whatever the IDs hold.
-	a := profileKey(ir.Ingress, []ir.Tier{{Kind: ir.TierNetworkPolicy, RuleLists: []string{"a b", "c"}}})
-	b := profileKey(ir.Ingress, []ir.Tier{{Kind: ir.TierNetworkPolicy, RuleLists: []string{"a", "b c"}}})
+	a := ir.ProfileKey(ir.Ingress, []ir.Tier{{Kind: ir.TierNetworkPolicy, RuleLists: []string{"a b", "c"}}})
+	b := ir.ProfileKey(ir.Ingress, []ir.Tier{{Kind: ir.TierNetworkPolicy, RuleLists: []string{"a", "b c"}}})
 	assert.NotEqual(t, a, b)
 }
 
