@@ -230,9 +230,11 @@ func (s *state) check(d *ir.Delta) error { return ir.CheckDelta(held{s}, d) }
 // held shows the state to ir.CheckDelta.
 type held struct{ s *state }
 
+// AddressSet never reports hosts only: every address set is a hash:net,
+// which holds prefixes and single addresses alike.
 func (h held) AddressSet(id string) (exists, hosts bool) {
 	_, ok := h.s.addr[id]
-	return ok, ok && false
+	return ok, false
 }
 
 func (h held) PortSet(id string) (ir.Protocol, bool) {
