@@ -201,6 +201,10 @@ func (h *harness) run(ctx context.Context, newBackend Factory, base *policytest.
 		if err := h.mem.Apply(ctx, h.ref.Delta()); err != nil {
 			t.Fatal(err)
 		}
+		// Policy decides new connections: drop what earlier probes left.
+		if err := h.lab.ForgetConnections(); err != nil {
+			t.Fatal(err)
+		}
 		for _, check := range step.Checks {
 			for _, fam := range check.Families(h.model.Families) {
 				h.check(ctx, label, next, check, fam)

@@ -126,6 +126,10 @@ func runRandom(t *testing.T, newBackend Factory, cfg RandomConfig, seed uint64) 
 			if err := mem.Apply(ctx, ref.Delta()); err != nil {
 				t.Fatal(err)
 			}
+			// Policy decides new connections: drop what earlier probes left.
+			if err := l.ForgetConnections(); err != nil {
+				t.Fatal(err)
+			}
 			cur = next
 		}
 		if !compareRandom(t, ctx, l, mem, cur, step) {

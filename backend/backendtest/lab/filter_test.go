@@ -9,6 +9,7 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -180,4 +181,34 @@ func TestSCTPChecksumAcceptedByConntrack(t *testing.T) {
 	defer func() { l.corruptSCTP = false }()
 	assertVerdicts(t, l.Probe(context.Background(), ps[:2]), func(Probe) bool { return false })
 	assert.Positive(t, f.dropped(t), "corrupted INITs counted invalid")
+}
+
+// ForgetConnections empties each node's conntrack table in both families,
+// so a later probe cannot ride on an entry an earlier probe left.
+func TestForgetConnections(t *testing.T) {
+	l := newLab(t, Config{})
+	addPod(t, l, "x/a", 0, "10.244.0.10", "fd00::10")
+	addPod(t, l, "x/b", 0, "10.244.0.11", "fd00::11")
+	f := newTestFilter(t, nodeNS(t, l, 0))
+	f.dropInvalid(t) // a ct expression: the node now tracks connections
+
+	var ps []Probe
+	for _, dst := range []string{"10.244.0.11", "fd00::11"} {
+		ps = append(ps, Probe{Src: "x/a", Dst: ip(dst), Port: 80, Protocol: UDP})
+	}
+	assertVerdicts(t, l.Probe(context.Background(), ps), all)
+	flows := func(fam netlink.InetFamily) int {
+		fs, err := l.nodes[0].nl.ConntrackTableList(netlink.ConntrackTable, fam)
+		require.NoError(t, err)
+		return len(fs)
+	}
+	require.NotZero(t, flows(unix.AF_INET), "IPv4 probes left no conntrack entry")
+	require.NotZero(t, flows(unix.AF_INET6), "IPv6 probes left no conntrack entry")
+
+	require.NoError(t, l.ForgetConnections())
+	assert.Zero(t, flows(unix.AF_INET))
+	assert.Zero(t, flows(unix.AF_INET6))
+
+	require.NoError(t, l.Close())
+	assert.ErrorIs(t, l.ForgetConnections(), ErrClosed)
 }

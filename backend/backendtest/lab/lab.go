@@ -255,6 +255,27 @@ func (l *Lab) AddExternal(ctx context.Context, ip netip.Addr) error {
 	return nil
 }
 
+// ForgetConnections empties the connection-tracking table of every node,
+// both families. Probes open a new socket each, but the kernel picks the
+// source port at random, so a probe can meet the conntrack entry an earlier
+// probe of the same flow left behind and pass as an established connection
+// whatever the policy says now. Call it after changing a node's filter and
+// before probing, so every probe is judged as a new connection.
+func (l *Lab) ForgetConnections() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	var errs []error
+	for i, n := range l.nodes {
+		if err := n.nl.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
+			errs = append(errs, fmt.Errorf("lab: node %d: conntrack flush: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Close stops every server and removes every namespace, link and route the
 // lab created. It waits for the lab's goroutines to exit. Calling it again
 // does nothing and returns nil.

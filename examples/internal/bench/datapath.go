@@ -287,7 +287,7 @@ func (m *meter) policyRun(ctx context.Context, s *backendSession, k int) (*Polic
 // measure runs a latency series and a connection-rate series.
 func (m *meter) measure(ctx context.Context) (DatapathRun, error) {
 	var run DatapathRun
-	if err := flushConntrack(m.ns); err != nil {
+	if err := m.l.ForgetConnections(); err != nil {
 		return run, err
 	}
 	runtime.GC()

@@ -6,7 +6,6 @@ import (
 	gnft "github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
@@ -50,20 +49,6 @@ func tableExists(ns netns.NsHandle, name string) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// flushConntrack empties the conntrack table of ns (a lab node namespace),
-// so that every datapath run starts from the same state.
-func flushConntrack(ns netns.NsHandle) error {
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink in the node namespace: %w", err)
-	}
-	defer h.Close()
-	if err := h.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
-		return fmt.Errorf("flushing conntrack: %w", err)
-	}
-	return nil
 }
 
 // conntrackTable is the table of the conntrack-only baseline.

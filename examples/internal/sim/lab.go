@@ -62,7 +62,8 @@ type LabProber struct {
 }
 
 // Prepare makes the lab's pods those of the step: running, non-hostNetwork
-// pods with an address, each on its node with its addresses.
+// pods with an address, each on its node with its addresses, and empties
+// the nodes' conntrack tables.
 func (lp *LabProber) Prepare(ctx context.Context, step Step) error {
 	if lp.pods == nil {
 		lp.pods = map[string]lab.PodSpec{}
@@ -119,7 +120,9 @@ func (lp *LabProber) Prepare(ctx context.Context, step Step) error {
 			lp.externals[e.IP] = true
 		}
 	}
-	return nil
+	// Each step's verdicts are for new connections, not for what an
+	// earlier step's probes left in conntrack.
+	return lp.Lab.ForgetConnections()
 }
 
 // Probe sends one probe per flow, in parallel.
