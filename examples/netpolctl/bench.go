@@ -29,10 +29,11 @@ measured beside its baseline in the same run:
   backend   (--backend nftables, root) in a lab node namespace: cold Sync, no-op
             resync, Apply of a one-pod change at this size and at 10x the pods
             (within --large-budget), beside the cold Sync with no policy.
-  datapath  (--datapath, root) two real pods whose policies run both ends through
-            rule chains: first-packet latency and new connections per second for each
-            --datapath-policies count, beside the same lab with no table (measured
-            before and after).
+  datapath  (--datapath, root) first-packet latency and new connections per second
+            between two real pods on a lab node, each measured interleaved with the
+            same between two pods on a second lab node with no filter: with no table
+            (the method's error), connection tracking only, the backend with no
+            policy, and each --datapath-policies count.
 
 Without root the backend and datapath sections say why they were skipped. All
 kernel state lives in the lab's namespaces and is removed on exit, error or Ctrl-C.`,
@@ -66,9 +67,9 @@ kernel state lives in the lab's namespaces and is removed on exit, error or Ctrl
 	f.DurationVar(&cfg.LargeBudget, "large-budget", cfg.LargeBudget, "time allowed for the backend run at 10x the pods; less than 10x when it would not fit")
 	f.BoolVar(&cfg.Datapath, "datapath", cfg.Datapath, "measure first-packet latency and connection rate between two real pods (root)")
 	f.IntSliceVar(&cfg.DatapathPolicies, "datapath-policies", cfg.DatapathPolicies, "policy counts of the datapath runs")
-	f.IntVar(&cfg.DatapathSamples, "datapath-samples", cfg.DatapathSamples, "sequential connects per latency series")
-	f.IntVar(&cfg.DatapathParallel, "datapath-parallel", cfg.DatapathParallel, "connects in flight for the connection rate")
-	f.DurationVar(&cfg.DatapathDuration, "datapath-duration", cfg.DatapathDuration, "duration of each connection-rate series")
+	f.IntVar(&cfg.DatapathSamples, "datapath-samples", cfg.DatapathSamples, "latency rounds (one connect on each node) per run")
+	f.IntVar(&cfg.DatapathParallel, "datapath-parallel", cfg.DatapathParallel, "workers connecting in a loop for the connection rate")
+	f.DurationVar(&cfg.DatapathDuration, "datapath-duration", cfg.DatapathDuration, "connection-rate time per side and run")
 	f.BoolVarP(&verbose, "verbose", "v", false, "progress lines on stderr")
 	return cmd
 }

@@ -113,28 +113,35 @@ func checkBackend(t *testing.T, rep map[string]any) {
 }
 
 func checkDatapath(t *testing.T, rep map[string]any) {
-	for _, b := range []string{"datapath.baselineStart", "datapath.baselineEnd"} {
-		positive(t, rep, b+".latencyMedianMicros", b+".latencyP90Micros", b+".connsPerSecond", b+".conns", b+".connsSeconds")
-		assert.Equal(t, 50.0, number(t, rep, b+".latencySamples"))
-		assert.Equal(t, 0.0, number(t, rep, b+".latencyFailed"))
+	checkRun := func(r string) {
+		t.Helper()
+		positive(t, rep, r+".latencyMedianMicros", r+".latencyP90Micros", r+".referenceLatencyMedianMicros",
+			r+".referenceLatencyP90Micros", r+".connsPerSecond", r+".referenceConnsPerSecond", r+".conns",
+			r+".referenceConns", r+".connsSeconds", r+".connsRatio")
+		assert.Equal(t, 50.0, number(t, rep, r+".latencySamples")+number(t, rep, r+".latencyInterrupted"))
+		assert.Equal(t, 0.0, number(t, rep, r+".latencyFailed"), "%s: the path is open", r)
+		assert.InDelta(t, number(t, rep, r+".latencyMedianMicros")-number(t, rep, r+".referenceLatencyMedianMicros"),
+			number(t, rep, r+".overheadMedianMicros"), 0.02)
+		assert.InDelta(t, number(t, rep, r+".connsPerSecond")/number(t, rep, r+".referenceConnsPerSecond"),
+			number(t, rep, r+".connsRatio"), 0.001)
 	}
-	positive(t, rep, "datapath.baseline.latencyMedianMicros", "datapath.baseline.connsPerSecond")
+	for _, r := range []string{"datapath.control", "datapath.conntrack", "datapath.noPolicy"} {
+		checkRun(r)
+	}
 	runs, ok := field(t, rep, "datapath.runs").([]any)
 	require.True(t, ok)
 	require.Len(t, runs, 2)
 	for i, k := range []float64{0, 20} {
 		r := "datapath.runs." + strconv.Itoa(i)
+		checkRun(r)
 		assert.Equal(t, k, number(t, rep, r+".policies"))
-		positive(t, rep, r+".ruleLists", r+".endpoints", r+".compileSeconds", r+".syncSeconds",
-			r+".latencyMedianMicros", r+".latencyP90Micros", r+".connsPerSecond", r+".conns", r+".connsRatio")
+		positive(t, rep, r+".ruleLists", r+".endpoints", r+".compileSeconds", r+".syncSeconds")
 		assert.Equal(t, 202.0, number(t, rep, r+".endpoints"), "the synthetic pods and the two real ones")
-		assert.Equal(t, 50.0, number(t, rep, r+".latencySamples"))
-		assert.Equal(t, 0.0, number(t, rep, r+".latencyFailed"), "the policy allows client → server")
-		assert.Equal(t, 0.0, number(t, rep, r+".connsFailed"))
 		assert.Equal(t, true, field(t, rep, r+".deniedPortBlocked"), "the policy is enforced")
-		overhead := number(t, rep, r+".overheadMedianMicros")
-		base := number(t, rep, "datapath.baseline.latencyMedianMicros")
-		assert.InDelta(t, number(t, rep, r+".latencyMedianMicros")-base, overhead, 0.02)
+		assert.InDelta(t, number(t, rep, r+".pairedOverheadMedianMicros")-number(t, rep, "datapath.noPolicy.pairedOverheadMedianMicros"),
+			number(t, rep, r+".pairedOverheadOverNoPolicyMicros"), 0.02)
+		assert.InDelta(t, number(t, rep, r+".connsRatio")/number(t, rep, "datapath.conntrack.connsRatio"),
+			number(t, rep, r+".connsRatioOverConntrack"), 0.001)
 	}
 	assert.Greater(t, number(t, rep, "datapath.runs.1.ruleLists"), number(t, rep, "datapath.runs.0.ruleLists"))
 	notes, ok := field(t, rep, "datapath.notes").([]any)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -300,4 +301,32 @@ func TestServeIsIdempotent(t *testing.T) {
 		}
 	}
 	assertVerdicts(t, l.Probe(context.Background(), append(probes(extV4.String(), ip("10.244.0.10"), 7000), probes("x/a", l.NodeIPs(0)[1], 7000)...)), all)
+}
+
+// Sockets are opened in the named endpoint's namespace: they connect from
+// its address, from any thread, with no namespace switch.
+func TestSockets(t *testing.T) {
+	l := newLab(t, Config{})
+	addPod(t, l, "x/a", 0, "10.244.0.10")
+	addPod(t, l, "x/b", 0, "10.244.0.11")
+	require.True(t, l.Probe(context.Background(), []Probe{{Src: "x/a", Dst: ip("10.244.0.11"), Port: 80, Protocol: TCP}})[0].Connected)
+
+	fds, err := l.Sockets("x/a", 3, unix.AF_INET, unix.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	require.Len(t, fds, 3)
+	for _, fd := range fds {
+		require.NoError(t, unix.Connect(fd, &unix.SockaddrInet4{Port: 80, Addr: [4]byte{10, 244, 0, 11}}))
+		sa, err := unix.Getsockname(fd)
+		require.NoError(t, err)
+		assert.Equal(t, [4]byte{10, 244, 0, 10}, sa.(*unix.SockaddrInet4).Addr)
+		require.NoError(t, unix.Close(fd))
+	}
+
+	_, err = l.Sockets("x/nope", 1, unix.AF_INET, unix.SOCK_STREAM, 0)
+	assert.ErrorIs(t, err, ErrNotFound)
+	_, err = l.Sockets("x/a", 1, -1, unix.SOCK_STREAM, 0)
+	assert.Error(t, err, "a bad domain is the kernel's error")
+	require.NoError(t, l.Close())
+	_, err = l.Sockets("x/a", 1, unix.AF_INET, unix.SOCK_STREAM, 0)
+	assert.ErrorIs(t, err, ErrClosed)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 
 	"github.com/vishvananda/netns"
 )
@@ -14,8 +15,10 @@ import (
 type sysctl struct{ path, value string }
 
 // Every namespace the lab creates: IPv6 addresses usable at once (no DAD),
-// and no router solicitations on the lab's links.
+// no router solicitations on the lab's links, and room for a long accept
+// queue (see listenBacklog).
 var baseSysctls = []sysctl{
+	{"net/core/somaxconn", strconv.Itoa(listenBacklog)},
 	{"net/ipv6/conf/all/accept_dad", "0"},
 	{"net/ipv6/conf/default/accept_dad", "0"},
 	{"net/ipv6/conf/default/dad_transmits", "0"},

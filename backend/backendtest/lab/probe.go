@@ -357,3 +357,40 @@ func (l *Lab) probeSCTP(pl plan, r *Result, deadline time.Time) {
 		}
 	}
 }
+
+// Sockets opens n sockets (unix.Socket's domain, type and protocol) inside
+// the namespace of the pod, node ("node:i") or external host called name, in
+// one visit of that namespace. A socket stays in the namespace it was opened
+// in, so the caller may use them from any thread: hand-written probes and
+// benchmarks use them to connect without a namespace switch per connection.
+// The sockets are the caller's to close; none is left open on error.
+func (l *Lab) Sockets(name string, n, domain, typ, proto int) ([]int, error) {
+	l.mu.Lock()
+	var ep *endpoint
+	err := ErrClosed
+	if !l.closed {
+		ep, err = l.lookup(name)
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("lab: sockets: %w", err)
+	}
+	fds := make([]int, 0, n)
+	err = ep.inside(func() error {
+		for range n {
+			fd, err := unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
+			if err != nil {
+				return err
+			}
+			fds = append(fds, fd)
+		}
+		return nil
+	})
+	if err != nil {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, fmt.Errorf("lab: sockets in %s: %w", name, err)
+	}
+	return fds, nil
+}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
+	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // servers are an endpoint's TCP listeners, UDP echo sockets and SCTP
@@ -69,6 +71,40 @@ func (l *Lab) serve(ep *endpoint, proto Protocol, port uint16) error {
 	return nil
 }
 
+// listenBacklog is the TCP servers' accept queue. When the queue is full
+// the kernel drops SYNs and the client retries a second later, so a short
+// queue turns a burst of connects (a benchmark's, many parallel probes')
+// into one-second stalls that are the server's doing, not the network's.
+const listenBacklog = 65535
+
+// listenTCP listens on port on every address of the calling thread's
+// namespace, IPv4 and IPv6 (one dual-stack socket), with listenBacklog.
+// (The standard library's listeners take the backlog the process first
+// read from the host.)
+func listenTCP(port uint16) (net.Listener, error) {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "tcp-listener")
+	defer f.Close() // FileListener keeps a duplicate
+	for _, o := range []struct{ level, opt, v int }{
+		{unix.SOL_SOCKET, unix.SO_REUSEADDR, 1},
+		{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0},
+	} {
+		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.v); err != nil {
+			return nil, fmt.Errorf("setsockopt: %w", err)
+		}
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet6{Port: int(port)}); err != nil {
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	if err := unix.Listen(fd, listenBacklog); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return net.FileListener(f)
+}
+
 func (l *Lab) serveTCP(ep *endpoint, port uint16) error {
 	s := &ep.srv
 	if s.tcp[port] != nil {
@@ -77,8 +113,7 @@ func (l *Lab) serveTCP(ep *endpoint, port uint16) error {
 	var ln net.Listener
 	err := ep.inside(func() error {
 		var err error
-		// One dual-stack listener covers every address of the namespace.
-		ln, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", ":"+strconv.Itoa(int(port)))
+		ln, err = listenTCP(port)
 		return err
 	})
 	if err != nil {

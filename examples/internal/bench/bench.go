@@ -49,11 +49,11 @@ type Config struct {
 	Datapath bool
 	// DatapathPolicies are the policy counts measured, one run each.
 	DatapathPolicies []int
-	// DatapathSamples is the number of sequential connects per latency
-	// series.
+	// DatapathSamples is the number of latency rounds per run, each one
+	// connect through the node under test and one through the reference.
 	DatapathSamples int
-	// DatapathParallel probes run at once during DatapathDuration for the
-	// connection rate.
+	// DatapathParallel workers connect in a loop for the connection rate,
+	// DatapathDuration on each side per run.
 	DatapathParallel int
 	DatapathDuration time.Duration
 
@@ -66,8 +66,8 @@ func Default() Config {
 	return Config{
 		Pods: 10_000, Namespaces: 500, Policies: 1_000, Nodes: 100, Seed: 1,
 		Changes: 200, Backend: "nftables", LargeBudget: defaultBudget,
-		DatapathPolicies: []int{0, 1_000, 10_000}, DatapathSamples: 2_000,
-		DatapathParallel: 16, DatapathDuration: 2 * time.Second,
+		DatapathPolicies: []int{0, 1_000, 10_000}, DatapathSamples: 5_000,
+		DatapathParallel: 4, DatapathDuration: 2 * time.Second,
 	}
 }
 
@@ -221,8 +221,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	root := os.Geteuid() == 0
 	var l *lab.Lab
 	if root && (cfg.Backend == "nftables" || cfg.Datapath) {
-		progress("lab: one node")
-		l, err = lab.New(ctx, lab.Config{Nodes: 1, Parallelism: max(cfg.DatapathParallel, 1)})
+		progress("lab: %d node(s)", labNodes(cfg))
+		l, err = lab.New(ctx, lab.Config{Nodes: labNodes(cfg), Parallelism: max(cfg.DatapathParallel, 1)})
 		if err != nil {
 			return nil, err
 		}
@@ -261,4 +261,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Machine.LoadAverageEnd = loadAverage()
 	progress("done")
 	return rep, nil
+}
+
+// labNodes is one node for the backend figures, two when the datapath runs
+// (the second is its reference).
+func labNodes(cfg Config) int {
+	if cfg.Datapath {
+		return 2
+	}
+	return 1
 }

@@ -5,14 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
-	"runtime/debug"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/palisade-net/palisade/backend/backendtest/lab"
 	"github.com/palisade-net/palisade/policy"
@@ -47,13 +43,18 @@ const (
 var (
 	clientIP = netip.MustParseAddr("172.30.0.1")
 	serverIP = netip.MustParseAddr("172.30.0.2")
+	// The reference pair, on the lab's second node, which has no filter:
+	// the same path shape, measured interleaved with the pair above.
+	refClientIP = netip.MustParseAddr("172.30.1.1")
+	refServerIP = netip.MustParseAddr("172.30.1.2")
 )
 
-// addBenchObjects adds the client, the server and the two policies that
-// isolate them: the server for ingress (TCP 8080 from the client allowed),
-// the client for egress (TCP 8080 to the server allowed), so that a
-// connection runs through a rule chain at both ends.
-func addBenchObjects(c *policytest.Cluster) {
+// refNamespace holds the reference pair; it exists only in the lab (no
+// policy or engine ever sees it).
+const refNamespace = "reference"
+
+// addBenchPods adds the client and the server.
+func addBenchPods(c *policytest.Cluster) {
 	c.SetNamespace(policytest.Namespace(benchNamespace, map[string]string{"purpose": "bench"}))
 	http := policytest.ContainerPort("http", servePort, corev1.ProtocolTCP)
 	c.SetPod(policytest.Pod(benchNamespace, clientName,
@@ -64,6 +65,14 @@ func addBenchObjects(c *policytest.Cluster) {
 		policytest.WithLabels(map[string]string{"bench": serverName}),
 		policytest.WithIPs(serverIP.String()), policytest.OnNode("node-0"),
 		policytest.WithContainerPorts(http)))
+}
+
+// addBenchObjects adds the client, the server and the two policies that
+// isolate them: the server for ingress (TCP 8080 from the client allowed),
+// the client for egress (TCP 8080 to the server allowed), so that a
+// connection runs through a rule chain at both ends.
+func addBenchObjects(c *policytest.Cluster) {
+	addBenchPods(c)
 	c.SetPolicy(policytest.NetworkPolicy(benchNamespace, "server-ingress",
 		policytest.WithPodSelector(policytest.MatchLabels(map[string]string{"bench": serverName})),
 		policytest.WithPolicyTypes(networkingv1.PolicyTypeIngress),
@@ -79,57 +88,81 @@ func addBenchObjects(c *policytest.Cluster) {
 }
 
 // DatapathFigures are first-packet latency and connection rate between two
-// real pods on one lab node, with and without policy.
+// real pods on one lab node (the node under test), each measured
+// interleaved with the same between two pods on a second lab node with no
+// filter at all (the reference).
 type DatapathFigures struct {
-	Client string `json:"client"`
-	Server string `json:"server"`
-	Port   int    `json:"port"`
+	Client          string `json:"client"`
+	Server          string `json:"server"`
+	ReferenceClient string `json:"referenceClient"`
+	ReferenceServer string `json:"referenceServer"`
+	Port            int    `json:"port"`
 	// Pods is the number of synthetic pods (all local endpoints) beside
 	// the two real ones in every policy run.
 	Pods            int     `json:"pods"`
 	Samples         int     `json:"samples"`
 	Parallel        int     `json:"parallel"`
 	DurationSeconds float64 `json:"durationSeconds"`
-	// BaselineStart and BaselineEnd are the same lab with no table at all,
-	// measured before the first and after the last policy run.
-	BaselineStart DatapathRun `json:"baselineStart"`
-	BaselineEnd   DatapathRun `json:"baselineEnd"`
-	// Baseline is what overheads and ratios compare with: the mean of
-	// BaselineStart and BaselineEnd.
-	Baseline BaselineReference `json:"baseline"`
-	// BaselineConntrack is the same lab with connection tracking on and no
-	// policy: a table of its own whose only rule accepts established
-	// flows. Every node that runs kube-proxy or any stateful filter pays
-	// this; it splits the overhead into tracking and policy.
-	BaselineConntrack DatapathRun `json:"baselineConntrack"`
-	Runs              []PolicyRun `json:"runs"`
-	Notes             []string    `json:"notes"`
+	// Control has no table on either node: what the method reads when
+	// nothing differs (its resolution and any asymmetry of the two nodes).
+	Control DatapathRun `json:"control"`
+	// Conntrack has, on the node under test, a table whose only rule
+	// accepts established flows: connection tracking on, no policy. Every
+	// node with kube-proxy or any stateful filter pays this; it splits the
+	// policy runs' overhead into tracking and policy.
+	Conntrack DatapathRun `json:"conntrack"`
+	// NoPolicy has the backend programmed with every pod (the synthetic
+	// ones and the bench pair) and no NetworkPolicy at all: the node as it
+	// runs before anyone writes a policy.
+	NoPolicy DatapathRun `json:"noPolicy"`
+	// Runs add the synthetic policies and two policies that isolate the
+	// bench pair (client egress, server ingress), so that a connection
+	// runs through a rule list at both ends.
+	Runs  []PolicyRun `json:"runs"`
+	Notes []string    `json:"notes"`
 }
 
-// BaselineReference is the reference of every overhead and ratio.
-type BaselineReference struct {
-	LatencyMedianMicros float64 `json:"latencyMedianMicros"`
-	ConnsPerSecond      float64 `json:"connsPerSecond"`
-}
-
-// DatapathRun is one series of measurements.
+// DatapathRun is one paired measurement: the path under test and the
+// reference path, interleaved.
 type DatapathRun struct {
-	// LatencyMedianMicros and LatencyP90Micros are of Result.Latency over
-	// sequential client→server connects: connect() to completed handshake
-	// (SYN → SYN-ACK as the client sees it).
-	LatencyMedianMicros float64 `json:"latencyMedianMicros"`
-	LatencyP90Micros    float64 `json:"latencyP90Micros"`
-	LatencySamples      int     `json:"latencySamples"`
-	LatencyFailed       int     `json:"latencyFailed"`
-	// ConnsPerSecond is completed handshakes per second with Parallel
-	// probes in flight for DurationSeconds (ConnsSeconds measured).
-	ConnsPerSecond float64 `json:"connsPerSecond"`
-	Conns          int     `json:"conns"`
-	ConnsFailed    int     `json:"connsFailed"`
-	ConnsSeconds   float64 `json:"connsSeconds"`
+	// LatencyMedianMicros and LatencyP90Micros are of connect() on a
+	// blocking socket, client→server on the node under test: the kernel
+	// completes the handshake (SYN, SYN-ACK, through the filter both ways)
+	// inside that call. ReferenceLatency* are the same on the reference.
+	LatencyMedianMicros          float64 `json:"latencyMedianMicros"`
+	LatencyP90Micros             float64 `json:"latencyP90Micros"`
+	ReferenceLatencyMedianMicros float64 `json:"referenceLatencyMedianMicros"`
+	ReferenceLatencyP90Micros    float64 `json:"referenceLatencyP90Micros"`
+	// OverheadMedianMicros is LatencyMedianMicros minus
+	// ReferenceLatencyMedianMicros; PairedOverheadMedianMicros is the
+	// median of the per-round differences.
+	OverheadMedianMicros       float64 `json:"overheadMedianMicros"`
+	PairedOverheadMedianMicros float64 `json:"pairedOverheadMedianMicros"`
+	// LatencySamples counts rounds where both sides connected.
+	LatencySamples int `json:"latencySamples"`
+	LatencyFailed  int `json:"latencyFailed"`
+	// LatencyInterrupted counts rounds left out because a signal
+	// interrupted a connect (its time includes the signal's handling).
+	LatencyInterrupted int `json:"latencyInterrupted"`
+	// ConnsPerSecond is completed connections per second with Parallel
+	// workers connecting and closing in a loop, during the slices given to
+	// the side under test (ConnsSeconds in all); ReferenceConnsPerSecond
+	// the same for the reference, in the slices between. ConnsRatio is
+	// their ratio.
+	ConnsPerSecond          float64 `json:"connsPerSecond"`
+	ReferenceConnsPerSecond float64 `json:"referenceConnsPerSecond"`
+	ConnsRatio              float64 `json:"connsRatio"`
+	Conns                   int     `json:"conns"`
+	ReferenceConns          int     `json:"referenceConns"`
+	ConnsFailed             int     `json:"connsFailed"`
+	ConnsSeconds            float64 `json:"connsSeconds"`
+	// ConnectErrors counts the failed connects of both series by error.
+	ConnectErrors map[string]int `json:"connectErrors,omitempty"`
+	Notes         []string       `json:"notes,omitempty"`
 }
 
-// PolicyRun is the datapath with K synthetic policies programmed.
+// PolicyRun is the datapath with K synthetic policies programmed on the
+// node under test.
 type PolicyRun struct {
 	Policies       int     `json:"policies"`
 	RuleLists      int     `json:"ruleLists"`
@@ -137,12 +170,14 @@ type PolicyRun struct {
 	CompileSeconds float64 `json:"compileSeconds"`
 	SyncSeconds    float64 `json:"syncSeconds"`
 	DatapathRun
-	OverheadMedianMicros float64 `json:"overheadMedianMicros"`
-	ConnsRatio           float64 `json:"connsRatio"`
-	// The same against BaselineConntrack: what the policy adds on top of
-	// connection tracking.
-	OverheadOverConntrackMicros float64 `json:"overheadOverConntrackMicros"`
-	ConnsRatioOverConntrack     float64 `json:"connsRatioOverConntrack"`
+	// The paired overhead minus that of the Conntrack and NoPolicy runs:
+	// what the policies add on top of connection tracking, and on top of
+	// the backend with no policy. The ratios likewise: ConnsRatio over the
+	// Conntrack and NoPolicy runs' (each measured against the reference).
+	PairedOverheadOverConntrackMicros float64 `json:"pairedOverheadOverConntrackMicros"`
+	PairedOverheadOverNoPolicyMicros  float64 `json:"pairedOverheadOverNoPolicyMicros"`
+	ConnsRatioOverConntrack           float64 `json:"connsRatioOverConntrack"`
+	ConnsRatioOverNoPolicy            float64 `json:"connsRatioOverNoPolicy"`
 	// DeniedPortBlocked: a connect from the client to a port no policy
 	// allows did not complete (the policy is enforced).
 	DeniedPortBlocked bool `json:"deniedPortBlocked"`
@@ -154,9 +189,12 @@ func runDatapath(ctx context.Context, cfg Config, l *lab.Lab, progress func(stri
 		return nil, err
 	}
 	client := benchNamespace + "/" + clientName
+	refClient := refNamespace + "/" + clientName
 	for _, p := range []lab.PodSpec{
 		{Name: client, IPs: []netip.Addr{clientIP}},
 		{Name: benchNamespace + "/" + serverName, IPs: []netip.Addr{serverIP}},
+		{Name: refClient, Node: 1, IPs: []netip.Addr{refClientIP}},
+		{Name: refNamespace + "/" + serverName, Node: 1, IPs: []netip.Addr{refServerIP}},
 	} {
 		if err := l.AddPod(ctx, p); err != nil {
 			return nil, err
@@ -164,36 +202,43 @@ func runDatapath(ctx context.Context, cfg Config, l *lab.Lab, progress func(stri
 	}
 	fig := &DatapathFigures{
 		Client: client + " " + clientIP.String(), Server: benchNamespace + "/" + serverName + " " + serverIP.String(),
+		ReferenceClient: refClient + " " + refClientIP.String(), ReferenceServer: refNamespace + "/" + serverName + " " + refServerIP.String(),
 		Port: servePort, Pods: cfg.Pods, Samples: cfg.DatapathSamples, Parallel: cfg.DatapathParallel,
 		DurationSeconds: cfg.DatapathDuration.Seconds(),
 		Notes: []string{
-			"latency is connect() to completed handshake on a non-blocking socket, one connect at a time; the machine is shared and noisy: compare baselineStart with baselineEnd to see the drift between two identical runs",
-			"connsPerSecond counts completed handshakes with `parallel` connects in flight; each includes the lab's socket creation in the client namespace, so it measures the whole lab path, the filter being one part",
-			"overheadMedianMicros and connsRatio compare with `baseline`, the mean of baselineStart and baselineEnd",
-			"the baseline has no table at all in the node namespace (hence no conntrack there); baselineConntrack has only a rule accepting established flows, which turns connection tracking on; the policy runs have every synthetic pod as a local endpoint (the largest verdict maps)",
-			"the conntrack table of the node namespace is flushed before every series, and the Go collector is off during a series (the lab's servers and probes run in this process, and a collection marking the backend's state would otherwise weigh on the policy runs only)",
+			"the node under test (lab node 0) and the reference node (lab node 1, no table, no conntrack) have the same shape: client and server pods on routed veths; every series alternates between them, so drift of the machine falls on both",
+			"latency: one thread pinned to one CPU connects a blocking socket, test and reference in turn (the order alternating); the kernel runs the whole handshake inside connect() on this path, so the figure is the CPU time of the first packets through both nodes' stacks and filters",
+			"connsPerSecond: `parallel` workers connect and close in a loop; the target side switches every 50 ms (test, ref, ref, test, …); each side's rate is its connections over its slices' time",
+			"control has no table on either node: its overhead is the method's error; conntrack has only a rule accepting established flows on the node under test; the policy runs have every synthetic pod as a local endpoint (the largest verdict maps)",
+			"the conntrack tables are flushed before every run, and the Go collector is off during a run (the lab's servers run in this process)",
 		},
 	}
-	m := &meter{l: l, ns: ns, cfg: cfg, probe: lab.Probe{Src: client, Dst: serverIP, Port: servePort, Protocol: lab.TCP}}
+	m := &pairedMeter{
+		l: l, samples: cfg.DatapathSamples, parallel: cfg.DatapathParallel, duration: cfg.DatapathDuration,
+		paths: [2]path{
+			sideTest: {client: client, server: serverIP, port: servePort},
+			sideRef:  {client: refClient, server: refServerIP, port: servePort},
+		},
+	}
 
 	if exists, err := tableExists(ns, tableName); err != nil || exists {
-		return nil, errors.Join(err, fmt.Errorf("table %s exists before the baseline", tableName))
+		return nil, errors.Join(err, fmt.Errorf("table %s exists before the control run", tableName))
 	}
-	progress("datapath: baseline (no table)")
-	if fig.BaselineStart, err = m.measure(ctx); err != nil {
-		return nil, fmt.Errorf("baseline: %w", err)
+	progress("datapath: control (no table on either node)")
+	if fig.Control, err = m.measure(ctx); err != nil {
+		return nil, fmt.Errorf("control: %w", err)
 	}
 
-	progress("datapath: baseline with connection tracking (no policy)")
+	progress("datapath: connection tracking, no policy")
 	if err := addConntrackTable(ns); err != nil {
 		return nil, err
 	}
-	fig.BaselineConntrack, err = m.measure(ctx)
+	fig.Conntrack, err = m.measure(ctx)
 	if derr := deleteTable(ns, conntrackTable); err == nil {
 		err = derr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("conntrack baseline: %w", err)
+		return nil, fmt.Errorf("conntrack run: %w", err)
 	}
 	time.Sleep(settle)
 
@@ -208,51 +253,33 @@ func runDatapath(ctx context.Context, cfg Config, l *lab.Lab, progress func(stri
 			}
 		}
 	}()
+	progress("datapath: the backend with every pod and no policy")
+	noPolicy, err := policyRun(ctx, m, s, cfg, 0, addBenchPods)
+	if err != nil {
+		return nil, fmt.Errorf("no policy: %w", err)
+	}
+	fig.NoPolicy = noPolicy.DatapathRun
 	for _, k := range cfg.DatapathPolicies {
 		progress("datapath: %d policies: compile and Sync", k)
-		run, err := m.policyRun(ctx, s, k)
+		run, err := policyRun(ctx, m, s, cfg, k, addBenchObjects)
 		if err != nil {
 			return nil, fmt.Errorf("%d policies: %w", k, err)
 		}
+		run.PairedOverheadOverConntrackMicros = round(run.PairedOverheadMedianMicros-fig.Conntrack.PairedOverheadMedianMicros, 2)
+		run.PairedOverheadOverNoPolicyMicros = round(run.PairedOverheadMedianMicros-fig.NoPolicy.PairedOverheadMedianMicros, 2)
+		run.ConnsRatioOverConntrack = ratio(run.ConnsRatio, fig.Conntrack.ConnsRatio)
+		run.ConnsRatioOverNoPolicy = ratio(run.ConnsRatio, fig.NoPolicy.ConnsRatio)
 		fig.Runs = append(fig.Runs, *run)
 	}
 	err = s.done(ctx)
 	s = nil
-	if err != nil {
-		return nil, err
-	}
-	time.Sleep(settle)
-
-	progress("datapath: baseline again (no table)")
-	if fig.BaselineEnd, err = m.measure(ctx); err != nil {
-		return nil, fmt.Errorf("baseline at the end: %w", err)
-	}
-	fig.Baseline = BaselineReference{
-		LatencyMedianMicros: round((fig.BaselineStart.LatencyMedianMicros+fig.BaselineEnd.LatencyMedianMicros)/2, 2),
-		ConnsPerSecond:      round((fig.BaselineStart.ConnsPerSecond+fig.BaselineEnd.ConnsPerSecond)/2, 1),
-	}
-	for i := range fig.Runs {
-		r := &fig.Runs[i]
-		r.OverheadMedianMicros = round(r.LatencyMedianMicros-fig.Baseline.LatencyMedianMicros, 2)
-		r.ConnsRatio = ratio(r.ConnsPerSecond, fig.Baseline.ConnsPerSecond)
-		r.OverheadOverConntrackMicros = round(r.LatencyMedianMicros-fig.BaselineConntrack.LatencyMedianMicros, 2)
-		r.ConnsRatioOverConntrack = ratio(r.ConnsPerSecond, fig.BaselineConntrack.ConnsPerSecond)
-	}
-	return fig, nil
-}
-
-// meter measures the client→server path.
-type meter struct {
-	l     *lab.Lab
-	ns    netns.NsHandle
-	cfg   Config
-	probe lab.Probe
+	return fig, err
 }
 
 // policyRun programs the synthetic cluster with k policies plus the bench
-// objects and measures.
-func (m *meter) policyRun(ctx context.Context, s *backendSession, k int) (*PolicyRun, error) {
-	o, err := generate(ctx, m.cfg.synthetic(m.cfg.Pods, k), addBenchObjects)
+// objects on the node under test and measures.
+func policyRun(ctx context.Context, m *pairedMeter, s *backendSession, cfg Config, k int, extra func(*policytest.Cluster)) (*PolicyRun, error) {
+	o, err := generate(ctx, cfg.synthetic(cfg.Pods, k), extra)
 	if err != nil {
 		return nil, err
 	}
@@ -274,74 +301,11 @@ func (m *meter) policyRun(ctx context.Context, s *backendSession, k int) (*Polic
 	if run.DatapathRun, err = m.measure(ctx); err != nil {
 		return nil, err
 	}
-	denied := m.probe
-	denied.Port = deniedPort
-	r := m.l.Probe(ctx, []lab.Probe{denied})[0]
+	test := m.paths[sideTest]
+	r := m.l.Probe(ctx, []lab.Probe{{Src: test.client, Dst: test.server, Port: deniedPort, Protocol: lab.TCP}})[0]
 	if r.Err != nil {
 		return nil, r.Err
 	}
 	run.DeniedPortBlocked = !r.Connected
-	return run, nil
-}
-
-// measure runs a latency series and a connection-rate series.
-func (m *meter) measure(ctx context.Context) (DatapathRun, error) {
-	var run DatapathRun
-	if err := m.l.ForgetConnections(); err != nil {
-		return run, err
-	}
-	runtime.GC()
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(liveHeap() + gcHeadroom))
-	one := []lab.Probe{m.probe}
-	for range warmup {
-		if r := m.l.Probe(ctx, one)[0]; r.Err != nil {
-			return run, r.Err
-		}
-	}
-
-	lat := make([]time.Duration, 0, m.cfg.DatapathSamples)
-	deadline := time.Now().Add(latencyTimeLimit)
-	for range m.cfg.DatapathSamples {
-		if time.Now().After(deadline) {
-			break
-		}
-		r := m.l.Probe(ctx, one)[0]
-		switch {
-		case r.Err != nil:
-			return run, r.Err
-		case r.Connected:
-			lat = append(lat, r.Latency)
-		default:
-			run.LatencyFailed++
-		}
-	}
-	if len(lat) == 0 {
-		return run, fmt.Errorf("no connect from %s to %s:%d completed (%d failed)", m.probe.Src, m.probe.Dst, m.probe.Port, run.LatencyFailed)
-	}
-	run.LatencySamples = len(lat)
-	run.LatencyMedianMicros = micros(percentile(lat, 50))
-	run.LatencyP90Micros = micros(percentile(lat, 90))
-
-	batch := make([]lab.Probe, m.cfg.DatapathParallel*connsPerWorker)
-	for i := range batch {
-		batch[i] = m.probe
-	}
-	start := time.Now()
-	for n := 0; n < maxConnBatches && time.Since(start) < m.cfg.DatapathDuration; n++ {
-		for _, r := range m.l.Probe(ctx, batch) {
-			switch {
-			case r.Err != nil:
-				return run, r.Err
-			case r.Connected:
-				run.Conns++
-			default:
-				run.ConnsFailed++
-			}
-		}
-	}
-	elapsed := time.Since(start)
-	run.ConnsSeconds = seconds(elapsed)
-	run.ConnsPerSecond = round(float64(run.Conns)/elapsed.Seconds(), 1)
 	return run, nil
 }

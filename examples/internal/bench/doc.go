@@ -11,8 +11,10 @@
 //     beside the cold Sync without policy.
 //   - datapath (root): first-packet latency and new connections per second
 //     between two real pods whose policies make both ends run through rule
-//     chains, for several policy counts, beside the same lab with no table
-//     (measured before and after, to show the drift).
+//     chains, for several policy counts, each interleaved with the same
+//     between two pods of a second lab node with no filter; plus a control
+//     run (no table anywhere), connection tracking alone, and the backend
+//     with no policy.
 //
 // Everything it programs lives in the network namespaces of a lab
 // (backend/backendtest/lab): the host's packet filter and interfaces are
