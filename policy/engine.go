@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"net/netip"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,7 +28,10 @@ type Engine interface {
 
 	// UpsertPod adds or replaces a pod. It returns a *ValidationError when a
 	// field is unusable (an IP that does not parse); the pod is applied
-	// without it. A nil pod is ignored.
+	// without it. A nil pod is ignored. When several pods report the same
+	// address (an old pod's object outliving its network), the address is
+	// one pod's only: one not being deleted, then the most recently
+	// created, then the first by namespace/name (see claims.go).
 	UpsertPod(pod *corev1.Pod) error
 	// DeletePod removes a pod. Unknown pods are ignored.
 	DeletePod(namespace, name string)
@@ -139,7 +143,10 @@ type engine struct {
 
 	namespaces map[string]*namespaceState
 	pods       map[string]*podState // by "namespace/name"
-	policies   map[policyKey]*policyState
+	// claimants lists, for every address some pod reports, the pods that
+	// report it (see claims.go).
+	claimants map[netip.Addr][]string
+	policies  map[policyKey]*policyState
 
 	// users says what each registered selector is for.
 	users map[selector.ID]*selectorUsers
@@ -171,6 +178,7 @@ func newEngine(cfg Config) *engine {
 		idx:            selector.NewIndex[string](),
 		namespaces:     make(map[string]*namespaceState),
 		pods:           make(map[string]*podState),
+		claimants:      make(map[netip.Addr][]string),
 		policies:       make(map[policyKey]*policyState),
 		users:          make(map[selector.ID]*selectorUsers),
 		addrSets:       make(map[string]*addrSet),

@@ -3,6 +3,7 @@ package policy_test
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -48,6 +49,7 @@ var (
 	genValues     = []string{"x", "y", "z"}
 	genPortNames  = []string{"http", "dns", "metrics"}
 	genNodes      = []string{"n1", "n2"}
+	genEpoch      = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
 func genLabels(c *chooser) map[string]string {
@@ -88,6 +90,13 @@ func genPod(c *chooser, ns, name string) *corev1.Pod {
 		p.Status.PodIP = genIP(c, true)
 	default:
 		p.Status.PodIP = genIP(c, false)
+	}
+	// Addresses collide often: the claims are ranked by deletion, then
+	// creation time, then name, so both vary.
+	p.CreationTimestamp = metav1.NewTime(genEpoch.Add(time.Duration(c.intn(3)) * time.Second))
+	if c.chance(15) {
+		t := metav1.NewTime(genEpoch.Add(time.Minute))
+		p.DeletionTimestamp = &t
 	}
 	switch c.intn(20) {
 	case 0:

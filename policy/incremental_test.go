@@ -75,8 +75,7 @@ func checkRun(t *testing.T, c *chooser, events int) {
 						if vi.Allowed != vf.Allowed {
 							t.Fatalf("after %s: %s: incremental %v, full %v\nevents:\n%s", ev.desc, f, vi.Allowed, vf.Allowed, strings.Join(log, "\n"))
 						}
-						want, ok := ref.allowed(src, dst, proto, port)
-						if ok && want != vi.Allowed {
+						if want := ref.allowed(src, dst, proto, port); want != vi.Allowed {
 							t.Fatalf("after %s: %s: engine says %v (egress %s; ingress %s), reference says %v\nevents:\n%s\nstate:\n%s",
 								ev.desc, f, vi.Allowed, vi.Egress, vi.Ingress, want, strings.Join(log, "\n"), incr.Dump())
 						}

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -43,10 +44,20 @@ type podState struct {
 	key       string // namespace/name
 	namespace string
 	labels    map[string]string // the pod's own labels
-	ips       []netip.Addr
-	ports     map[namedPort][]uint16
-	// active pods are in the index: they have an IP, are not hostNetwork
-	// and have not finished.
+	// claimed are the addresses the pod reports; ips those of them it owns
+	// (an address reported by several pods is one's, see claims.go).
+	claimed []netip.Addr
+	ips     []netip.Addr
+	ports   map[namedPort][]uint16
+	// candidate pods claim their addresses: they report one, are not
+	// hostNetwork and have not finished. deleting and created rank the
+	// claims of pods that report the same address.
+	candidate bool
+	deleting  bool
+	created   time.Time
+	// onNode: the local-node filter accepts the pod.
+	onNode bool
+	// active pods are in the index: candidates that own an address.
 	active bool
 	local  bool
 }
@@ -187,8 +198,11 @@ func (e *engine) podFromObject(pod *corev1.Pod) (*podState, field.ErrorList) {
 		}
 	}
 	finished := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
-	p.active = len(p.ips) > 0 && !pod.Spec.HostNetwork && !finished
-	p.local = p.active && e.isLocal(pod)
+	p.claimed = p.ips
+	p.candidate = len(p.ips) > 0 && !pod.Spec.HostNetwork && !finished
+	p.deleting = pod.DeletionTimestamp != nil
+	p.created = pod.CreationTimestamp.Time
+	p.onNode = e.isLocal(pod)
 	return p, errs
 }
 
@@ -197,6 +211,21 @@ func (e *engine) upsertPod(pod *corev1.Pod) error {
 		return nil
 	}
 	p, errs := e.podFromObject(pod)
+	others := e.reclaim(e.pods[p.key], p)
+	e.own(p)
+	e.applyPod(p)
+	for _, k := range others {
+		e.reown(k)
+	}
+	if len(errs) > 0 {
+		return &ValidationError{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, Errs: errs}
+	}
+	return nil
+}
+
+// applyPod makes p (whose ips, active and local are settled) the pod's
+// state: the index, the sets and the endpoint follow.
+func (e *engine) applyPod(p *podState) {
 	old := e.pods[p.key]
 	ns := e.namespace(p.namespace)
 
@@ -206,11 +235,13 @@ func (e *engine) upsertPod(pod *corev1.Pod) error {
 		e.deactivate(old)
 	}
 	if old != nil && old.active && p.active && slices.Equal(old.ips, p.ips) {
-		// Same addresses: only labels and ports can have changed. Keep the
-		// old state object (the index and port sets refer to it).
+		// Same addresses: labels, ports and the claim's rank can have
+		// changed. Keep the old state object (the index and port sets refer
+		// to it).
 		e.updatePorts(old, p.ports)
 		old.labels = p.labels
-		old.local = p.local
+		old.claimed, old.candidate, old.deleting, old.created = p.claimed, p.candidate, p.deleting, p.created
+		old.onNode, old.local = p.onNode, p.local
 		e.handleChanges(old, e.idx.Upsert(old.key, e.indexLabels(old)))
 		e.dirtyPods[old.key] = struct{}{}
 	} else {
@@ -221,10 +252,6 @@ func (e *engine) upsertPod(pod *corev1.Pod) error {
 		}
 		e.dirtyPods[p.key] = struct{}{}
 	}
-	if len(errs) > 0 {
-		return &ValidationError{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, Errs: errs}
-	}
-	return nil
 }
 
 func (e *engine) deletePod(namespace, name string) {
@@ -241,6 +268,9 @@ func (e *engine) deletePod(namespace, name string) {
 	delete(ns.pods, key)
 	e.dropNamespaceIfUnused(ns)
 	e.dirtyPods[key] = struct{}{}
+	for _, k := range e.reclaim(p, nil) {
+		e.reown(k)
+	}
 }
 
 // activate enters an active pod into the index and the port sets.

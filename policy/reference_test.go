@@ -51,15 +51,30 @@ func podAddrs(p *corev1.Pod) []netip.Addr {
 	return out
 }
 
-// owners returns the active pods that own ip.
-func (r reference) owners(ip netip.Addr) []*corev1.Pod {
-	var out []*corev1.Pod
+// owner returns the pod that owns ip, or nil: of the active pods that
+// report it, one not being deleted over one being deleted, then the most
+// recently created, then the first by namespace/name.
+func (r reference) owner(ip netip.Addr) *corev1.Pod {
+	var best *corev1.Pod
 	for _, p := range r.cl.pods {
-		if podActive(p) && slices.Contains(podAddrs(p), ip) {
-			out = append(out, p)
+		if !podActive(p) || !slices.Contains(podAddrs(p), ip) {
+			continue
+		}
+		if best == nil || claimBeats(p, best) {
+			best = p
 		}
 	}
-	return out
+	return best
+}
+
+func claimBeats(a, b *corev1.Pod) bool {
+	if (a.DeletionTimestamp != nil) != (b.DeletionTimestamp != nil) {
+		return a.DeletionTimestamp == nil
+	}
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.After(b.CreationTimestamp.Time)
+	}
+	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 }
 
 // valid reports whether a policy passes validation (the kinds of invalid
@@ -217,22 +232,11 @@ func portMatches(ports []networkingv1.NetworkPolicyPort, proto ir.Protocol, port
 	return false
 }
 
-// allowed decides src → dst; ok is false when an address is owned by
-// several active pods (the answer would depend on which one sent it).
-func (r reference) allowed(src, dst netip.Addr, proto ir.Protocol, port uint16) (allowed, ok bool) {
-	srcPods, dstPods := r.owners(src), r.owners(dst)
-	if len(srcPods) > 1 || len(dstPods) > 1 {
-		return false, false
-	}
-	var srcPod, dstPod *corev1.Pod
-	if len(srcPods) == 1 {
-		srcPod = srcPods[0]
-	}
-	if len(dstPods) == 1 {
-		dstPod = dstPods[0]
-	}
+// allowed decides src → dst, each address being its owner's.
+func (r reference) allowed(src, dst netip.Addr, proto ir.Protocol, port uint16) bool {
+	srcPod, dstPod := r.owner(src), r.owner(dst)
 	if srcPod != nil && srcPod == dstPod {
-		return true, true
+		return true
 	}
 	egress := r.direction(srcPod, networkingv1.PolicyTypeEgress, func(np *networkingv1.NetworkPolicy) bool {
 		for _, rule := range np.Spec.Egress {
@@ -250,7 +254,7 @@ func (r reference) allowed(src, dst netip.Addr, proto ir.Protocol, port uint16) 
 		}
 		return false
 	})
-	return egress && ingress, true
+	return egress && ingress
 }
 
 func (r reference) anyPeer(ns string, peers []networkingv1.NetworkPolicyPeer, ip netip.Addr, pod *corev1.Pod) bool {

@@ -9,9 +9,9 @@ import (
 )
 
 // Validate checks that every reference in the snapshot resolves and that IDs
-// are unique: endpoints name existing rule lists, rules name existing address
-// and port sets, named port matches agree with their set's protocol, set
-// members do not overlap. It returns every problem found, joined.
+// are unique: endpoints name existing rule lists and no two share an
+// address, rules name existing address and port sets, named port matches
+// agree with their set's protocol, set members do not overlap. It returns every problem found, joined.
 func (s *Snapshot) Validate() error {
 	var errs []error
 	addr := make(map[string]bool, len(s.AddressSets))
@@ -52,11 +52,18 @@ func (s *Snapshot) Validate() error {
 		}
 	}
 	eps := make(map[string]bool, len(s.Endpoints))
+	owners := make(map[netip.Addr]string, len(s.Endpoints))
 	for _, ep := range s.Endpoints {
 		if eps[ep.ID] {
 			errs = append(errs, fmt.Errorf("endpoint %q: duplicate ID", ep.ID))
 		}
 		eps[ep.ID] = true
+		for _, ip := range ep.IPs {
+			if o, ok := owners[ip]; ok && o != ep.ID {
+				errs = append(errs, fmt.Errorf("endpoint %q: address %s is also endpoint %q's", ep.ID, ip, o))
+			}
+			owners[ip] = ep.ID
+		}
 		for _, dir := range []Direction{Ingress, Egress} {
 			for _, t := range ep.Tiers(dir) {
 				for _, id := range t.RuleLists {

@@ -136,6 +136,13 @@ func TestValidate(t *testing.T) {
 			want:  []string{`endpoint "ns/a": duplicate ID`},
 		},
 		{
+			name: "address shared by two endpoints",
+			tweak: func(s *ir.Snapshot) {
+				s.Endpoints = append(s.Endpoints, endpoint("ns/z", []string{s.Endpoints[0].IPs[0].String()}))
+			},
+			want: []string{`endpoint "ns/z": address ` + baseSnapshot().Endpoints[0].IPs[0].String() + ` is also endpoint "` + baseSnapshot().Endpoints[0].ID + `"'s`},
+		},
+		{
 			name:  "overlapping members",
 			tweak: func(s *ir.Snapshot) { s.AddressSets[1].Members = prefixes("10.0.0.2/32", "10.0.0.0/24") },
 			want:  []string{`address set "pods-all": members 10.0.0.0/24 and 10.0.0.2/32 overlap`},
