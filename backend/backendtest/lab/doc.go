@@ -76,6 +76,13 @@
 // Connected=false with the kernel's error ("connection refused"). Err is
 // kept for probes that could not be made (unknown pod: ErrNotFound).
 //
+// A probe may meet a conntrack entry an earlier probe of the same flow left
+// (the kernel picks source ports at random) and pass as established: after
+// changing a filter, call ForgetConnections so that probes are judged as
+// new connections. TCP servers accept with a 65535-deep queue, so bursts
+// of connects are not stalled by the server. Sockets opens client sockets
+// in an endpoint's namespace for hand-written probes and benchmarks.
+//
 // # Guarantees
 //
 // Isolation: everything the lab creates lives in namespaces it created. It
