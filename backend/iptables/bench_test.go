@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
 func benchIP(i int) netip.Addr {
@@ -38,7 +39,7 @@ func synthSnapshot(pods, policies int) *ir.Snapshot {
 	for id, m := range members {
 		s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: id, Members: m})
 	}
-	s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: "dns", Members: []netip.Prefix{pfx("10.96.0.10/32")}})
+	s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: "dns", Members: []netip.Prefix{irtest.Prefix("10.96.0.10/32")}})
 	selected := map[[2]int][]int{}
 	for p := 0; p < policies; p++ {
 		ns, app := p%nss, (p/nss)%apps

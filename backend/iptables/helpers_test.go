@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
 // newNetNS creates an anonymous network namespace, closed when the test
@@ -84,126 +85,26 @@ func mustSync(tb testing.TB, b *Backend, snap *ir.Snapshot) (changes int, repair
 	return rep.Changes, rep.Repairs
 }
 
-func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-func addr(s string) netip.Addr  { return netip.MustParseAddr(s) }
-func ap(s string) netip.AddrPort {
-	return netip.MustParseAddrPort(s)
-}
-
-func addrSet(id string, members ...string) ir.AddressSet {
-	s := ir.AddressSet{ID: id, Description: "test set " + id}
-	for _, m := range members {
-		s.Members = append(s.Members, pfx(m))
-	}
-	return s
-}
-
-func rule(idx int, action ir.Action, tweaks ...func(*ir.Rule)) ir.Rule {
-	r := ir.Rule{Index: idx, Action: action, AllPeers: true, AllPorts: true}
-	for _, t := range tweaks {
-		t(&r)
-	}
-	return r
-}
-
-func peers(ids ...string) func(*ir.Rule) {
-	return func(r *ir.Rule) { r.AllPeers, r.Peers = false, ids }
-}
-
-func ports(pms ...ir.PortMatch) func(*ir.Rule) {
-	return func(r *ir.Rule) { r.AllPorts, r.Ports = false, pms }
-}
-
-func port(p ir.Protocol, lo, hi uint16) ir.PortMatch {
-	return ir.PortMatch{Protocol: p, Port: lo, EndPort: hi}
-}
-
-func named(p ir.Protocol, set string) ir.PortMatch { return ir.PortMatch{Protocol: p, NamedSet: set} }
-
-func list(id, kind, ns, name string, dir ir.Direction, rules ...ir.Rule) ir.RuleList {
-	return ir.RuleList{ID: id, Origin: ir.Origin{Kind: kind, Namespace: ns, Name: name}, Direction: dir, Rules: rules}
-}
-
-func endpoint(id string, ips []string, tweaks ...func(*ir.Endpoint)) ir.Endpoint {
-	ep := ir.Endpoint{ID: id}
-	for _, ip := range ips {
-		ep.IPs = append(ep.IPs, addr(ip))
-	}
-	for _, t := range tweaks {
-		t(&ep)
-	}
-	return ep
-}
-
-func ingress(tiers ...ir.Tier) func(*ir.Endpoint) {
-	return func(e *ir.Endpoint) { e.Ingress = tiers }
-}
-
-func egress(tiers ...ir.Tier) func(*ir.Endpoint) {
-	return func(e *ir.Endpoint) { e.Egress = tiers }
-}
-
-func tier(kind ir.TierKind, lists ...string) ir.Tier { return ir.Tier{Kind: kind, RuleLists: lists} }
-
-// testSnapshot exercises every kind of object: /0 prefixes, an ipBlock with
-// a hole, named ports, ranges, TCP/UDP/SCTP, an Admin tier with
-// Allow/Deny/Pass over two lists, a NetworkPolicy tier and a Baseline tier,
-// dual-stack endpoints and an unrestricted one.
-func testSnapshot() *ir.Snapshot {
-	return &ir.Snapshot{
-		Generation: 1,
-		AddressSets: []ir.AddressSet{
-			addrSet("all", "0.0.0.0/0", "::/0"),
-			{ID: "block-ext", Description: "192.168.0.0/16 except 192.168.1.0/24", Members: ir.Subtract(pfx("192.168.0.0/16"), []netip.Prefix{pfx("192.168.1.0/24")})},
-			addrSet("frontend", "10.0.0.2/32", "10.0.0.3/32", "fd00::2/128"),
-			addrSet("monitoring", "10.0.0.20/32", "fd00::20/128"),
-		},
-		PortSets: []ir.PortSet{
-			{ID: "http-tcp", Protocol: ir.TCP, PortName: "http", Members: []netip.AddrPort{ap("10.0.0.10:8080"), ap("[fd00::10]:8080")}},
-		},
-		RuleLists: []ir.RuleList{
-			list("anp/allow-mon/ingress", "AdminNetworkPolicy", "", "allow-mon", ir.Ingress,
-				rule(0, ir.Allow, peers("monitoring"), ports(port(ir.TCP, 9090, 9090)))),
-			list("anp/pass-front/ingress", "AdminNetworkPolicy", "", "pass-front", ir.Ingress,
-				rule(0, ir.Pass, peers("frontend")),
-				rule(1, ir.Deny, ports(port(ir.TCP, 5433, 5433)))),
-			list("banp/default/ingress", "BaselineAdminNetworkPolicy", "", "default", ir.Ingress,
-				rule(0, ir.Deny, peers("block-ext"))),
-			list("np/default/db/egress", "NetworkPolicy", "default", "db", ir.Egress,
-				rule(0, ir.Allow, peers("all"), ports(port(ir.UDP, 53, 53)))),
-			list("np/default/db/ingress", "NetworkPolicy", "default", "db", ir.Ingress,
-				rule(0, ir.Allow, peers("frontend"), ports(port(ir.TCP, 5432, 5432), port(ir.TCP, 6000, 6010))),
-				rule(1, ir.Allow, peers("block-ext", "frontend"), ports(port(ir.UDP, 0, 0), port(ir.SCTP, 7000, 7000))),
-				rule(2, ir.Allow, ports(named(ir.TCP, "http-tcp")))),
-		},
-		Endpoints: []ir.Endpoint{
-			endpoint("default/db", []string{"10.0.0.10", "fd00::10"},
-				ingress(tier(ir.TierAdmin, "anp/pass-front/ingress", "anp/allow-mon/ingress"), tier(ir.TierNetworkPolicy, "np/default/db/ingress"), tier(ir.TierBaseline, "banp/default/ingress")),
-				egress(tier(ir.TierNetworkPolicy, "np/default/db/egress"))),
-			endpoint("default/free", []string{"10.0.0.3"}),
-			endpoint("default/web", []string{"10.0.0.2", "fd00::2"},
-				ingress(tier(ir.TierBaseline, "banp/default/ingress"))),
-		},
-	}
-}
+// testSnapshot is irtest.Exercise with plain address sets.
+func testSnapshot() *ir.Snapshot { return irtest.Exercise(false) }
 
 // deltaSteps change testSnapshot step by step: a label change (set
 // members), a new endpoint with an existing profile, a policy change, a new
 // profile, removals.
 func deltaSteps() []ir.Delta {
 	return []ir.Delta{
-		{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "frontend", Added: []netip.Prefix{pfx("10.0.0.4/32")}, Removed: []netip.Prefix{pfx("10.0.0.3/32")}}}},
-		{Base: 2, Generation: 3, Endpoints: []ir.Endpoint{endpoint("default/web2", []string{"10.0.0.5"}, ingress(tier(ir.TierBaseline, "banp/default/ingress")))}},
-		{Base: 3, Generation: 4, RuleLists: []ir.RuleList{list("np/default/db/egress", "NetworkPolicy", "default", "db", ir.Egress,
-			rule(0, ir.Allow, peers("all"), ports(port(ir.UDP, 53, 53), port(ir.TCP, 53, 53))))}},
+		{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "frontend", Added: []netip.Prefix{irtest.Prefix("10.0.0.4/32")}, Removed: []netip.Prefix{irtest.Prefix("10.0.0.3/32")}}}},
+		{Base: 2, Generation: 3, Endpoints: []ir.Endpoint{irtest.Endpoint("default/web2", []string{"10.0.0.5"}, irtest.Ingress(irtest.Tier(ir.TierBaseline, "banp/default/ingress")))}},
+		{Base: 3, Generation: 4, RuleLists: []ir.RuleList{irtest.List("np/default/db/egress", "NetworkPolicy", "default", "db", ir.Egress,
+			irtest.Rule(0, ir.Allow, irtest.Peers("all"), irtest.Ports(irtest.Port(ir.UDP, 53, 53), irtest.Port(ir.TCP, 53, 53))))}},
 		{Base: 4, Generation: 5,
-			AddedAddressSets: []ir.AddressSet{addrSet("ext", "203.0.113.0/24")},
-			AddedPortSets:    []ir.PortSet{{ID: "dns-udp", Protocol: ir.UDP, PortName: "dns", Members: []netip.AddrPort{ap("10.0.0.2:53")}}},
-			RuleLists: []ir.RuleList{list("np/default/web/ingress", "NetworkPolicy", "default", "web", ir.Ingress,
-				rule(0, ir.Allow, peers("ext"), ports(named(ir.UDP, "dns-udp"))))},
-			Endpoints: []ir.Endpoint{endpoint("default/web", []string{"10.0.0.2", "fd00::2"},
-				ingress(tier(ir.TierNetworkPolicy, "np/default/web/ingress"), tier(ir.TierBaseline, "banp/default/ingress")))},
-			PortSetChanges: []ir.PortSetChange{{ID: "http-tcp", Removed: []netip.AddrPort{ap("[fd00::10]:8080")}}},
+			AddedAddressSets: []ir.AddressSet{irtest.AddrSet("ext", "203.0.113.0/24")},
+			AddedPortSets:    []ir.PortSet{{ID: "dns-udp", Protocol: ir.UDP, PortName: "dns", Members: []netip.AddrPort{irtest.AddrPort("10.0.0.2:53")}}},
+			RuleLists: []ir.RuleList{irtest.List("np/default/web/ingress", "NetworkPolicy", "default", "web", ir.Ingress,
+				irtest.Rule(0, ir.Allow, irtest.Peers("ext"), irtest.Ports(irtest.Named(ir.UDP, "dns-udp"))))},
+			Endpoints: []ir.Endpoint{irtest.Endpoint("default/web", []string{"10.0.0.2", "fd00::2"},
+				irtest.Ingress(irtest.Tier(ir.TierNetworkPolicy, "np/default/web/ingress"), irtest.Tier(ir.TierBaseline, "banp/default/ingress")))},
+			PortSetChanges: []ir.PortSetChange{{ID: "http-tcp", Removed: []netip.AddrPort{irtest.AddrPort("[fd00::10]:8080")}}},
 		},
 		{Base: 5, Generation: 6,
 			RemovedEndpoints:   []string{"default/web", "default/web2"},

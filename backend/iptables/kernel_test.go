@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
 // forModes runs fn once per iptables variant, each on a fresh namespace.
@@ -175,7 +176,7 @@ func TestApplyRefuses(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorContains(t, b.Apply(ctx, &ir.Delta{Base: 7, Generation: 8}), "does not apply to generation 1")
 	require.ErrorContains(t, b.Apply(ctx, &ir.Delta{Base: 1, Generation: 2, RemovedEndpoints: []string{"x/y"}}), `endpoint "x/y": removed but does not exist`)
-	_, err = b.Sync(ctx, &ir.Snapshot{Generation: 3, RuleLists: []ir.RuleList{list("l", "NetworkPolicy", "a", "b", ir.Ingress, rule(0, ir.Allow, peers("ghost")))}})
+	_, err = b.Sync(ctx, &ir.Snapshot{Generation: 3, RuleLists: []ir.RuleList{irtest.List("l", "NetworkPolicy", "a", "b", ir.Ingress, irtest.Rule(0, ir.Allow, irtest.Peers("ghost")))}})
 	require.ErrorContains(t, err, `unknown address set "ghost"`)
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/palisade-net/palisade/backend/backendtest/lab"
 	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
 // TestPacketTiers sends real traffic through a lab node programmed with
@@ -29,10 +30,10 @@ func TestPacketTiers(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { l.Close() })
 		pods := map[string][]netip.Addr{
-			"default/web":  {addr("10.0.0.2"), addr("fd00::2")},
-			"default/free": {addr("10.0.0.3")},
-			"default/db":   {addr("10.0.0.10"), addr("fd00::10")},
-			"default/mon":  {addr("10.0.0.20"), addr("fd00::20")},
+			"default/web":  {irtest.Addr("10.0.0.2"), irtest.Addr("fd00::2")},
+			"default/free": {irtest.Addr("10.0.0.3")},
+			"default/db":   {irtest.Addr("10.0.0.10"), irtest.Addr("fd00::10")},
+			"default/mon":  {irtest.Addr("10.0.0.20"), irtest.Addr("fd00::20")},
 		}
 		for name, ips := range pods {
 			require.NoError(t, l.AddPod(ctx, lab.PodSpec{Name: name, IPs: ips}))
@@ -40,11 +41,11 @@ func TestPacketTiers(t *testing.T) {
 
 		snap := testSnapshot()
 		db := &snap.RuleLists[4]
-		db.Rules[0].Ports = append(db.Rules[0].Ports, port(ir.TCP, 5433, 5433))
-		snap.RuleLists[2].Rules = append(snap.RuleLists[2].Rules, rule(1, ir.Deny, peers("monitoring"), ports(port(ir.TCP, 80, 80))))
-		snap.RuleLists = append(snap.RuleLists, list("np/default/web/egress", "NetworkPolicy", "default", "web", ir.Egress, rule(0, ir.Allow, ports(port(ir.TCP, 5432, 5434), port(ir.UDP, 0, 0)))))
-		snap.Endpoints[2].Ingress = []ir.Tier{tier(ir.TierAdmin, "anp/pass-front/ingress"), tier(ir.TierBaseline, "banp/default/ingress")}
-		snap.Endpoints[2].Egress = []ir.Tier{tier(ir.TierNetworkPolicy, "np/default/web/egress")}
+		db.Rules[0].Ports = append(db.Rules[0].Ports, irtest.Port(ir.TCP, 5433, 5433))
+		snap.RuleLists[2].Rules = append(snap.RuleLists[2].Rules, irtest.Rule(1, ir.Deny, irtest.Peers("monitoring"), irtest.Ports(irtest.Port(ir.TCP, 80, 80))))
+		snap.RuleLists = append(snap.RuleLists, irtest.List("np/default/web/egress", "NetworkPolicy", "default", "web", ir.Egress, irtest.Rule(0, ir.Allow, irtest.Ports(irtest.Port(ir.TCP, 5432, 5434), irtest.Port(ir.UDP, 0, 0)))))
+		snap.Endpoints[2].Ingress = []ir.Tier{irtest.Tier(ir.TierAdmin, "anp/pass-front/ingress"), irtest.Tier(ir.TierBaseline, "banp/default/ingress")}
+		snap.Endpoints[2].Egress = []ir.Tier{irtest.Tier(ir.TierNetworkPolicy, "np/default/web/egress")}
 		snap.Sort()
 		require.NoError(t, snap.Validate())
 

@@ -11,16 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
 func goldenSnapshot() *ir.Snapshot {
 	return &ir.Snapshot{Generation: 1,
-		AddressSets: []ir.AddressSet{addrSet("front", "10.0.0.2/32", "fd00::2/128", "192.168.0.0/16")},
-		PortSets:    []ir.PortSet{{ID: "http", Protocol: ir.TCP, PortName: "http", Members: []netip.AddrPort{ap("10.0.0.1:8080")}}},
-		RuleLists: []ir.RuleList{list("np-db-in", "NetworkPolicy", "default", "db", ir.Ingress,
-			rule(0, ir.Allow, peers("front"), ports(port(ir.TCP, 5432, 5432), port(ir.SCTP, 7000, 7010))),
-			rule(1, ir.Allow, ports(named(ir.TCP, "http"))))},
-		Endpoints: []ir.Endpoint{endpoint("default/db", []string{"10.0.0.1"}, ingress(tier(ir.TierNetworkPolicy, "np-db-in")))},
+		AddressSets: []ir.AddressSet{irtest.AddrSet("front", "10.0.0.2/32", "fd00::2/128", "192.168.0.0/16")},
+		PortSets:    []ir.PortSet{{ID: "http", Protocol: ir.TCP, PortName: "http", Members: []netip.AddrPort{irtest.AddrPort("10.0.0.1:8080")}}},
+		RuleLists: []ir.RuleList{irtest.List("np-db-in", "NetworkPolicy", "default", "db", ir.Ingress,
+			irtest.Rule(0, ir.Allow, irtest.Peers("front"), irtest.Ports(irtest.Port(ir.TCP, 5432, 5432), irtest.Port(ir.SCTP, 7000, 7010))),
+			irtest.Rule(1, ir.Allow, irtest.Ports(irtest.Named(ir.TCP, "http"))))},
+		Endpoints: []ir.Endpoint{irtest.Endpoint("default/db", []string{"10.0.0.1"}, irtest.Ingress(irtest.Tier(ir.TierNetworkPolicy, "np-db-in")))},
 	}
 }
 
@@ -112,7 +113,7 @@ func TestApplyGolden(t *testing.T) {
 
 	f.calls = nil
 	require.NoError(t, b.Apply(ctx, &ir.Delta{Base: 1, Generation: 2,
-		AddressSetChanges: []ir.AddressSetChange{{ID: "front", Added: []netip.Prefix{pfx("10.0.0.3/32")}, Removed: []netip.Prefix{pfx("10.0.0.2/32")}}}}))
+		AddressSetChanges: []ir.AddressSetChange{{ID: "front", Added: []netip.Prefix{irtest.Prefix("10.0.0.3/32")}, Removed: []netip.Prefix{irtest.Prefix("10.0.0.2/32")}}}}))
 	require.Len(t, f.calls, 1)
 	if diff := cmp.Diff("add pal-a4-front 10.0.0.3\ndel pal-a4-front 10.0.0.2\n", f.calls[0].stdin); diff != "" {
 		t.Errorf("label change (-want +got):\n%s", diff)
@@ -120,7 +121,7 @@ func TestApplyGolden(t *testing.T) {
 
 	f.calls = nil
 	require.NoError(t, b.Apply(ctx, &ir.Delta{Base: 2, Generation: 3,
-		Endpoints: []ir.Endpoint{endpoint("default/db2", []string{"10.0.0.7", "fd00::7"}, ingress(tier(ir.TierNetworkPolicy, "np-db-in")))}}))
+		Endpoints: []ir.Endpoint{irtest.Endpoint("default/db2", []string{"10.0.0.7", "fd00::7"}, irtest.Ingress(irtest.Tier(ir.TierNetworkPolicy, "np-db-in")))}}))
 	require.Len(t, f.calls, 1, "a pod with an existing profile is two set elements")
 	if diff := cmp.Diff("add pal-d4-1c09ad059942 10.0.0.7\nadd pal-d6-1c09ad059942 fd00::7\n", f.calls[0].stdin); diff != "" {
 		t.Errorf("new endpoint (-want +got):\n%s", diff)
@@ -128,11 +129,11 @@ func TestApplyGolden(t *testing.T) {
 
 	f.calls = nil
 	require.NoError(t, b.Apply(ctx, &ir.Delta{Base: 3, Generation: 4,
-		Endpoints: []ir.Endpoint{endpoint("default/db2", []string{"10.0.0.7", "fd00::7"}, egress(tier(ir.TierNetworkPolicy)))}}))
+		Endpoints: []ir.Endpoint{irtest.Endpoint("default/db2", []string{"10.0.0.7", "fd00::7"}, irtest.Egress(irtest.Tier(ir.TierNetworkPolicy)))}}))
 	got := commands(f.calls)
 	require.Equal(t, []string{"ipset restore -exist", "iptables-nft-restore -w 5 --noflush", "ip6tables-nft-restore -w 5 --noflush", "ipset restore -exist"}, got)
-	egressProfile := b.n.profileChain(ir.ProfileKey(ir.Egress, []ir.Tier{tier(ir.TierNetworkPolicy)}))
-	egressSet := b.n.dispatchSet(ir.IPv4, ir.ProfileKey(ir.Egress, []ir.Tier{tier(ir.TierNetworkPolicy)}))
+	egressProfile := b.n.profileChain(ir.ProfileKey(ir.Egress, []ir.Tier{irtest.Tier(ir.TierNetworkPolicy)}))
+	egressSet := b.n.dispatchSet(ir.IPv4, ir.ProfileKey(ir.Egress, []ir.Tier{irtest.Tier(ir.TierNetworkPolicy)}))
 	assert.Contains(t, f.calls[0].stdin, "create "+egressSet+" hash:ip family inet")
 	assert.Contains(t, f.calls[0].stdin, "add "+egressSet+" 10.0.0.7")
 	want := `*filter
@@ -200,7 +201,7 @@ func TestErrorsByExitCode(t *testing.T) {
 	_, err := b.Sync(ctx, goldenSnapshot())
 	require.NoError(t, err)
 	f.fail = map[string]int{"ipset": 2}
-	err = b.Apply(ctx, &ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "front", Added: []netip.Prefix{pfx("10.0.0.9/32")}}}})
+	err = b.Apply(ctx, &ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "front", Added: []netip.Prefix{irtest.Prefix("10.0.0.9/32")}}}})
 	require.Error(t, err)
 	assert.Equal(t, 2, ExitCode(err))
 	require.ErrorContains(t, b.Apply(ctx, &ir.Delta{Base: 2, Generation: 3}), "Sync first")
@@ -231,8 +232,8 @@ func TestQuote(t *testing.T) {
 }
 
 func TestNetMembers(t *testing.T) {
-	assert.Equal(t, []string{"0.0.0.0/1", "128.0.0.0/1"}, netMembers(pfx("0.0.0.0/0")))
-	assert.Equal(t, []string{"::/1", "8000::/1"}, netMembers(pfx("::/0")))
-	assert.Equal(t, []string{"10.0.0.1"}, netMembers(pfx("10.0.0.1/32")))
-	assert.Equal(t, []string{"fd00::/64"}, netMembers(pfx("fd00::/64")))
+	assert.Equal(t, []string{"0.0.0.0/1", "128.0.0.0/1"}, netMembers(irtest.Prefix("0.0.0.0/0")))
+	assert.Equal(t, []string{"::/1", "8000::/1"}, netMembers(irtest.Prefix("::/0")))
+	assert.Equal(t, []string{"10.0.0.1"}, netMembers(irtest.Prefix("10.0.0.1/32")))
+	assert.Equal(t, []string{"fd00::/64"}, netMembers(irtest.Prefix("fd00::/64")))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
 type flowCase struct {
@@ -58,10 +59,10 @@ func TestEvaluate(t *testing.T) {
 			name: "NetworkPolicy ingress",
 			snap: snapshot(setA(), setC(),
 				ruleList("np-b", ir.Ingress,
-					rule(0, ir.Allow, peers("pods-a"), ports(tcp(80))),
-					rule(3, ir.Allow, peers("pods-c"), ports(port(ir.UDP, 53)))),
-				ruleList("np-b2", ir.Ingress, rule(1, ir.Allow, allPeers, ports(tcp(443)))),
-				podA(), podB(ingress(np("np-b", "np-b2"))), podC()),
+					irtest.BareRule(0, ir.Allow, irtest.Peers("pods-a"), irtest.Ports(tcp(80))),
+					irtest.BareRule(3, ir.Allow, irtest.Peers("pods-c"), irtest.Ports(port(ir.UDP, 53)))),
+				ruleList("np-b2", ir.Ingress, irtest.BareRule(1, ir.Allow, irtest.AllPeers, irtest.Ports(tcp(443)))),
+				podA(), podB(irtest.Ingress(np("np-b", "np-b2"))), podC()),
 			cases: []flowCase{
 				{"allowed peer and port", flow(ipA, ipB, ir.TCP, 80), allow(noDecision("ns/a"), by("ns/b", npT, "np-b", 0, ir.Allow))},
 				{"allowed over IPv6", flow(ipA6, ipB6, ir.TCP, 80), allow(noDecision("ns/a"), by("ns/b", npT, "np-b", 0, ir.Allow))},
@@ -77,7 +78,7 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "isolation without rules",
 			snap: snapshot(ruleList("np-deny-in", ir.Ingress), ruleList("np-deny-out", ir.Egress),
-				podA(ingress(np("np-deny-in")), egress(np("np-deny-out"))), podB()),
+				podA(irtest.Ingress(np("np-deny-in")), irtest.Egress(np("np-deny-out"))), podB()),
 			cases: []flowCase{
 				{"into isolated pod", flow(ipB, ipA, ir.TCP, 80), deny(noDecision("ns/b"), isolated("ns/a"))},
 				{"out of isolated pod", flow(ipA, ipB, ir.TCP, 80), deny(isolated("ns/a"), noDecision("ns/b"))},
@@ -87,9 +88,9 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "both ends are checked independently",
 			snap: snapshot(setA(), setB(),
-				ruleList("np-a-out", ir.Egress, rule(0, ir.Allow, peers("pods-b"), ports(tcp(80)))),
-				ruleList("np-b-in", ir.Ingress, rule(0, ir.Allow, peers("pods-a"), ports(tcp(443)))),
-				podA(egress(np("np-a-out"))), podB(ingress(np("np-b-in"))), podC()),
+				ruleList("np-a-out", ir.Egress, irtest.BareRule(0, ir.Allow, irtest.Peers("pods-b"), irtest.Ports(tcp(80)))),
+				ruleList("np-b-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.Peers("pods-a"), irtest.Ports(tcp(443)))),
+				podA(irtest.Egress(np("np-a-out"))), podB(irtest.Ingress(np("np-b-in"))), podC()),
 			cases: []flowCase{
 				{"egress allows, ingress denies", flow(ipA, ipB, ir.TCP, 80), deny(by("ns/a", npT, "np-a-out", 0, ir.Allow), isolated("ns/b"))},
 				{"ingress allows, egress denies", flow(ipA, ipB, ir.TCP, 443), deny(isolated("ns/a"), by("ns/b", npT, "np-b-in", 0, ir.Allow))},
@@ -100,9 +101,9 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "Admin egress denies, peer's Admin ingress allows",
 			snap: snapshot(setA(), setB(),
-				ruleList("anp-egress", ir.Egress, rule(0, ir.Deny, peers("pods-b"), allPorts)),
-				ruleList("anp-ingress", ir.Ingress, rule(0, ir.Allow, peers("pods-a"), allPorts)),
-				podA(egress(admin("anp-egress"))), podB(ingress(admin("anp-ingress")))),
+				ruleList("anp-egress", ir.Egress, irtest.BareRule(0, ir.Deny, irtest.Peers("pods-b"), irtest.AllPorts)),
+				ruleList("anp-ingress", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.Peers("pods-a"), irtest.AllPorts)),
+				podA(irtest.Egress(admin("anp-egress"))), podB(irtest.Ingress(admin("anp-ingress")))),
 			cases: []flowCase{
 				{"denied at the source", flow(ipA, ipB, ir.TCP, 80), deny(by("ns/a", adminT, "anp-egress", 0, ir.Deny), by("ns/b", adminT, "anp-ingress", 0, ir.Allow))},
 				{"reverse", flow(ipB, ipA, ir.TCP, 80), allow(noDecision("ns/b"), noDecision("ns/a"))},
@@ -113,8 +114,8 @@ func TestEvaluate(t *testing.T) {
 			snap: snapshot(setA(),
 				ipBlock("net-4", "0.0.0.0/0", "10.0.0.0/8"),
 				ipBlock("net-6", "fd00::/16", "fd00::/64"),
-				ruleList("np-b-in", ir.Ingress, rule(0, ir.Allow, peers("net-4", "pods-a", "net-6"), ports(tcp(80)))),
-				podA(), podB(ingress(np("np-b-in"))), podC()),
+				ruleList("np-b-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.Peers("net-4", "pods-a", "net-6"), irtest.Ports(tcp(80)))),
+				podA(), podB(irtest.Ingress(np("np-b-in"))), podC()),
 			cases: []flowCase{
 				{"pod inside the except, in the pod set", flow(ipA, ipB, ir.TCP, 80), allow(noDecision("ns/a"), by("ns/b", npT, "np-b-in", 0, ir.Allow))},
 				{"pod inside the except, not in the pod set", flow(ipC, ipB, ir.TCP, 80), deny(noDecision("ns/c"), isolated("ns/b"))},
@@ -130,8 +131,8 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "egress to an ipBlock, any port of a protocol",
 			snap: snapshot(ipBlock("net-ext", "192.0.2.0/24", "192.0.2.128/25"),
-				ruleList("np-a-out", ir.Egress, rule(0, ir.Allow, peers("net-ext"), ports(port(ir.UDP, 0)))),
-				podA(egress(np("np-a-out")))),
+				ruleList("np-a-out", ir.Egress, irtest.BareRule(0, ir.Allow, irtest.Peers("net-ext"), irtest.Ports(port(ir.UDP, 0)))),
+				podA(irtest.Egress(np("np-a-out")))),
 			cases: []flowCase{
 				{"in the block", flow(ipA, ext, ir.UDP, 53), allow(by("ns/a", npT, "np-a-out", 0, ir.Allow), notEnforced())},
 				{"port 0 means every port: highest", flow(ipA, ext, ir.UDP, 65535), allow(by("ns/a", npT, "np-a-out", 0, ir.Allow), notEnforced())},
@@ -145,12 +146,12 @@ func TestEvaluate(t *testing.T) {
 			name: "port ranges, SCTP, all ports, empty matches",
 			snap: snapshot(setC(),
 				ruleList("np-b-in", ir.Ingress,
-					rule(0, ir.Allow, allPeers, ports(portRange(ir.TCP, 1000, 2000))),
-					rule(1, ir.Allow, allPeers, ports(port(ir.SCTP, 3868))),
-					rule(2, ir.Allow, peers("pods-c"), allPorts),
-					rule(3, ir.Allow, allPorts),  // no peers: matches nothing
-					rule(4, ir.Allow, allPeers)), // no ports: matches nothing
-				podA(), podB(ingress(np("np-b-in"))), podC()),
+					irtest.BareRule(0, ir.Allow, irtest.AllPeers, irtest.Ports(irtest.Port(ir.TCP, 1000, 2000))),
+					irtest.BareRule(1, ir.Allow, irtest.AllPeers, irtest.Ports(port(ir.SCTP, 3868))),
+					irtest.BareRule(2, ir.Allow, irtest.Peers("pods-c"), irtest.AllPorts),
+					irtest.BareRule(3, ir.Allow, irtest.AllPorts),  // no peers: matches nothing
+					irtest.BareRule(4, ir.Allow, irtest.AllPeers)), // no ports: matches nothing
+				podA(), podB(irtest.Ingress(np("np-b-in"))), podC()),
 			cases: []flowCase{
 				{"below the range", flow(ext, ipB, ir.TCP, 999), deny(notEnforced(), isolated("ns/b"))},
 				{"range start", flow(ext, ipB, ir.TCP, 1000), allow(notEnforced(), by("ns/b", npT, "np-b-in", 0, ir.Allow))},
@@ -169,11 +170,11 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "named ports resolve at the destination",
 			snap: snapshot(
-				portSet("tcp-http", ir.TCP, "http", ipB+":8080", "["+ipB6+"]:8080", ipC+":9000"),
-				portSet("udp-dns", ir.UDP, "dns", ipB+":53"),
-				ruleList("np-in", ir.Ingress, rule(0, ir.Allow, allPeers, ports(named(ir.TCP, "tcp-http"), named(ir.UDP, "udp-dns")))),
-				ruleList("np-a-out", ir.Egress, rule(0, ir.Allow, allPeers, ports(named(ir.TCP, "tcp-http")))),
-				podA(egress(np("np-a-out"))), podB(ingress(np("np-in"))), podC(ingress(np("np-in")))),
+				irtest.PortSet("tcp-http", ir.TCP, "http", ipB+":8080", "["+ipB6+"]:8080", ipC+":9000"),
+				irtest.PortSet("udp-dns", ir.UDP, "dns", ipB+":53"),
+				ruleList("np-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.AllPeers, irtest.Ports(irtest.Named(ir.TCP, "tcp-http"), irtest.Named(ir.UDP, "udp-dns")))),
+				ruleList("np-a-out", ir.Egress, irtest.BareRule(0, ir.Allow, irtest.AllPeers, irtest.Ports(irtest.Named(ir.TCP, "tcp-http")))),
+				podA(irtest.Egress(np("np-a-out"))), podB(irtest.Ingress(np("np-in"))), podC(irtest.Ingress(np("np-in")))),
 			cases: []flowCase{
 				{"b's http", flow(ipA, ipB, ir.TCP, 8080), allow(by("ns/a", npT, "np-a-out", 0, ir.Allow), by("ns/b", npT, "np-in", 0, ir.Allow))},
 				{"b's http over IPv6", flow(ipA6, ipB6, ir.TCP, 8080), allow(by("ns/a", npT, "np-a-out", 0, ir.Allow), by("ns/b", npT, "np-in", 0, ir.Allow))},
@@ -190,15 +191,15 @@ func TestEvaluate(t *testing.T) {
 			name: "Admin, NetworkPolicy and Baseline tiers",
 			snap: snapshot(setA(), setC(),
 				ruleList("anp-1", ir.Ingress,
-					rule(0, ir.Deny, peers("pods-c"), allPorts),
-					rule(1, ir.Pass, peers("pods-a"), ports(tcp(22))),
-					rule(2, ir.Allow, allPeers, ports(tcp(8443)))),
+					irtest.BareRule(0, ir.Deny, irtest.Peers("pods-c"), irtest.AllPorts),
+					irtest.BareRule(1, ir.Pass, irtest.Peers("pods-a"), irtest.Ports(tcp(22))),
+					irtest.BareRule(2, ir.Allow, irtest.AllPeers, irtest.Ports(tcp(8443)))),
 				ruleList("anp-2", ir.Ingress,
-					rule(0, ir.Allow, peers("pods-a"), ports(tcp(22))),
-					rule(1, ir.Deny, allPeers, ports(tcp(23)))),
-				ruleList("np-b-in", ir.Ingress, rule(0, ir.Allow, peers("pods-a"), ports(tcp(80), tcp(23)))),
-				ruleList("banp-all", ir.Ingress, rule(0, ir.Allow, allPeers, allPorts)),
-				podA(), podB(ingress(admin("anp-1", "anp-2"), np("np-b-in"), baseline("banp-all"))), podC()),
+					irtest.BareRule(0, ir.Allow, irtest.Peers("pods-a"), irtest.Ports(tcp(22))),
+					irtest.BareRule(1, ir.Deny, irtest.AllPeers, irtest.Ports(tcp(23)))),
+				ruleList("np-b-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.Peers("pods-a"), irtest.Ports(tcp(80), tcp(23)))),
+				ruleList("banp-all", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.AllPeers, irtest.AllPorts)),
+				podA(), podB(irtest.Ingress(admin("anp-1", "anp-2"), np("np-b-in"), baseline("banp-all"))), podC()),
 			cases: []flowCase{
 				{"Admin Deny wins over a later Admin Allow", flow(ipC, ipB, ir.TCP, 8443), deny(noDecision("ns/c"), by("ns/b", adminT, "anp-1", 0, ir.Deny))},
 				{"Admin Allow although NetworkPolicy would deny", flow(ipA, ipB, ir.TCP, 8443), allow(noDecision("ns/a"), by("ns/b", adminT, "anp-1", 2, ir.Allow))},
@@ -212,18 +213,18 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "Baseline tier",
 			snap: snapshot(setA(), setC(),
-				ruleList("anp-pass-a", ir.Ingress, rule(0, ir.Pass, peers("pods-a"), allPorts)),
+				ruleList("anp-pass-a", ir.Ingress, irtest.BareRule(0, ir.Pass, irtest.Peers("pods-a"), irtest.AllPorts)),
 				ruleList("banp-b", ir.Ingress,
-					rule(0, ir.Allow, peers("pods-a"), ports(tcp(80))),
-					rule(1, ir.Deny, allPeers, allPorts),
-					rule(2, ir.Allow, allPeers, allPorts)),
+					irtest.BareRule(0, ir.Allow, irtest.Peers("pods-a"), irtest.Ports(tcp(80))),
+					irtest.BareRule(1, ir.Deny, irtest.AllPeers, irtest.AllPorts),
+					irtest.BareRule(2, ir.Allow, irtest.AllPeers, irtest.AllPorts)),
 				ruleList("banp-pass", ir.Ingress,
-					rule(0, ir.Pass, peers("pods-a"), allPorts),
-					rule(1, ir.Deny, allPeers, allPorts)),
-				ruleList("banp-deny-c", ir.Ingress, rule(0, ir.Deny, peers("pods-c"), allPorts)),
-				podA(ingress(baseline("banp-deny-c"))),
-				podB(ingress(admin("anp-pass-a"), baseline("banp-b"))),
-				podC(ingress(baseline("banp-pass")))),
+					irtest.BareRule(0, ir.Pass, irtest.Peers("pods-a"), irtest.AllPorts),
+					irtest.BareRule(1, ir.Deny, irtest.AllPeers, irtest.AllPorts)),
+				ruleList("banp-deny-c", ir.Ingress, irtest.BareRule(0, ir.Deny, irtest.Peers("pods-c"), irtest.AllPorts)),
+				podA(irtest.Ingress(baseline("banp-deny-c"))),
+				podB(irtest.Ingress(admin("anp-pass-a"), baseline("banp-b"))),
+				podC(irtest.Ingress(baseline("banp-pass")))),
 			cases: []flowCase{
 				{"Admin Pass, then Baseline allows", flow(ipA, ipB, ir.TCP, 80), allow(noDecision("ns/a"), by("ns/b", baselineT, "banp-b", 0, ir.Allow))},
 				{"Admin Pass, then Baseline denies", flow(ipA, ipB, ir.TCP, 81), deny(noDecision("ns/a"), by("ns/b", baselineT, "banp-b", 1, ir.Deny))},
@@ -237,9 +238,9 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "first match within an Admin list, egress",
 			snap: snapshot(
-				ruleList("anp-allow-first", ir.Egress, rule(0, ir.Allow, allPeers, ports(tcp(80))), rule(1, ir.Deny, allPeers, allPorts)),
-				ruleList("anp-deny-first", ir.Egress, rule(0, ir.Deny, allPeers, allPorts), rule(1, ir.Allow, allPeers, ports(tcp(80)))),
-				podB(egress(admin("anp-allow-first"))), podC(egress(admin("anp-deny-first")))),
+				ruleList("anp-allow-first", ir.Egress, irtest.BareRule(0, ir.Allow, irtest.AllPeers, irtest.Ports(tcp(80))), irtest.BareRule(1, ir.Deny, irtest.AllPeers, irtest.AllPorts)),
+				ruleList("anp-deny-first", ir.Egress, irtest.BareRule(0, ir.Deny, irtest.AllPeers, irtest.AllPorts), irtest.BareRule(1, ir.Allow, irtest.AllPeers, irtest.Ports(tcp(80)))),
+				podB(irtest.Egress(admin("anp-allow-first"))), podC(irtest.Egress(admin("anp-deny-first")))),
 			cases: []flowCase{
 				{"Allow before Deny: allowed port", flow(ipB, ext, ir.TCP, 80), allow(by("ns/b", adminT, "anp-allow-first", 0, ir.Allow), notEnforced())},
 				{"Allow before Deny: other port", flow(ipB, ext, ir.TCP, 81), deny(by("ns/b", adminT, "anp-allow-first", 1, ir.Deny), notEnforced())},
@@ -250,8 +251,8 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "an unmasked member counts as its prefix",
 			snap: snapshot(addrSet("net-odd", "10.1.2.3/8"),
-				ruleList("np-b-in", ir.Ingress, rule(0, ir.Allow, peers("net-odd"), allPorts)),
-				podB(ingress(np("np-b-in")))),
+				ruleList("np-b-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.Peers("net-odd"), irtest.AllPorts)),
+				podB(irtest.Ingress(np("np-b-in")))),
 			cases: []flowCase{
 				{"below the stored address", flow("10.0.0.9", ipB, ir.TCP, 80), allow(notEnforced(), by("ns/b", npT, "np-b-in", 0, ir.Allow))},
 				{"above the stored address", flow("10.200.0.1", ipB, ir.TCP, 80), allow(notEnforced(), by("ns/b", npT, "np-b-in", 0, ir.Allow))},
@@ -284,7 +285,7 @@ func TestEvaluate(t *testing.T) {
 // tiers: node to local pod, and a pod to itself.
 func TestEvaluateNodeAndSelf(t *testing.T) {
 	snap := snapshot(ruleList("np-deny-in", ir.Ingress), ruleList("np-deny-out", ir.Egress),
-		podA(ingress(np("np-deny-in")), egress(np("np-deny-out"))))
+		podA(irtest.Ingress(np("np-deny-in")), irtest.Egress(np("np-deny-out"))))
 	const nodeReason = "traffic from the node to its local pods is always allowed"
 	const selfReason = "traffic of a pod to itself never leaves the pod"
 	tests := []struct {
@@ -329,15 +330,15 @@ func TestEvaluateNodeAndSelf(t *testing.T) {
 func TestExplain(t *testing.T) {
 	rules := map[string][]ir.Rule{
 		"anp-1": {
-			rule(0, ir.Deny, peers("pods-c"), allPorts),
-			rule(1, ir.Pass, peers("pods-a"), ports(tcp(22))),
-			rule(2, ir.Allow, allPeers, ports(tcp(8443))),
+			irtest.BareRule(0, ir.Deny, irtest.Peers("pods-c"), irtest.AllPorts),
+			irtest.BareRule(1, ir.Pass, irtest.Peers("pods-a"), irtest.Ports(tcp(22))),
+			irtest.BareRule(2, ir.Allow, irtest.AllPeers, irtest.Ports(tcp(8443))),
 		},
-		"anp-2":     {rule(0, ir.Allow, peers("pods-a"), ports(tcp(22)))},
-		"np-b-in":   {rule(0, ir.Allow, peers("pods-a"), ports(tcp(80)))},
-		"np-b-in2":  {rule(4, ir.Allow, allPeers, ports(tcp(22)))},
-		"banp-all":  {rule(0, ir.Allow, allPeers, allPorts)},
-		"np-a-out":  {rule(0, ir.Allow, peers("pods-b"), ports(portRange(ir.TCP, 1, 100)))},
+		"anp-2":     {irtest.BareRule(0, ir.Allow, irtest.Peers("pods-a"), irtest.Ports(tcp(22)))},
+		"np-b-in":   {irtest.BareRule(0, ir.Allow, irtest.Peers("pods-a"), irtest.Ports(tcp(80)))},
+		"np-b-in2":  {irtest.BareRule(4, ir.Allow, irtest.AllPeers, irtest.Ports(tcp(22)))},
+		"banp-all":  {irtest.BareRule(0, ir.Allow, irtest.AllPeers, irtest.AllPorts)},
+		"np-a-out":  {irtest.BareRule(0, ir.Allow, irtest.Peers("pods-b"), irtest.Ports(irtest.Port(ir.TCP, 1, 100)))},
 		"np-a-out2": nil,
 	}
 	snap := snapshot(setA(), setB(), setC(),
@@ -348,8 +349,8 @@ func TestExplain(t *testing.T) {
 		ruleList("banp-all", ir.Ingress, rules["banp-all"]...),
 		ruleList("np-a-out", ir.Egress, rules["np-a-out"]...),
 		ruleList("np-a-out2", ir.Egress),
-		podA(egress(np("np-a-out", "np-a-out2"))),
-		podB(ingress(admin("anp-1", "anp-2"), np("np-b-in", "np-b-in2"), baseline("banp-all"))))
+		podA(irtest.Egress(np("np-a-out", "np-a-out2"))),
+		podB(irtest.Ingress(admin("anp-1", "anp-2"), np("np-b-in", "np-b-in2"), baseline("banp-all"))))
 	b := memory.New(memory.Config{})
 	_, err := b.Sync(context.Background(), snap)
 	require.NoError(t, err)

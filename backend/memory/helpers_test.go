@@ -6,6 +6,7 @@ import (
 
 	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
 // Builders for hand-made IR snapshots. Rule list IDs say where the list
@@ -23,13 +24,13 @@ const (
 )
 
 func podA(tweaks ...func(*ir.Endpoint)) ir.Endpoint {
-	return endpoint("ns/a", []string{ipA, ipA6}, tweaks...)
+	return irtest.Endpoint("ns/a", []string{ipA, ipA6}, tweaks...)
 }
 func podB(tweaks ...func(*ir.Endpoint)) ir.Endpoint {
-	return endpoint("ns/b", []string{ipB, ipB6}, tweaks...)
+	return irtest.Endpoint("ns/b", []string{ipB, ipB6}, tweaks...)
 }
 func podC(tweaks ...func(*ir.Endpoint)) ir.Endpoint {
-	return endpoint("ns/c", []string{ipC}, tweaks...)
+	return irtest.Endpoint("ns/c", []string{ipC}, tweaks...)
 }
 
 // The pod sets of a, b and c.
@@ -59,30 +60,14 @@ func snapshot(parts ...any) *ir.Snapshot {
 	return s
 }
 
-func prefixes(ss ...string) []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(ss))
-	for _, s := range ss {
-		out = append(out, netip.MustParsePrefix(s))
-	}
-	return out
-}
-
 func addrSet(id string, members ...string) ir.AddressSet {
-	return ir.AddressSet{ID: id, Description: "set " + id, Members: prefixes(members...)}
+	return irtest.DescribedSet(id, "set "+id, members...)
 }
 
 // ipBlock is an address set holding cidr minus excepts, as the engine
 // computes it.
 func ipBlock(id, cidr string, excepts ...string) ir.AddressSet {
-	return ir.AddressSet{ID: id, Description: "block " + cidr, Members: ir.Subtract(netip.MustParsePrefix(cidr), prefixes(excepts...))}
-}
-
-func portSet(id string, proto ir.Protocol, name string, members ...string) ir.PortSet {
-	ps := ir.PortSet{ID: id, Protocol: proto, PortName: name}
-	for _, m := range members {
-		ps.Members = append(ps.Members, netip.MustParseAddrPort(m))
-	}
-	return ps
+	return ir.AddressSet{ID: id, Description: "block " + cidr, Members: ir.Subtract(irtest.Prefix(cidr), irtest.Prefixes(excepts...))}
 }
 
 func originOf(id string) ir.Origin {
@@ -101,57 +86,14 @@ func ruleList(id string, dir ir.Direction, rules ...ir.Rule) ir.RuleList {
 	return ir.RuleList{ID: id, Origin: originOf(id), Direction: dir, Rules: rules}
 }
 
-func rule(index int, action ir.Action, tweaks ...func(*ir.Rule)) ir.Rule {
-	r := ir.Rule{Index: index, Action: action}
-	for _, tw := range tweaks {
-		tw(&r)
-	}
-	return r
-}
-
-func peers(ids ...string) func(*ir.Rule) { return func(r *ir.Rule) { r.Peers = ids } }
-func allPeers(r *ir.Rule)                { r.AllPeers = true }
-func allPorts(r *ir.Rule)                { r.AllPorts = true }
-func ports(pms ...ir.PortMatch) func(*ir.Rule) {
-	return func(r *ir.Rule) { r.Ports = pms }
-}
-
-func port(proto ir.Protocol, p uint16) ir.PortMatch {
-	return ir.PortMatch{Protocol: proto, Port: p, EndPort: p}
-}
+// port matches the single port p of proto (0: every port).
+func port(proto ir.Protocol, p uint16) ir.PortMatch { return irtest.Port(proto, p, p) }
 
 func tcp(p uint16) ir.PortMatch { return port(ir.TCP, p) }
 
-func portRange(proto ir.Protocol, lo, hi uint16) ir.PortMatch {
-	return ir.PortMatch{Protocol: proto, Port: lo, EndPort: hi}
-}
-
-func named(proto ir.Protocol, set string) ir.PortMatch {
-	return ir.PortMatch{Protocol: proto, NamedSet: set}
-}
-
-func endpoint(id string, ips []string, tweaks ...func(*ir.Endpoint)) ir.Endpoint {
-	ep := ir.Endpoint{ID: id}
-	for _, s := range ips {
-		ep.IPs = append(ep.IPs, netip.MustParseAddr(s))
-	}
-	for _, tw := range tweaks {
-		tw(&ep)
-	}
-	return ep
-}
-
-func ingress(tiers ...ir.Tier) func(*ir.Endpoint) {
-	return func(e *ir.Endpoint) { e.Ingress = tiers }
-}
-
-func egress(tiers ...ir.Tier) func(*ir.Endpoint) {
-	return func(e *ir.Endpoint) { e.Egress = tiers }
-}
-
-func admin(lists ...string) ir.Tier    { return ir.Tier{Kind: ir.TierAdmin, RuleLists: lists} }
-func np(lists ...string) ir.Tier       { return ir.Tier{Kind: ir.TierNetworkPolicy, RuleLists: lists} }
-func baseline(lists ...string) ir.Tier { return ir.Tier{Kind: ir.TierBaseline, RuleLists: lists} }
+func admin(lists ...string) ir.Tier    { return irtest.Tier(ir.TierAdmin, lists...) }
+func np(lists ...string) ir.Tier       { return irtest.Tier(ir.TierNetworkPolicy, lists...) }
+func baseline(lists ...string) ir.Tier { return irtest.Tier(ir.TierBaseline, lists...) }
 
 func flow(src, dst string, proto ir.Protocol, p uint16) memory.Flow {
 	return memory.Flow{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Protocol: proto, Port: p}

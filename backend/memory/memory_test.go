@@ -15,6 +15,7 @@ import (
 	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
 var irCmp = cmp.Options{
@@ -28,11 +29,11 @@ var irCmp = cmp.Options{
 // port "http"; a's egress passes through an Admin tier first.
 func base() *ir.Snapshot {
 	return snapshot(setA(), setAB(),
-		portSet("tcp-http", ir.TCP, "http", ipB+":8080"),
-		ruleList("anp-out", ir.Egress, rule(0, ir.Pass, peers("pods-ab"), allPorts), rule(1, ir.Deny, allPeers, allPorts)),
-		ruleList("np-b-in", ir.Ingress, rule(0, ir.Allow, peers("pods-a"), ports(tcp(80), named(ir.TCP, "tcp-http")))),
-		podA(egress(admin("anp-out"))),
-		podB(ingress(np("np-b-in"))))
+		irtest.PortSet("tcp-http", ir.TCP, "http", ipB+":8080"),
+		ruleList("anp-out", ir.Egress, irtest.BareRule(0, ir.Pass, irtest.Peers("pods-ab"), irtest.AllPorts), irtest.BareRule(1, ir.Deny, irtest.AllPeers, irtest.AllPorts)),
+		ruleList("np-b-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.Peers("pods-a"), irtest.Ports(tcp(80), irtest.Named(ir.TCP, "tcp-http")))),
+		podA(irtest.Egress(admin("anp-out"))),
+		podB(irtest.Ingress(np("np-b-in"))))
 }
 
 func mustSync(t *testing.T, b *memory.Backend, s *ir.Snapshot) backend.SyncReport {
@@ -110,7 +111,7 @@ func TestSyncChanges(t *testing.T) {
 		{"endpoint tiers", func(s *ir.Snapshot) { s.Endpoints[0].Ingress = []ir.Tier{np("np-b-in")} }, 1},
 		{"endpoint removed", func(s *ir.Snapshot) { s.Endpoints = s.Endpoints[1:] }, 1},
 		{"port set added", func(s *ir.Snapshot) {
-			s.PortSets = append(s.PortSets, portSet("x-spare", ir.TCP, "spare", ipB+":1"))
+			s.PortSets = append(s.PortSets, irtest.PortSet("x-spare", ir.TCP, "spare", ipB+":1"))
 		}, 1},
 	}
 	for _, tc := range tests {
@@ -133,7 +134,7 @@ func TestSyncChanges(t *testing.T) {
 func TestSyncCountsEveryDifference(t *testing.T) {
 	withSpare := func(proto ir.Protocol, name string) *ir.Snapshot {
 		s := base()
-		s.PortSets = append(s.PortSets, portSet("x-spare", proto, name, ipB+":1"))
+		s.PortSets = append(s.PortSets, irtest.PortSet("x-spare", proto, name, ipB+":1"))
 		return s
 	}
 	tests := []struct {
@@ -230,18 +231,18 @@ func TestApply(t *testing.T) {
 	require.False(t, b.Evaluate(flow(ipC, ipB, ir.TCP, 80)).Allowed)
 
 	// c joins a's set: c may reach b.
-	d := &ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "pods-a", Added: prefixes(ipC + "/32")}}}
+	d := &ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "pods-a", Added: irtest.Prefixes(ipC + "/32")}}}
 	require.NoError(t, b.Apply(ctx, d))
 	assert.Equal(t, uint64(2), b.Generation())
 	assert.True(t, b.Evaluate(flow(ipC, ipB, ir.TCP, 80)).Allowed)
 
 	// A wrong base, and a delta that does not fit, change nothing.
 	before := b.Dump()
-	err := b.Apply(ctx, &ir.Delta{Base: 1, Generation: 3, AddressSetChanges: []ir.AddressSetChange{{ID: "pods-a", Removed: prefixes(ipC + "/32")}}})
+	err := b.Apply(ctx, &ir.Delta{Base: 1, Generation: 3, AddressSetChanges: []ir.AddressSetChange{{ID: "pods-a", Removed: irtest.Prefixes(ipC + "/32")}}})
 	assert.ErrorContains(t, err, "delta from generation 1 does not apply to generation 2")
 	err = b.Apply(ctx, &ir.Delta{
 		Base: 2, Generation: 3,
-		AddressSetChanges:  []ir.AddressSetChange{{ID: "pods-a", Removed: prefixes(ipC + "/32")}},
+		AddressSetChanges:  []ir.AddressSetChange{{ID: "pods-a", Removed: irtest.Prefixes(ipC + "/32")}},
 		RemovedAddressSets: []string{"pods-ab"}, // still used by anp-out
 	})
 	assert.ErrorContains(t, err, `unknown address set "pods-ab"`)
@@ -267,8 +268,8 @@ func TestApplyEqualsSync(t *testing.T) {
 	d := &ir.Delta{
 		Base: 1, Generation: 2,
 		AddedAddressSets: []ir.AddressSet{setC()},
-		RuleLists:        []ir.RuleList{ruleList("np-b-in", ir.Ingress, rule(0, ir.Allow, peers("pods-c"), ports(port(ir.SCTP, 0))))},
-		Endpoints:        []ir.Endpoint{podC(ingress(np("np-b-in")))},
+		RuleLists:        []ir.RuleList{ruleList("np-b-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.Peers("pods-c"), irtest.Ports(port(ir.SCTP, 0))))},
+		Endpoints:        []ir.Endpoint{podC(irtest.Ingress(np("np-b-in")))},
 		RemovedPortSets:  []string{"tcp-http"},
 	}
 	viaApply := memory.New(memory.Config{})
@@ -313,7 +314,7 @@ func TestDump(t *testing.T) {
 	s.RuleLists[0].Rules[0].Name = "pass-pods"
 	s.AddressSets = append(s.AddressSets, ipBlock("net-ext", "192.0.2.0/24", "192.0.2.0/25"))
 	s.RuleLists = append(s.RuleLists, ruleList("np-a-out", ir.Egress,
-		rule(2, ir.Allow, peers("net-ext", "pods-ab"), ports(portRange(ir.UDP, 1000, 2000), port(ir.SCTP, 0)))))
+		irtest.BareRule(2, ir.Allow, irtest.Peers("net-ext", "pods-ab"), irtest.Ports(irtest.Port(ir.UDP, 1000, 2000), port(ir.SCTP, 0)))))
 	s.Endpoints[0].Egress = append(s.Endpoints[0].Egress, np("np-a-out"))
 	// Out of order on purpose: Dump is sorted.
 	slices.Reverse(s.AddressSets)
@@ -357,11 +358,11 @@ endpoint ns/b [10.0.0.2 fd00::2]
 
 func TestFormat(t *testing.T) {
 	assert.Equal(t, "TCP/80", memory.FormatPort(tcp(80)))
-	assert.Equal(t, "UDP/53-54", memory.FormatPort(portRange(ir.UDP, 53, 54)))
+	assert.Equal(t, "UDP/53-54", memory.FormatPort(irtest.Port(ir.UDP, 53, 54)))
 	assert.Equal(t, "SCTP/*", memory.FormatPort(port(ir.SCTP, 0)))
-	assert.Equal(t, "TCP/@tcp-http", memory.FormatPort(named(ir.TCP, "tcp-http")))
+	assert.Equal(t, "TCP/@tcp-http", memory.FormatPort(irtest.Named(ir.TCP, "tcp-http")))
 	assert.Equal(t, `[3] "web" Allow peers=a,b ports=TCP/80,UDP/53-54`,
-		memory.FormatRule(ir.Rule{Index: 3, Name: "web", Action: ir.Allow, Peers: []string{"a", "b"}, Ports: []ir.PortMatch{tcp(80), portRange(ir.UDP, 53, 54)}}))
+		memory.FormatRule(ir.Rule{Index: 3, Name: "web", Action: ir.Allow, Peers: []string{"a", "b"}, Ports: []ir.PortMatch{tcp(80), irtest.Port(ir.UDP, 53, 54)}}))
 	assert.Equal(t, "[0] Deny peers= ports=", memory.FormatRule(ir.Rule{Action: ir.Deny}))
 }
 

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
 func TestFragments(t *testing.T) {
@@ -154,29 +155,29 @@ func TestIntervals(t *testing.T) {
 		want   interval
 		text   string
 	}{
-		{"10.0.0.1/32", interval{lo: addr("10.0.0.1"), hi: addr("10.0.0.2")}, "10.0.0.1"},
-		{"10.0.0.0/24", interval{lo: addr("10.0.0.0"), hi: addr("10.0.1.0")}, "10.0.0.0/24"},
-		{"10.0.0.77/24", interval{lo: addr("10.0.0.0"), hi: addr("10.0.1.0")}, "10.0.0.0/24"},
-		{"255.255.255.255/32", interval{lo: addr("255.255.255.255"), open: true}, "255.255.255.255"},
-		{"0.0.0.0/0", interval{lo: addr("0.0.0.0"), open: true}, "0.0.0.0/0"},
-		{"fd00::/64", interval{lo: addr("fd00::"), hi: addr("fd00:0:0:1::")}, "fd00::/64"},
-		{"::/0", interval{lo: addr("::"), open: true}, "::/0"},
+		{"10.0.0.1/32", interval{lo: irtest.Addr("10.0.0.1"), hi: irtest.Addr("10.0.0.2")}, "10.0.0.1"},
+		{"10.0.0.0/24", interval{lo: irtest.Addr("10.0.0.0"), hi: irtest.Addr("10.0.1.0")}, "10.0.0.0/24"},
+		{"10.0.0.77/24", interval{lo: irtest.Addr("10.0.0.0"), hi: irtest.Addr("10.0.1.0")}, "10.0.0.0/24"},
+		{"255.255.255.255/32", interval{lo: irtest.Addr("255.255.255.255"), open: true}, "255.255.255.255"},
+		{"0.0.0.0/0", interval{lo: irtest.Addr("0.0.0.0"), open: true}, "0.0.0.0/0"},
+		{"fd00::/64", interval{lo: irtest.Addr("fd00::"), hi: irtest.Addr("fd00:0:0:1::")}, "fd00::/64"},
+		{"::/0", interval{lo: irtest.Addr("::"), open: true}, "::/0"},
 	}
 	for _, tt := range tests {
-		iv := prefixInterval(pfx(tt.prefix))
+		iv := prefixInterval(irtest.Prefix(tt.prefix))
 		assert.Equal(t, tt.want, iv, tt.prefix)
 		assert.Equal(t, tt.text, iv.String(), tt.prefix)
 		p, ok := iv.prefix()
 		assert.True(t, ok)
-		assert.Equal(t, pfx(tt.prefix).Masked(), p)
+		assert.Equal(t, irtest.Prefix(tt.prefix).Masked(), p)
 	}
-	_, ok := interval{lo: addr("10.0.0.1"), hi: addr("10.0.0.4")}.prefix()
+	_, ok := interval{lo: irtest.Addr("10.0.0.1"), hi: irtest.Addr("10.0.0.4")}.prefix()
 	assert.False(t, ok)
-	assert.Equal(t, "10.0.0.1-10.0.0.3", interval{lo: addr("10.0.0.1"), hi: addr("10.0.0.4")}.String())
+	assert.Equal(t, "10.0.0.1-10.0.0.3", interval{lo: irtest.Addr("10.0.0.1"), hi: irtest.Addr("10.0.0.4")}.String())
 }
 
 func TestPairIntervals(t *testing.T) {
-	key := func(s string) []byte { return addr(s).AsSlice() }
+	key := func(s string) []byte { return irtest.Addr(s).AsSlice() }
 	// Adjacent intervals share a key (an end, then a start), and the last
 	// one is open; the kernel may list them in any order.
 	elems := []element{
@@ -189,9 +190,9 @@ func TestPairIntervals(t *testing.T) {
 	got, ok := pairIntervals(elems, 4)
 	assert.True(t, ok)
 	assert.Equal(t, []interval{
-		{lo: addr("10.0.0.2"), hi: addr("10.0.0.3")},
-		{lo: addr("10.0.0.3"), hi: addr("10.0.0.4")},
-		{lo: addr("192.168.0.0"), open: true},
+		{lo: irtest.Addr("10.0.0.2"), hi: irtest.Addr("10.0.0.3")},
+		{lo: irtest.Addr("10.0.0.3"), hi: irtest.Addr("10.0.0.4")},
+		{lo: irtest.Addr("192.168.0.0"), open: true},
 	}, got)
 
 	_, ok = pairIntervals([]element{{key: key("10.0.0.4"), end: true}}, 4)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
 // These tests program a fresh network namespace and read the result back
@@ -37,8 +38,8 @@ func TestSyncProgramsSnapshot(t *testing.T) {
 	}
 	assert.Equal(t, setAttrs{keyType: typeIPv4, keyLen: 4}, ks.attrs["a4-frontend"])
 	assert.Equal(t, setAttrs{keyType: typeIPv6, keyLen: 16}, ks.attrs["a6-frontend"])
-	assert.Equal(t, map[netip.Addr]struct{}{addr("10.0.0.2"): {}, addr("10.0.0.3"): {}}, ks.m.sets["a4-frontend"].hosts)
-	assert.Equal(t, map[netip.Addr]struct{}{addr("fd00::2"): {}}, ks.m.sets["a6-frontend"].hosts)
+	assert.Equal(t, map[netip.Addr]struct{}{irtest.Addr("10.0.0.2"): {}, irtest.Addr("10.0.0.3"): {}}, ks.m.sets["a4-frontend"].hosts)
+	assert.Equal(t, map[netip.Addr]struct{}{irtest.Addr("fd00::2"): {}}, ks.m.sets["a6-frontend"].hosts)
 	assert.Empty(t, ks.m.sets["a4-frontend"].ivals)
 	// Other peers (ipBlocks) are interval sets, adjacent and whole-space
 	// members included.
@@ -46,25 +47,25 @@ func TestSyncProgramsSnapshot(t *testing.T) {
 		assert.Equal(t, addrKind, ks.m.sets[name].kind, name)
 		assert.Equal(t, uint32(unix.NFT_SET_INTERVAL), ks.attrs[name].flags, name)
 	}
-	assert.Equal(t, map[interval]struct{}{{lo: addr("0.0.0.0"), open: true}: {}}, ks.m.sets["a4-all"].ivals)
-	assert.Equal(t, map[interval]struct{}{{lo: addr("::"), open: true}: {}}, ks.m.sets["a6-all"].ivals)
+	assert.Equal(t, map[interval]struct{}{{lo: irtest.Addr("0.0.0.0"), open: true}: {}}, ks.m.sets["a4-all"].ivals)
+	assert.Equal(t, map[interval]struct{}{{lo: irtest.Addr("::"), open: true}: {}}, ks.m.sets["a6-all"].ivals)
 	assert.Len(t, ks.m.sets["a4-block-ext"].ivals, 8, "192.168.0.0/16 minus a /24 is 8 prefixes")
 	assert.Empty(t, ks.m.sets["a6-block-ext"].ivals)
 	// Named ports are (address . port) sets per family.
-	assert.Equal(t, map[netip.AddrPort]struct{}{ap("10.0.0.10:8080"): {}}, ks.m.sets["n4-http-tcp"].ports)
-	assert.Equal(t, map[netip.AddrPort]struct{}{ap("[fd00::10]:8080"): {}}, ks.m.sets["n6-http-tcp"].ports)
+	assert.Equal(t, map[netip.AddrPort]struct{}{irtest.AddrPort("10.0.0.10:8080"): {}}, ks.m.sets["n4-http-tcp"].ports)
+	assert.Equal(t, map[netip.AddrPort]struct{}{irtest.AddrPort("[fd00::10]:8080"): {}}, ks.m.sets["n6-http-tcp"].ports)
 
 	// Dispatch: restricted directions only; the unrestricted endpoint has
 	// no entry; both families. Entries hold profile numbers, which the
 	// profiles map turns into jumps.
 	in4, eg4, in6 := ks.m.sets["ingress-v4"].ids, ks.m.sets["egress-v4"].ids, ks.m.sets["ingress-v6"].ids
 	assert.Len(t, in4, 2)
-	assert.Contains(t, in4, addr("10.0.0.10"))
-	assert.Contains(t, in4, addr("10.0.0.2"))
-	assert.NotContains(t, in4, addr("10.0.0.3"))
-	assert.Equal(t, []netip.Addr{addr("10.0.0.10")}, keys(eg4))
+	assert.Contains(t, in4, irtest.Addr("10.0.0.10"))
+	assert.Contains(t, in4, irtest.Addr("10.0.0.2"))
+	assert.NotContains(t, in4, irtest.Addr("10.0.0.3"))
+	assert.Equal(t, []netip.Addr{irtest.Addr("10.0.0.10")}, keys(eg4))
 	assert.Len(t, in6, 2)
-	assert.Equal(t, []netip.Addr{addr("fd00::10")}, keys(ks.m.sets["egress-v6"].ids))
+	assert.Equal(t, []netip.Addr{irtest.Addr("fd00::10")}, keys(ks.m.sets["egress-v6"].ids))
 	jumps := ks.m.sets[profilesMap].jumps
 	assert.Len(t, jumps, 6, "db in, db out, web in; two families each")
 	for id, chain := range jumps {
@@ -74,7 +75,7 @@ func TestSyncProgramsSnapshot(t *testing.T) {
 
 	// The db ingress profile: invalid drop, the Admin tier chain (two lists),
 	// the NetworkPolicy list then its default drop, the Baseline list.
-	prof := ks.m.chains[jumps[in4[addr("10.0.0.10")]]]
+	prof := ks.m.chains[jumps[in4[irtest.Addr("10.0.0.10")]]]
 	require.NotNil(t, prof)
 	var comments []string
 	for _, r := range prof.rules {
@@ -87,7 +88,7 @@ func TestSyncProgramsSnapshot(t *testing.T) {
 		"NetworkPolicy tier: no rule matched, isolated",
 		"Baseline tier: list banp/default/ingress",
 	}, comments)
-	assert.NotEqual(t, in4[addr("10.0.0.2")], in4[addr("10.0.0.10")])
+	assert.NotEqual(t, in4[irtest.Addr("10.0.0.2")], in4[irtest.Addr("10.0.0.10")])
 
 	// The tier chain re-checks the first list's Pass rule after it.
 	tierChain := ks.m.chains[strings.TrimPrefix(b.st.m.chains[prof.name].rules[1].text, "counter jump ")]
@@ -173,24 +174,24 @@ func TestSyncRepairsDrift(t *testing.T) {
 		}, "set a4-frontend: 2 elements missing or different, 0 unexpected"},
 		{"removed host", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
 			set := &gnft.Set{Name: "a4-frontend", Table: tbl, KeyType: gnft.TypeIPAddr}
-			require.NoError(t, c.SetDeleteElements(set, []gnft.SetElement{{Key: addr("10.0.0.2").AsSlice()}}))
+			require.NoError(t, c.SetDeleteElements(set, []gnft.SetElement{{Key: irtest.Addr("10.0.0.2").AsSlice()}}))
 		}, "set a4-frontend: 1 elements missing or different, 0 unexpected"},
 		{"removed IPv6 host", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
 			set := &gnft.Set{Name: "a6-monitoring", Table: tbl, KeyType: gnft.TypeIP6Addr}
-			require.NoError(t, c.SetDeleteElements(set, []gnft.SetElement{{Key: addr("fd00::20").AsSlice()}}))
+			require.NoError(t, c.SetDeleteElements(set, []gnft.SetElement{{Key: irtest.Addr("fd00::20").AsSlice()}}))
 		}, "set a6-monitoring: 1 elements missing or different, 0 unexpected"},
 		{"removed map entry", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
 			set := &gnft.Set{Name: "ingress-v4", Table: tbl, IsMap: true, KeyType: gnft.TypeIPAddr}
-			require.NoError(t, c.SetDeleteElements(set, []gnft.SetElement{{Key: addr("10.0.0.10").AsSlice()}}))
+			require.NoError(t, c.SetDeleteElements(set, []gnft.SetElement{{Key: irtest.Addr("10.0.0.10").AsSlice()}}))
 		}, "set ingress-v4: 1 elements missing or different, 0 unexpected"},
 		{"added host", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
 			set := &gnft.Set{Name: "a4-monitoring", Table: tbl, KeyType: gnft.TypeIPAddr}
-			require.NoError(t, c.SetAddElements(set, []gnft.SetElement{{Key: addr("172.16.0.1").AsSlice()}}))
+			require.NoError(t, c.SetAddElements(set, []gnft.SetElement{{Key: irtest.Addr("172.16.0.1").AsSlice()}}))
 		}, "set a4-monitoring: 0 elements missing or different, 1 unexpected"},
 		{"added interval", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
 			set := &gnft.Set{Name: "a6-block-ext", Table: tbl, Interval: true, KeyType: gnft.TypeIP6Addr}
 			require.NoError(t, c.SetAddElements(set, []gnft.SetElement{
-				{Key: addr("2001:db8::").AsSlice()}, {Key: addr("2001:db9::").AsSlice(), IntervalEnd: true}}))
+				{Key: irtest.Addr("2001:db8::").AsSlice()}, {Key: irtest.Addr("2001:db9::").AsSlice(), IntervalEnd: true}}))
 		}, "set a6-block-ext: 0 elements missing or different, 1 unexpected"},
 		{"changed rule", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
 			ch := &gnft.Chain{Name: listChainName(ir.IPv4, "np/default/db/ingress"), Table: tbl}
@@ -256,44 +257,44 @@ func deltaSteps() []ir.Delta {
 		{ // a pod's labels change: set members move
 			Base: 1, Generation: 2,
 			AddressSetChanges: []ir.AddressSetChange{
-				{ID: "frontend", Added: []netip.Prefix{pfx("10.0.0.4/32")}, Removed: []netip.Prefix{pfx("10.0.0.3/32")}},
-				{ID: "monitoring", Added: []netip.Prefix{pfx("10.0.0.3/32")}},
+				{ID: "frontend", Added: []netip.Prefix{irtest.Prefix("10.0.0.4/32")}, Removed: []netip.Prefix{irtest.Prefix("10.0.0.3/32")}},
+				{ID: "monitoring", Added: []netip.Prefix{irtest.Prefix("10.0.0.3/32")}},
 			},
 		},
 		{ // a new pod, selected by the db policy's admin tier only; web isolated for egress
 			Base: 2, Generation: 3,
-			AddedAddressSets: []ir.AddressSet{addrSet("ext", "203.0.113.0/24", "2001:db8::/32")},
-			PortSetChanges:   []ir.PortSetChange{{ID: "http-tcp", Added: []netip.AddrPort{ap("10.0.0.30:80")}}},
-			RuleLists: []ir.RuleList{list("np/default/web/egress", "NetworkPolicy", "default", "web", ir.Egress,
-				rule(0, ir.Allow, peers("ext", "frontend"), ports(port(ir.TCP, 443, 443))))},
+			AddedAddressSets: []ir.AddressSet{irtest.AddrSet("ext", "203.0.113.0/24", "2001:db8::/32")},
+			PortSetChanges:   []ir.PortSetChange{{ID: "http-tcp", Added: []netip.AddrPort{irtest.AddrPort("10.0.0.30:80")}}},
+			RuleLists: []ir.RuleList{irtest.List("np/default/web/egress", "NetworkPolicy", "default", "web", ir.Egress,
+				irtest.Rule(0, ir.Allow, irtest.Peers("ext", "frontend"), irtest.Ports(irtest.Port(ir.TCP, 443, 443))))},
 			Endpoints: []ir.Endpoint{
-				endpoint("default/new", []string{"10.0.0.30"}, ingress(tier(ir.TierAdmin, "anp/pass-front/ingress", "anp/allow-mon/ingress"))),
-				endpoint("default/web", []string{"10.0.0.2", "fd00::2"},
-					ingress(tier(ir.TierBaseline, "banp/default/ingress")), egress(tier(ir.TierNetworkPolicy, "np/default/web/egress"))),
+				irtest.Endpoint("default/new", []string{"10.0.0.30"}, irtest.Ingress(irtest.Tier(ir.TierAdmin, "anp/pass-front/ingress", "anp/allow-mon/ingress"))),
+				irtest.Endpoint("default/web", []string{"10.0.0.2", "fd00::2"},
+					irtest.Ingress(irtest.Tier(ir.TierBaseline, "banp/default/ingress")), irtest.Egress(irtest.Tier(ir.TierNetworkPolicy, "np/default/web/egress"))),
 			},
 		},
 		{ // a policy changes: a Pass rule appears in the second admin list
 			Base: 3, Generation: 4,
-			RuleLists: []ir.RuleList{list("anp/allow-mon/ingress", "AdminNetworkPolicy", "", "allow-mon", ir.Ingress,
-				rule(0, ir.Pass, peers("block-ext")),
-				rule(1, ir.Allow, peers("monitoring"), ports(port(ir.TCP, 9090, 9091))))},
+			RuleLists: []ir.RuleList{irtest.List("anp/allow-mon/ingress", "AdminNetworkPolicy", "", "allow-mon", ir.Ingress,
+				irtest.Rule(0, ir.Pass, irtest.Peers("block-ext")),
+				irtest.Rule(1, ir.Allow, irtest.Peers("monitoring"), irtest.Ports(irtest.Port(ir.TCP, 9090, 9091))))},
 		},
 		{ // a pod goes, another takes its address; a policy and its set go
 			Base: 4, Generation: 5,
 			RemovedEndpoints: []string{"default/free", "default/new"},
-			Endpoints: []ir.Endpoint{endpoint("default/reuse", []string{"10.0.0.3"},
-				ingress(tier(ir.TierNetworkPolicy, "np/default/db/ingress")))},
+			Endpoints: []ir.Endpoint{irtest.Endpoint("default/reuse", []string{"10.0.0.3"},
+				irtest.Ingress(irtest.Tier(ir.TierNetworkPolicy, "np/default/db/ingress")))},
 			RemovedRuleLists:   []string{"np/default/web/egress"},
 			RemovedAddressSets: []string{"ext"},
 			// web loses its egress isolation (the list is gone)
 		},
 		{ // the admin tier goes away from db; a named-port set goes
 			Base: 5, Generation: 6,
-			RuleLists: []ir.RuleList{list("np/default/db/ingress", "NetworkPolicy", "default", "db", ir.Ingress,
-				rule(0, ir.Allow, peers("frontend"), ports(port(ir.TCP, 5432, 5432))))},
-			Endpoints: []ir.Endpoint{endpoint("default/db", []string{"10.0.0.10", "fd00::10"},
-				ingress(tier(ir.TierNetworkPolicy, "np/default/db/ingress")),
-				egress(tier(ir.TierNetworkPolicy, "np/default/db/egress")))},
+			RuleLists: []ir.RuleList{irtest.List("np/default/db/ingress", "NetworkPolicy", "default", "db", ir.Ingress,
+				irtest.Rule(0, ir.Allow, irtest.Peers("frontend"), irtest.Ports(irtest.Port(ir.TCP, 5432, 5432))))},
+			Endpoints: []ir.Endpoint{irtest.Endpoint("default/db", []string{"10.0.0.10", "fd00::10"},
+				irtest.Ingress(irtest.Tier(ir.TierNetworkPolicy, "np/default/db/ingress")),
+				irtest.Egress(irtest.Tier(ir.TierNetworkPolicy, "np/default/db/egress")))},
 			RemovedPortSets: []string{"http-tcp"},
 		},
 	}
@@ -309,8 +310,8 @@ func TestApplyMatchesSync(t *testing.T) {
 	mustSync(t, b, snap)
 	steps := deltaSteps()
 	// Step 4 also drops web's egress tier, which referenced the removed list.
-	steps[3].Endpoints = append(steps[3].Endpoints, endpoint("default/web", []string{"10.0.0.2", "fd00::2"},
-		ingress(tier(ir.TierBaseline, "banp/default/ingress"))))
+	steps[3].Endpoints = append(steps[3].Endpoints, irtest.Endpoint("default/web", []string{"10.0.0.2", "fd00::2"},
+		irtest.Ingress(irtest.Tier(ir.TierBaseline, "banp/default/ingress"))))
 	for _, d := range steps {
 		require.NoError(t, snap.Apply(&d), "test delta %d→%d", d.Base, d.Generation)
 		require.NoError(t, b.Apply(context.Background(), &d), "delta %d→%d", d.Base, d.Generation)
@@ -380,7 +381,7 @@ func TestSyncRefusesInvalidSnapshot(t *testing.T) {
 		"wrong direction": func(s *ir.Snapshot) {
 			s.Endpoints[0].Egress[0].RuleLists = []string{"np/default/db/ingress"}
 		},
-		"shared address": func(s *ir.Snapshot) { s.Endpoints[2].IPs = []netip.Addr{addr("10.0.0.10")} },
+		"shared address": func(s *ir.Snapshot) { s.Endpoints[2].IPs = []netip.Addr{irtest.Addr("10.0.0.10")} },
 	} {
 		bad := testSnapshot()
 		bad.Generation = 2
@@ -590,15 +591,15 @@ func TestHostSetRefusesPrefix(t *testing.T) {
 	require.NoError(t, err)
 
 	d := ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{
-		{ID: "frontend", Added: []netip.Prefix{pfx("10.1.0.0/24")}}}}
+		{ID: "frontend", Added: []netip.Prefix{irtest.Prefix("10.1.0.0/24")}}}}
 	err = b.Apply(context.Background(), &d)
 	require.ErrorContains(t, err, `address set "frontend": holds hosts only, but has 10.1.0.0/24`)
-	d = ir.Delta{Base: 1, Generation: 2, AddedAddressSets: []ir.AddressSet{hostSet("pods", "10.0.0.0/31")}}
+	d = ir.Delta{Base: 1, Generation: 2, AddedAddressSets: []ir.AddressSet{irtest.HostSet("pods", "10.0.0.0/31")}}
 	require.ErrorContains(t, b.Apply(context.Background(), &d), `address set "pods": holds hosts only`)
 
 	bad := testSnapshot()
 	bad.Generation = 2
-	bad.AddressSets[2].Members = append(bad.AddressSets[2].Members, pfx("10.9.0.0/16"))
+	bad.AddressSets[2].Members = append(bad.AddressSets[2].Members, irtest.Prefix("10.9.0.0/16"))
 	_, err = b.Sync(context.Background(), bad)
 	require.Error(t, err)
 
@@ -609,9 +610,9 @@ func TestHostSetRefusesPrefix(t *testing.T) {
 
 	// A host set takes IPv4-mapped and plain addresses alike.
 	ok := ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{
-		{ID: "frontend", Added: []netip.Prefix{pfx("::ffff:10.0.0.7/128"), pfx("fd00::7/128")}}}}
+		{ID: "frontend", Added: []netip.Prefix{irtest.Prefix("::ffff:10.0.0.7/128"), irtest.Prefix("fd00::7/128")}}}}
 	require.NoError(t, b.Apply(context.Background(), &ok))
 	require.NoError(t, snap.Apply(&ok))
 	requireKernelEquals(t, b, snap)
-	assert.Contains(t, kernelModel(t, b).m.sets["a4-frontend"].hosts, addr("10.0.0.7"))
+	assert.Contains(t, kernelModel(t, b).m.sets["a4-frontend"].hosts, irtest.Addr("10.0.0.7"))
 }

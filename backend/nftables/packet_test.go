@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
 // TestPacketVerdicts sends real TCP and UDP traffic between pod namespaces
@@ -32,7 +33,7 @@ func TestPacketVerdicts(t *testing.T) {
 	for i, p := range []struct{ name, ip string }{
 		{"web", "10.0.0.2"}, {"free", "10.0.0.3"}, {"db", "10.0.0.10"}, {"mon", "10.0.0.20"},
 	} {
-		pods[p.name] = newTestPod(t, node, p.name, addr(p.ip), i)
+		pods[p.name] = newTestPod(t, node, p.name, irtest.Addr(p.ip), i)
 	}
 
 	snap := testSnapshot()
@@ -40,9 +41,9 @@ func TestPacketVerdicts(t *testing.T) {
 	// tier denies 5433 unless a Pass comes first); web's egress is isolated
 	// with an allow-all list.
 	db := &snap.RuleLists[4]
-	db.Rules[0].Ports = append(db.Rules[0].Ports, port(ir.TCP, 5433, 5433))
-	snap.RuleLists = append(snap.RuleLists, list("np/default/web/egress", "NetworkPolicy", "default", "web", ir.Egress, rule(0, ir.Allow)))
-	snap.Endpoints[2].Egress = []ir.Tier{tier(ir.TierNetworkPolicy, "np/default/web/egress")}
+	db.Rules[0].Ports = append(db.Rules[0].Ports, irtest.Port(ir.TCP, 5433, 5433))
+	snap.RuleLists = append(snap.RuleLists, irtest.List("np/default/web/egress", "NetworkPolicy", "default", "web", ir.Egress, irtest.Rule(0, ir.Allow)))
+	snap.Endpoints[2].Egress = []ir.Tier{irtest.Tier(ir.TierNetworkPolicy, "np/default/web/egress")}
 	snap.Sort()
 
 	b, err := New(Config{NetNS: int(node), TableName: "palisade-test"})
@@ -92,7 +93,7 @@ func TestPacketVerdicts(t *testing.T) {
 	}
 }
 
-var gatewayIP = addr("169.254.1.1")
+var gatewayIP = irtest.Addr("169.254.1.1")
 
 type testPod struct {
 	ns netns.NsHandle

@@ -9,19 +9,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
 func smallSnapshot() *ir.Snapshot {
 	return &ir.Snapshot{
 		Generation:  7,
-		AddressSets: []ir.AddressSet{addrSet("frontend", "10.0.0.2/32", "10.0.1.0/24"), hostSet("pods", "10.0.0.2/32", "10.0.0.10/32", "fd00::10/128")},
+		AddressSets: []ir.AddressSet{irtest.AddrSet("frontend", "10.0.0.2/32", "10.0.1.0/24"), irtest.HostSet("pods", "10.0.0.2/32", "10.0.0.10/32", "fd00::10/128")},
 		PortSets: []ir.PortSet{{ID: "http-tcp", Protocol: ir.TCP, PortName: "http",
-			Members: []netip.AddrPort{ap("10.0.0.10:8080")}}},
-		RuleLists: []ir.RuleList{list("np/default/db/ingress", "NetworkPolicy", "default", "db", ir.Ingress,
-			rule(0, ir.Allow, peers("frontend"), ports(port(ir.TCP, 5432, 5432))),
-			rule(1, ir.Allow, ports(named(ir.TCP, "http-tcp"))))},
-		Endpoints: []ir.Endpoint{endpoint("default/db", []string{"10.0.0.10"},
-			ingress(tier(ir.TierNetworkPolicy, "np/default/db/ingress")))},
+			Members: []netip.AddrPort{irtest.AddrPort("10.0.0.10:8080")}}},
+		RuleLists: []ir.RuleList{irtest.List("np/default/db/ingress", "NetworkPolicy", "default", "db", ir.Ingress,
+			irtest.Rule(0, ir.Allow, irtest.Peers("frontend"), irtest.Ports(irtest.Port(ir.TCP, 5432, 5432))),
+			irtest.Rule(1, ir.Allow, irtest.Ports(irtest.Named(ir.TCP, "http-tcp"))))},
+		Endpoints: []ir.Endpoint{irtest.Endpoint("default/db", []string{"10.0.0.10"},
+			irtest.Ingress(irtest.Tier(ir.TierNetworkPolicy, "np/default/db/ingress")))},
 	}
 }
 

@@ -12,15 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
-
-func prefixes(ss ...string) []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(ss))
-	for _, s := range ss {
-		out = append(out, netip.MustParsePrefix(s))
-	}
-	return out
-}
 
 // prefixCmp compares prefixes by value (netip types have unexported fields).
 var prefixCmp = cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
@@ -75,8 +68,8 @@ func TestSubtract(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := ir.Subtract(netip.MustParsePrefix(tc.cidr), prefixes(tc.excepts...))
-			if diff := cmp.Diff(prefixes(tc.want...), got, prefixCmp, cmpopts.EquateEmpty()); diff != "" {
+			got := ir.Subtract(netip.MustParsePrefix(tc.cidr), irtest.Prefixes(tc.excepts...))
+			if diff := cmp.Diff(irtest.Prefixes(tc.want...), got, prefixCmp, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("Subtract(%s, %v) (-want +got):\n%s", tc.cidr, tc.excepts, diff)
 			}
 		})
@@ -136,7 +129,7 @@ func TestSubtractRandom(t *testing.T) {
 }
 
 func TestComparePrefix(t *testing.T) {
-	want := prefixes(
+	want := irtest.Prefixes(
 		"0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/24", "10.0.0.1/32", "192.0.2.0/24",
 		"::/0", "fd00::/8", "fd00::/64", "fd00::1/128",
 	)

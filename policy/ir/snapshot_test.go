@@ -11,71 +11,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
-// Small builders for hand-made IR.
-
 func addrSet(id string, members ...string) ir.AddressSet {
-	return ir.AddressSet{ID: id, Description: "set " + id, Members: prefixes(members...)}
+	return irtest.DescribedSet(id, "set "+id, members...)
 }
 
-func portSet(id string, proto ir.Protocol, name string, members ...string) ir.PortSet {
-	ps := ir.PortSet{ID: id, Protocol: proto, PortName: name}
-	for _, m := range members {
-		ps.Members = append(ps.Members, netip.MustParseAddrPort(m))
-	}
-	return ps
-}
-
-func npOrigin(ns, name string) ir.Origin {
-	return ir.Origin{Kind: "NetworkPolicy", Namespace: ns, Name: name}
-}
-
+// ruleList is list id of NetworkPolicy ns/<id>.
 func ruleList(id string, dir ir.Direction, rules ...ir.Rule) ir.RuleList {
-	return ir.RuleList{ID: id, Origin: npOrigin("ns", id), Direction: dir, Rules: rules}
+	return irtest.List(id, "NetworkPolicy", "ns", id, dir, rules...)
 }
 
-func rule(index int, action ir.Action, tweaks ...func(*ir.Rule)) ir.Rule {
-	r := ir.Rule{Index: index, Action: action}
-	for _, tw := range tweaks {
-		tw(&r)
-	}
-	return r
-}
-
-func peers(ids ...string) func(*ir.Rule) { return func(r *ir.Rule) { r.Peers = ids } }
-func allPeers(r *ir.Rule)                { r.AllPeers = true }
-func allPorts(r *ir.Rule)                { r.AllPorts = true }
-func ports(pms ...ir.PortMatch) func(*ir.Rule) {
-	return func(r *ir.Rule) { r.Ports = pms }
-}
-
-func tcp(port uint16) ir.PortMatch { return ir.PortMatch{Protocol: ir.TCP, Port: port, EndPort: port} }
-
-func named(proto ir.Protocol, set string) ir.PortMatch {
-	return ir.PortMatch{Protocol: proto, NamedSet: set}
-}
-
-func endpoint(id string, ips []string, tweaks ...func(*ir.Endpoint)) ir.Endpoint {
-	ep := ir.Endpoint{ID: id}
-	for _, s := range ips {
-		ep.IPs = append(ep.IPs, netip.MustParseAddr(s))
-	}
-	for _, tw := range tweaks {
-		tw(&ep)
-	}
-	return ep
-}
-
-func ingress(tiers ...ir.Tier) func(*ir.Endpoint) {
-	return func(e *ir.Endpoint) { e.Ingress = tiers }
-}
-
-func egress(tiers ...ir.Tier) func(*ir.Endpoint) {
-	return func(e *ir.Endpoint) { e.Egress = tiers }
-}
-
-func tier(kind ir.TierKind, lists ...string) ir.Tier { return ir.Tier{Kind: kind, RuleLists: lists} }
+func tcp(port uint16) ir.PortMatch { return irtest.Port(ir.TCP, port, port) }
 
 // baseSnapshot is a small valid snapshot at generation 1: pods a and b, b's
 // ingress allows TCP/80 and the named port "http" from a's set.
@@ -86,14 +34,14 @@ func baseSnapshot() *ir.Snapshot {
 			addrSet("pods-a", "10.0.0.1/32", "fd00::1/128"),
 			addrSet("pods-all", "10.0.0.1/32", "10.0.0.2/32"),
 		},
-		PortSets: []ir.PortSet{portSet("tcp-http", ir.TCP, "http", "10.0.0.2:8080")},
+		PortSets: []ir.PortSet{irtest.PortSet("tcp-http", ir.TCP, "http", "10.0.0.2:8080")},
 		RuleLists: []ir.RuleList{
-			ruleList("np-b-in", ir.Ingress, rule(0, ir.Allow, peers("pods-a"), ports(tcp(80), named(ir.TCP, "tcp-http")))),
-			ruleList("np-b-out", ir.Egress, rule(0, ir.Allow, peers("pods-all"), allPorts)),
+			ruleList("np-b-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.Peers("pods-a"), irtest.Ports(tcp(80), irtest.Named(ir.TCP, "tcp-http")))),
+			ruleList("np-b-out", ir.Egress, irtest.BareRule(0, ir.Allow, irtest.Peers("pods-all"), irtest.AllPorts)),
 		},
 		Endpoints: []ir.Endpoint{
-			endpoint("ns/a", []string{"10.0.0.1", "fd00::1"}),
-			endpoint("ns/b", []string{"10.0.0.2"}, ingress(tier(ir.TierNetworkPolicy, "np-b-in")), egress(tier(ir.TierNetworkPolicy, "np-b-out"))),
+			irtest.Endpoint("ns/a", []string{"10.0.0.1", "fd00::1"}),
+			irtest.Endpoint("ns/b", []string{"10.0.0.2"}, irtest.Ingress(irtest.Tier(ir.TierNetworkPolicy, "np-b-in")), irtest.Egress(irtest.Tier(ir.TierNetworkPolicy, "np-b-out"))),
 		},
 	}
 }
@@ -122,7 +70,7 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name:  "duplicate port set",
-			tweak: func(s *ir.Snapshot) { s.PortSets = append(s.PortSets, portSet("tcp-http", ir.TCP, "http")) },
+			tweak: func(s *ir.Snapshot) { s.PortSets = append(s.PortSets, irtest.PortSet("tcp-http", ir.TCP, "http")) },
 			want:  []string{`port set "tcp-http": duplicate ID`},
 		},
 		{
@@ -132,24 +80,24 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name:  "duplicate endpoint",
-			tweak: func(s *ir.Snapshot) { s.Endpoints = append(s.Endpoints, endpoint("ns/a", []string{"10.0.0.9"})) },
+			tweak: func(s *ir.Snapshot) { s.Endpoints = append(s.Endpoints, irtest.Endpoint("ns/a", []string{"10.0.0.9"})) },
 			want:  []string{`endpoint "ns/a": duplicate ID`},
 		},
 		{
 			name: "address shared by two endpoints",
 			tweak: func(s *ir.Snapshot) {
-				s.Endpoints = append(s.Endpoints, endpoint("ns/z", []string{s.Endpoints[0].IPs[0].String()}))
+				s.Endpoints = append(s.Endpoints, irtest.Endpoint("ns/z", []string{s.Endpoints[0].IPs[0].String()}))
 			},
 			want: []string{`endpoint "ns/z": address ` + baseSnapshot().Endpoints[0].IPs[0].String() + ` is also endpoint "` + baseSnapshot().Endpoints[0].ID + `"'s`},
 		},
 		{
 			name:  "overlapping members",
-			tweak: func(s *ir.Snapshot) { s.AddressSets[1].Members = prefixes("10.0.0.2/32", "10.0.0.0/24") },
+			tweak: func(s *ir.Snapshot) { s.AddressSets[1].Members = irtest.Prefixes("10.0.0.2/32", "10.0.0.0/24") },
 			want:  []string{`address set "pods-all": members 10.0.0.0/24 and 10.0.0.2/32 overlap`},
 		},
 		{
 			name:  "identical members",
-			tweak: func(s *ir.Snapshot) { s.AddressSets[1].Members = prefixes("fd00::1/128", "fd00::1/128") },
+			tweak: func(s *ir.Snapshot) { s.AddressSets[1].Members = irtest.Prefixes("fd00::1/128", "fd00::1/128") },
 			want:  []string{`address set "pods-all": members fd00::1/128 and fd00::1/128 overlap`},
 		},
 		{
@@ -181,20 +129,22 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name:  "endpoint names a missing rule list",
-			tweak: func(s *ir.Snapshot) { s.Endpoints[0].Egress = []ir.Tier{tier(ir.TierAdmin, "gone")} },
+			tweak: func(s *ir.Snapshot) { s.Endpoints[0].Egress = []ir.Tier{irtest.Tier(ir.TierAdmin, "gone")} },
 			want:  []string{`endpoint "ns/a": Egress tier Admin: unknown rule list "gone"`},
 		},
 		{
-			name:  "endpoint uses a list of the other direction",
-			tweak: func(s *ir.Snapshot) { s.Endpoints[1].Ingress = []ir.Tier{tier(ir.TierNetworkPolicy, "np-b-out")} },
-			want:  []string{`endpoint "ns/b": Ingress tier NetworkPolicy: rule list "np-b-out" is for Egress`},
+			name: "endpoint uses a list of the other direction",
+			tweak: func(s *ir.Snapshot) {
+				s.Endpoints[1].Ingress = []ir.Tier{irtest.Tier(ir.TierNetworkPolicy, "np-b-out")}
+			},
+			want: []string{`endpoint "ns/b": Ingress tier NetworkPolicy: rule list "np-b-out" is for Egress`},
 		},
 		{
 			name: "every problem is reported",
 			tweak: func(s *ir.Snapshot) {
 				s.RuleLists[0].Rules[0].Peers = []string{"x1"}
 				s.RuleLists[1].Rules[0].Peers = []string{"x2"}
-				s.Endpoints[0].Ingress = []ir.Tier{tier(ir.TierBaseline, "x3")}
+				s.Endpoints[0].Ingress = []ir.Tier{irtest.Tier(ir.TierBaseline, "x3")}
 			},
 			want: []string{`"x1"`, `"x2"`, `"x3"`},
 		},
@@ -228,40 +178,40 @@ func TestApply(t *testing.T) {
 			delta: ir.Delta{
 				Base: 1, Generation: 5,
 				AddedAddressSets: []ir.AddressSet{addrSet("net-ext", "192.0.2.0/24")},
-				AddedPortSets:    []ir.PortSet{portSet("sctp-sig", ir.SCTP, "sig", "10.0.0.3:3868")},
-				RuleLists:        []ir.RuleList{ruleList("np-c-in", ir.Ingress, rule(2, ir.Allow, peers("net-ext"), ports(named(ir.SCTP, "sctp-sig"))))},
-				Endpoints:        []ir.Endpoint{endpoint("ns/c", []string{"10.0.0.3"}, ingress(tier(ir.TierNetworkPolicy, "np-c-in")))},
+				AddedPortSets:    []ir.PortSet{irtest.PortSet("sctp-sig", ir.SCTP, "sig", "10.0.0.3:3868")},
+				RuleLists:        []ir.RuleList{ruleList("np-c-in", ir.Ingress, irtest.BareRule(2, ir.Allow, irtest.Peers("net-ext"), irtest.Ports(irtest.Named(ir.SCTP, "sctp-sig"))))},
+				Endpoints:        []ir.Endpoint{irtest.Endpoint("ns/c", []string{"10.0.0.3"}, irtest.Ingress(irtest.Tier(ir.TierNetworkPolicy, "np-c-in")))},
 			},
 			want: func(s *ir.Snapshot) {
 				s.Generation = 5
 				s.AddressSets = append([]ir.AddressSet{addrSet("net-ext", "192.0.2.0/24")}, s.AddressSets...)
-				s.PortSets = append([]ir.PortSet{portSet("sctp-sig", ir.SCTP, "sig", "10.0.0.3:3868")}, s.PortSets...)
-				s.RuleLists = append(s.RuleLists, ruleList("np-c-in", ir.Ingress, rule(2, ir.Allow, peers("net-ext"), ports(named(ir.SCTP, "sctp-sig")))))
-				s.Endpoints = append(s.Endpoints, endpoint("ns/c", []string{"10.0.0.3"}, ingress(tier(ir.TierNetworkPolicy, "np-c-in"))))
+				s.PortSets = append([]ir.PortSet{irtest.PortSet("sctp-sig", ir.SCTP, "sig", "10.0.0.3:3868")}, s.PortSets...)
+				s.RuleLists = append(s.RuleLists, ruleList("np-c-in", ir.Ingress, irtest.BareRule(2, ir.Allow, irtest.Peers("net-ext"), irtest.Ports(irtest.Named(ir.SCTP, "sctp-sig")))))
+				s.Endpoints = append(s.Endpoints, irtest.Endpoint("ns/c", []string{"10.0.0.3"}, irtest.Ingress(irtest.Tier(ir.TierNetworkPolicy, "np-c-in"))))
 			},
 		},
 		{
 			name: "change members",
 			delta: ir.Delta{
 				Base: 1, Generation: 2,
-				AddressSetChanges: []ir.AddressSetChange{{ID: "pods-all", Added: prefixes("10.0.0.3/32", "fd00::3/128"), Removed: prefixes("10.0.0.1/32")}},
+				AddressSetChanges: []ir.AddressSetChange{{ID: "pods-all", Added: irtest.Prefixes("10.0.0.3/32", "fd00::3/128"), Removed: irtest.Prefixes("10.0.0.1/32")}},
 				PortSetChanges:    []ir.PortSetChange{{ID: "tcp-http", Added: []netip.AddrPort{netip.MustParseAddrPort("[fd00::2]:8080")}}},
 			},
 			want: func(s *ir.Snapshot) {
 				s.Generation = 2
-				s.AddressSets[1].Members = prefixes("10.0.0.2/32", "10.0.0.3/32", "fd00::3/128")
-				s.PortSets[0] = portSet("tcp-http", ir.TCP, "http", "10.0.0.2:8080", "[fd00::2]:8080")
+				s.AddressSets[1].Members = irtest.Prefixes("10.0.0.2/32", "10.0.0.3/32", "fd00::3/128")
+				s.PortSets[0] = irtest.PortSet("tcp-http", ir.TCP, "http", "10.0.0.2:8080", "[fd00::2]:8080")
 			},
 		},
 		{
 			name: "a set's members move in one delta without overlapping",
 			delta: ir.Delta{
 				Base: 1, Generation: 2,
-				AddressSetChanges: []ir.AddressSetChange{{ID: "pods-all", Added: prefixes("10.0.0.0/24"), Removed: prefixes("10.0.0.1/32", "10.0.0.2/32")}},
+				AddressSetChanges: []ir.AddressSetChange{{ID: "pods-all", Added: irtest.Prefixes("10.0.0.0/24"), Removed: irtest.Prefixes("10.0.0.1/32", "10.0.0.2/32")}},
 			},
 			want: func(s *ir.Snapshot) {
 				s.Generation = 2
-				s.AddressSets[1].Members = prefixes("10.0.0.0/24")
+				s.AddressSets[1].Members = irtest.Prefixes("10.0.0.0/24")
 			},
 		},
 		{
@@ -282,12 +232,12 @@ func TestApply(t *testing.T) {
 			delta: ir.Delta{
 				Base: 1, Generation: 2,
 				RuleLists: []ir.RuleList{ruleList("np-b-in", ir.Ingress)},
-				Endpoints: []ir.Endpoint{endpoint("ns/a", []string{"10.0.0.1"}, egress(tier(ir.TierNetworkPolicy, "np-b-out")))},
+				Endpoints: []ir.Endpoint{irtest.Endpoint("ns/a", []string{"10.0.0.1"}, irtest.Egress(irtest.Tier(ir.TierNetworkPolicy, "np-b-out")))},
 			},
 			want: func(s *ir.Snapshot) {
 				s.Generation = 2
 				s.RuleLists[0].Rules = nil
-				s.Endpoints[0] = endpoint("ns/a", []string{"10.0.0.1"}, egress(tier(ir.TierNetworkPolicy, "np-b-out")))
+				s.Endpoints[0] = irtest.Endpoint("ns/a", []string{"10.0.0.1"}, irtest.Egress(irtest.Tier(ir.TierNetworkPolicy, "np-b-out")))
 			},
 		},
 	}
@@ -327,12 +277,12 @@ func TestApplyRejects(t *testing.T) {
 		},
 		{
 			name:  "adding an existing port set",
-			delta: ir.Delta{Base: 1, Generation: 2, AddedPortSets: []ir.PortSet{portSet("tcp-http", ir.TCP, "http")}},
+			delta: ir.Delta{Base: 1, Generation: 2, AddedPortSets: []ir.PortSet{irtest.PortSet("tcp-http", ir.TCP, "http")}},
 			want:  `port set "tcp-http": added but exists`,
 		},
 		{
 			name:  "changing a missing address set",
-			delta: ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "nope", Added: prefixes("10.9.0.0/16")}}},
+			delta: ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "nope", Added: irtest.Prefixes("10.9.0.0/16")}}},
 			want:  `address set "nope": changed but does not exist`,
 		},
 		{
@@ -362,12 +312,12 @@ func TestApplyRejects(t *testing.T) {
 		},
 		{
 			name:  "removing an absent member",
-			delta: ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "pods-a", Removed: prefixes("10.0.0.9/32")}}},
+			delta: ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "pods-a", Removed: irtest.Prefixes("10.0.0.9/32")}}},
 			want:  `address set "pods-a": removed member 10.0.0.9/32 is absent`,
 		},
 		{
 			name:  "adding a present member",
-			delta: ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "pods-a", Added: prefixes("fd00::1/128")}}},
+			delta: ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "pods-a", Added: irtest.Prefixes("fd00::1/128")}}},
 			want:  `address set "pods-a": added member fd00::1/128 is present`,
 		},
 		{
@@ -397,27 +347,27 @@ func TestApplyRejects(t *testing.T) {
 		},
 		{
 			name:  "endpoint naming a missing rule list",
-			delta: ir.Delta{Base: 1, Generation: 2, Endpoints: []ir.Endpoint{endpoint("ns/c", []string{"10.0.0.3"}, ingress(tier(ir.TierAdmin, "anp-x")))}},
+			delta: ir.Delta{Base: 1, Generation: 2, Endpoints: []ir.Endpoint{irtest.Endpoint("ns/c", []string{"10.0.0.3"}, irtest.Ingress(irtest.Tier(ir.TierAdmin, "anp-x")))}},
 			want:  `endpoint "ns/c": Ingress tier Admin: unknown rule list "anp-x"`,
 		},
 		{
 			name:  "rule naming a missing address set",
-			delta: ir.Delta{Base: 1, Generation: 2, RuleLists: []ir.RuleList{ruleList("np-b-in", ir.Ingress, rule(0, ir.Allow, peers("ghost"), allPorts))}},
+			delta: ir.Delta{Base: 1, Generation: 2, RuleLists: []ir.RuleList{ruleList("np-b-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.Peers("ghost"), irtest.AllPorts))}},
 			want:  `rule list "np-b-in" rule 0: unknown address set "ghost"`,
 		},
 		{
 			name:  "rule naming a missing port set",
-			delta: ir.Delta{Base: 1, Generation: 2, RuleLists: []ir.RuleList{ruleList("np-b-in", ir.Ingress, rule(0, ir.Allow, allPeers, ports(named(ir.UDP, "udp-dns"))))}},
+			delta: ir.Delta{Base: 1, Generation: 2, RuleLists: []ir.RuleList{ruleList("np-b-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.AllPeers, irtest.Ports(irtest.Named(ir.UDP, "udp-dns"))))}},
 			want:  `rule list "np-b-in" rule 0: unknown port set "udp-dns"`,
 		},
 		{
 			name:  "named port protocol mismatch",
-			delta: ir.Delta{Base: 1, Generation: 2, RuleLists: []ir.RuleList{ruleList("np-b-in", ir.Ingress, rule(0, ir.Allow, allPeers, ports(named(ir.SCTP, "tcp-http"))))}},
+			delta: ir.Delta{Base: 1, Generation: 2, RuleLists: []ir.RuleList{ruleList("np-b-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.AllPeers, irtest.Ports(irtest.Named(ir.SCTP, "tcp-http"))))}},
 			want:  `port set "tcp-http" is TCP, match is SCTP`,
 		},
 		{
 			name:  "overlapping members after a change",
-			delta: ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "pods-all", Added: prefixes("10.0.0.0/30")}}},
+			delta: ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "pods-all", Added: irtest.Prefixes("10.0.0.0/30")}}},
 			want:  `address set "pods-all": members 10.0.0.0/30 and 10.0.0.1/32 overlap`,
 		},
 		{
@@ -430,8 +380,8 @@ func TestApplyRejects(t *testing.T) {
 			delta: ir.Delta{
 				Base: 1, Generation: 2,
 				AddedAddressSets:  []ir.AddressSet{addrSet("fine", "192.0.2.0/24")},
-				AddressSetChanges: []ir.AddressSetChange{{ID: "pods-all", Added: prefixes("10.0.0.3/32")}},
-				Endpoints:         []ir.Endpoint{endpoint("ns/c", []string{"10.0.0.3"})},
+				AddressSetChanges: []ir.AddressSetChange{{ID: "pods-all", Added: irtest.Prefixes("10.0.0.3/32")}},
+				Endpoints:         []ir.Endpoint{irtest.Endpoint("ns/c", []string{"10.0.0.3"})},
 				RemovedEndpoints:  []string{"ns/zzz"},
 			},
 			want: `endpoint "ns/zzz": removed but does not exist`,
@@ -472,8 +422,8 @@ func TestApplyDoesNotAlias(t *testing.T) {
 	d := &ir.Delta{
 		Base: 1, Generation: 2,
 		AddedAddressSets: []ir.AddressSet{addrSet("net-ext", "192.0.2.0/24")},
-		RuleLists:        []ir.RuleList{ruleList("np-c-in", ir.Ingress, rule(0, ir.Allow, peers("net-ext"), ports(tcp(53))))},
-		Endpoints:        []ir.Endpoint{endpoint("ns/c", []string{"10.0.0.3"}, ingress(tier(ir.TierNetworkPolicy, "np-c-in")))},
+		RuleLists:        []ir.RuleList{ruleList("np-c-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.Peers("net-ext"), irtest.Ports(tcp(53))))},
+		Endpoints:        []ir.Endpoint{irtest.Endpoint("ns/c", []string{"10.0.0.3"}, irtest.Ingress(irtest.Tier(ir.TierNetworkPolicy, "np-c-in")))},
 	}
 	require.NoError(t, s.Apply(d))
 	want := s.Clone()
@@ -512,10 +462,10 @@ func TestSort(t *testing.T) {
 	slices.Reverse(s.AddressSets[0].Members)
 	slices.Reverse(s.RuleLists)
 	slices.Reverse(s.Endpoints)
-	s.PortSets = append(s.PortSets, portSet("sctp-x", ir.SCTP, "x", "[fd00::1]:1", "10.0.0.1:2", "10.0.0.1:1"))
+	s.PortSets = append(s.PortSets, irtest.PortSet("sctp-x", ir.SCTP, "x", "[fd00::1]:1", "10.0.0.1:2", "10.0.0.1:1"))
 	s.Sort()
 	want := baseSnapshot()
-	want.PortSets = append([]ir.PortSet{portSet("sctp-x", ir.SCTP, "x", "10.0.0.1:1", "10.0.0.1:2", "[fd00::1]:1")}, want.PortSets...)
+	want.PortSets = append([]ir.PortSet{irtest.PortSet("sctp-x", ir.SCTP, "x", "10.0.0.1:1", "10.0.0.1:2", "[fd00::1]:1")}, want.PortSets...)
 	if diff := cmp.Diff(want, s, irCmp); diff != "" {
 		t.Errorf("sorted (-want +got):\n%s", diff)
 	}
@@ -527,12 +477,12 @@ func TestDeltaEmpty(t *testing.T) {
 		"added address set":  {AddedAddressSets: []ir.AddressSet{addrSet("x")}},
 		"address set change": {AddressSetChanges: []ir.AddressSetChange{{ID: "x"}}},
 		"removed address":    {RemovedAddressSets: []string{"x"}},
-		"added port set":     {AddedPortSets: []ir.PortSet{portSet("x", ir.TCP, "x")}},
+		"added port set":     {AddedPortSets: []ir.PortSet{irtest.PortSet("x", ir.TCP, "x")}},
 		"port set change":    {PortSetChanges: []ir.PortSetChange{{ID: "x"}}},
 		"removed port set":   {RemovedPortSets: []string{"x"}},
 		"rule list":          {RuleLists: []ir.RuleList{ruleList("x", ir.Ingress)}},
 		"removed rule list":  {RemovedRuleLists: []string{"x"}},
-		"endpoint":           {Endpoints: []ir.Endpoint{endpoint("x", nil)}},
+		"endpoint":           {Endpoints: []ir.Endpoint{irtest.Endpoint("x", nil)}},
 		"removed endpoint":   {RemovedEndpoints: []string{"x"}},
 	} {
 		assert.False(t, d.Empty(), name)
@@ -540,7 +490,7 @@ func TestDeltaEmpty(t *testing.T) {
 }
 
 func TestEndpointTiers(t *testing.T) {
-	ep := endpoint("ns/b", nil, ingress(tier(ir.TierNetworkPolicy, "in")), egress(tier(ir.TierAdmin, "out")))
-	assert.Equal(t, []ir.Tier{tier(ir.TierNetworkPolicy, "in")}, ep.Tiers(ir.Ingress))
-	assert.Equal(t, []ir.Tier{tier(ir.TierAdmin, "out")}, ep.Tiers(ir.Egress))
+	ep := irtest.Endpoint("ns/b", nil, irtest.Ingress(irtest.Tier(ir.TierNetworkPolicy, "in")), irtest.Egress(irtest.Tier(ir.TierAdmin, "out")))
+	assert.Equal(t, []ir.Tier{irtest.Tier(ir.TierNetworkPolicy, "in")}, ep.Tiers(ir.Ingress))
+	assert.Equal(t, []ir.Tier{irtest.Tier(ir.TierAdmin, "out")}, ep.Tiers(ir.Egress))
 }
