@@ -26,46 +26,93 @@ func (a *podState) beats(b *podState) bool {
 	if a.deleting != b.deleting {
 		return !a.deleting
 	}
-	if !a.created.Equal(b.created) {
-		return a.created.After(b.created)
+	if a.created != b.created {
+		return a.created > b.created
 	}
 	return a.key < b.key
+}
+
+// claims records which pods report each address: one claimant in first
+// (the common case, no allocation), any further ones in more.
+type claims struct {
+	first map[netip.Addr]string
+	more  map[netip.Addr][]string
+}
+
+func newClaims() claims {
+	return claims{first: make(map[netip.Addr]string), more: make(map[netip.Addr][]string)}
+}
+
+// add records key's claim to ip and appends to out the address's other
+// claimants, once each.
+func (c *claims) add(out []string, ip netip.Addr, key string) []string {
+	if _, ok := c.first[ip]; !ok {
+		c.first[ip] = key // the only claimant: nobody else to tell
+		return out
+	}
+	out = c.others(out, ip, key)
+	c.more[ip] = append(c.more[ip], key)
+	return out
+}
+
+func (c *claims) remove(ip netip.Addr, key string) {
+	more := c.more[ip]
+	if c.first[ip] == key {
+		if len(more) == 0 {
+			delete(c.first, ip)
+			return
+		}
+		c.first[ip], more = more[0], more[1:]
+	} else {
+		more = slices.DeleteFunc(more, func(k string) bool { return k == key })
+	}
+	if len(more) == 0 {
+		delete(c.more, ip)
+	} else {
+		c.more[ip] = more
+	}
+}
+
+// others appends to out the claimants of ip other than key, once each.
+func (c *claims) others(out []string, ip netip.Addr, key string) []string {
+	if k, ok := c.first[ip]; ok && k != key && !slices.Contains(out, k) {
+		out = append(out, k)
+	}
+	for _, k := range c.more[ip] {
+		if k != key && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // reclaim replaces old's claims (nil: none) with p's (nil: none) and
 // returns the other pods that claim any of those addresses: their share
 // may have changed.
 func (e *engine) reclaim(old, p *podState) []string {
-	var touched []netip.Addr
-	if old != nil && old.candidate {
-		for _, ip := range old.claimed {
-			ks := slices.DeleteFunc(e.claimants[ip], func(k string) bool { return k == old.key })
-			if len(ks) == 0 {
-				delete(e.claimants, ip)
-			} else {
-				e.claimants[ip] = ks
-			}
-			touched = append(touched, ip)
-		}
-	}
-	if p != nil && p.candidate {
-		for _, ip := range p.claimed {
-			e.claimants[ip] = append(e.claimants[ip], p.key)
-			touched = append(touched, ip)
-		}
-	}
-	var others []string
 	self := ""
-	if p != nil {
+	switch {
+	case p != nil:
 		self = p.key
-	} else if old != nil {
+	case old != nil:
 		self = old.key
 	}
-	for _, ip := range touched {
-		for _, k := range e.claimants[ip] {
-			if k != self && !slices.Contains(others, k) {
-				others = append(others, k)
-			}
+	oldClaims := old != nil && old.candidate
+	newClaims := p != nil && p.candidate
+	if oldClaims && newClaims && slices.Equal(old.claimed, p.claimed) &&
+		old.deleting == p.deleting && old.created == p.created {
+		return nil // the same claims with the same rank: nobody's share moves
+	}
+	var others []string
+	if oldClaims {
+		for _, ip := range old.claimed {
+			e.claims.remove(ip, old.key)
+			others = e.claims.others(others, ip, self)
+		}
+	}
+	if newClaims {
+		for _, ip := range p.claimed {
+			others = e.claims.add(others, ip, p.key)
 		}
 	}
 	return others
@@ -74,16 +121,21 @@ func (e *engine) reclaim(old, p *podState) []string {
 // own settles p's owned addresses, and so whether it is active and local.
 // p need not be in e.pods yet.
 func (e *engine) own(p *podState) {
-	p.ips = nil
-	if p.candidate {
-		for _, ip := range p.claimed {
-			if e.owns(p, ip) {
-				p.ips = append(p.ips, ip)
+	p.ips = p.claimed // the common case: every address is the pod's alone
+	if !p.candidate {
+		p.ips = nil
+	} else {
+		for i, ip := range p.claimed {
+			if !e.owns(p, ip) {
+				p.ips = slices.Clone(p.claimed[:i])
+				for _, ip := range p.claimed[i+1:] {
+					if e.owns(p, ip) {
+						p.ips = append(p.ips, ip)
+					}
+				}
+				break
 			}
 		}
-	}
-	if len(p.ips) == len(p.claimed) {
-		p.ips = p.claimed // the common case: no copy
 	}
 	p.active = len(p.ips) > 0
 	p.local = p.active && p.onNode
@@ -91,7 +143,11 @@ func (e *engine) own(p *podState) {
 
 // owns reports whether p's claim to ip beats every other claimant's.
 func (e *engine) owns(p *podState, ip netip.Addr) bool {
-	for _, k := range e.claimants[ip] {
+	more := e.claims.more[ip]
+	if len(more) == 0 {
+		return true // p is the only claimant
+	}
+	for _, k := range append([]string{e.claims.first[ip]}, more...) {
 		if k == p.key {
 			continue
 		}

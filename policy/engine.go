@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"net/netip"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -143,10 +142,10 @@ type engine struct {
 
 	namespaces map[string]*namespaceState
 	pods       map[string]*podState // by "namespace/name"
-	// claimants lists, for every address some pod reports, the pods that
+	// claims lists, for every address some pod reports, the pods that
 	// report it (see claims.go).
-	claimants map[netip.Addr][]string
-	policies  map[policyKey]*policyState
+	claims   claims
+	policies map[policyKey]*policyState
 
 	// users says what each registered selector is for.
 	users map[selector.ID]*selectorUsers
@@ -178,7 +177,7 @@ func newEngine(cfg Config) *engine {
 		idx:            selector.NewIndex[string](),
 		namespaces:     make(map[string]*namespaceState),
 		pods:           make(map[string]*podState),
-		claimants:      make(map[netip.Addr][]string),
+		claims:         newClaims(),
 		policies:       make(map[policyKey]*policyState),
 		users:          make(map[selector.ID]*selectorUsers),
 		addrSets:       make(map[string]*addrSet),

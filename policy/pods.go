@@ -4,7 +4,6 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -54,7 +53,7 @@ type podState struct {
 	// claims of pods that report the same address.
 	candidate bool
 	deleting  bool
-	created   time.Time
+	created   int64 // Unix nanoseconds
 	// onNode: the local-node filter accepts the pod.
 	onNode bool
 	// active pods are in the index: candidates that own an address.
@@ -201,7 +200,7 @@ func (e *engine) podFromObject(pod *corev1.Pod) (*podState, field.ErrorList) {
 	p.claimed = p.ips
 	p.candidate = len(p.ips) > 0 && !pod.Spec.HostNetwork && !finished
 	p.deleting = pod.DeletionTimestamp != nil
-	p.created = pod.CreationTimestamp.Time
+	p.created = pod.CreationTimestamp.UnixNano()
 	p.onNode = e.isLocal(pod)
 	return p, errs
 }
