@@ -260,7 +260,9 @@ func (l *Lab) AddExternal(ctx context.Context, ip netip.Addr) error {
 // source port at random, so a probe can meet the conntrack entry an earlier
 // probe of the same flow left behind and pass as an established connection
 // whatever the policy says now. Call it after changing a node's filter and
-// before probing, so every probe is judged as a new connection.
+// before probing, so every probe is judged as a new connection. A node
+// that tracks nothing has nothing to forget; after Close it returns
+// ErrClosed.
 func (l *Lab) ForgetConnections() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

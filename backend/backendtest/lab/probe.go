@@ -363,7 +363,8 @@ func (l *Lab) probeSCTP(pl plan, r *Result, deadline time.Time) {
 // one visit of that namespace. A socket stays in the namespace it was opened
 // in, so the caller may use them from any thread: hand-written probes and
 // benchmarks use them to connect without a namespace switch per connection.
-// The sockets are the caller's to close; none is left open on error.
+// The sockets are the caller's to close; none is left open on error. n 0
+// opens none; an unknown name is ErrNotFound, a closed lab ErrClosed.
 func (l *Lab) Sockets(name string, n, domain, typ, proto int) ([]int, error) {
 	l.mu.Lock()
 	var ep *endpoint
