@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,6 +133,9 @@ type Controller struct {
 	// counts mirrors the size of the programmed state for Metrics; used
 	// by the runner goroutine only.
 	counts counts
+	// shared is the addresses several pods report, as last logged; used by
+	// the runner goroutine only.
+	shared map[netip.Addr]policy.SharedAddress
 
 	started atomic.Bool
 	ready   atomic.Bool
@@ -393,6 +398,9 @@ func (c *Controller) program(ctx context.Context, periodic bool) error {
 
 	err := c.programOnce(ctx, full)
 	end := c.clock.Now()
+	if err == nil {
+		c.reportShared()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
@@ -408,6 +416,27 @@ func (c *Controller) program(ctx context.Context, periodic bool) error {
 		c.cfg.Metrics.ObserveLatency(end.Sub(since))
 	}
 	return nil
+}
+
+// reportShared logs each address that several pods come to report (an
+// address reused while the old pod's object still exists), with the pod
+// the engine gives it to, and each such address that stops being shared:
+// a pod whose address another pod owns is not enforced on that address,
+// and this is where an operator learns why.
+func (c *Controller) reportShared() {
+	now := make(map[netip.Addr]policy.SharedAddress, len(c.shared))
+	for _, sa := range c.cfg.Engine.SharedAddresses() {
+		now[sa.Address] = sa
+		if prev, ok := c.shared[sa.Address]; !ok || prev.Owner != sa.Owner || !slices.Equal(prev.Others, sa.Others) {
+			c.log.Info("Pods report the same address; it is the owner's alone", "address", sa.Address, "owner", sa.Owner, "others", sa.Others)
+		}
+	}
+	for ip, prev := range c.shared {
+		if _, ok := now[ip]; !ok {
+			c.log.Info("Address no longer shared", "address", ip, "owner", prev.Owner)
+		}
+	}
+	c.shared = now
 }
 
 func (c *Controller) programOnce(ctx context.Context, full bool) error {

@@ -1,6 +1,7 @@
 package informer
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/assert"
@@ -349,4 +351,65 @@ func TestLatencyObservedWithFakeClock(t *testing.T) {
 		assert.Equal(t, DefaultMinSyncInterval, e.metrics.latencies[0], "event received → run returned")
 		assert.Equal(t, 1, e.metrics.applies)
 	})
+}
+
+// logLines collects a logger's lines.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) add(prefix, args string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, prefix+" "+args)
+}
+
+func (l *logLines) containing(parts ...string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if all(line, parts) {
+			return true
+		}
+	}
+	return false
+}
+
+func all(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// An address reported by two pods (the old one's object outliving its
+// network) is logged with its owner once, and again when it is no longer
+// shared; the programmed state holds the owner's endpoint only.
+func TestLogsSharedAddresses(t *testing.T) {
+	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	created := func(d time.Duration) func(*corev1.Pod) {
+		return func(p *corev1.Pod) { p.CreationTimestamp = metav1.NewTime(epoch.Add(d)) }
+	}
+	logs := &logLines{}
+	e := newEnv(t, func(c *Config) { c.Logger = funcr.New(logs.add, funcr.Options{}) },
+		makeNamespace("prod", nil),
+		makePod("prod", "old", ipDB, withLabels("role", "db"), created(0)),
+		makePod("prod", "new", ipDB, withLabels("role", "web"), created(time.Minute)),
+		makeDBPolicy("prod"))
+	e.start()
+	e.waitReady()
+	require.Eventually(t, func() bool {
+		return logs.containing("Pods report the same address", `"address"="`+ipDB+`"`, `"owner"="prod/new"`, `"others"=["prod/old"]`)
+	}, 10*time.Second, time.Millisecond, "the shared address is logged with its owner")
+	assert.True(t, e.allowed("10.9.9.9", ipDB, 6379), "prod/new owns the address and is no db: the db policy does not apply")
+
+	require.NoError(t, e.client.CoreV1().Pods("prod").Delete(context.Background(), "new", metav1.DeleteOptions{}))
+	require.Eventually(t, func() bool {
+		return logs.containing("Address no longer shared", `"address"="`+ipDB+`"`, `"owner"="prod/new"`)
+	}, 10*time.Second, time.Millisecond, "the end of the conflict is logged")
+	require.Eventually(t, func() bool { return !e.allowed("10.9.9.9", ipDB, 6379) }, 10*time.Second, time.Millisecond,
+		"prod/old has its address back and its policy applies")
 }

@@ -172,3 +172,22 @@ func (e *engine) reown(k string) {
 	}
 	e.applyPod(&n)
 }
+
+// sharedAddresses lists the addresses with more than one claimant.
+func (e *engine) sharedAddresses() []SharedAddress {
+	out := make([]SharedAddress, 0, len(e.claims.more))
+	for ip, more := range e.claims.more {
+		keys := append([]string{e.claims.first[ip]}, more...)
+		owner := keys[0]
+		for _, k := range keys[1:] {
+			if o, p := e.pods[owner], e.pods[k]; o != nil && p != nil && p.beats(o) {
+				owner = k
+			}
+		}
+		others := slices.DeleteFunc(keys, func(k string) bool { return k == owner })
+		slices.Sort(others)
+		out = append(out, SharedAddress{Address: ip, Owner: owner, Others: others})
+	}
+	slices.SortFunc(out, func(a, b SharedAddress) int { return a.Address.Compare(b.Address) })
+	return out
+}

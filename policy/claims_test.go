@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -64,9 +65,13 @@ func TestSharedAddressBelongsToOnePod(t *testing.T) {
 		}
 	}
 
+	assert.Empty(t, w.e.SharedAddresses())
+
 	// The new pod appears with the same address: it owns it.
 	require.NoError(t, w.add(fresh))
 	check("shop/web-new")
+	assert.Equal(t, []policy.SharedAddress{{Address: netip.MustParseAddr("10.0.0.5"), Owner: "shop/web-new", Others: []string{"shop/db-old"}}},
+		w.e.SharedAddresses())
 	assert.False(t, w.allowed("10.0.0.9", "10.0.0.5", ir.TCP, 80), "web-new is not a db: the client's egress denies")
 
 	// Being deleted ranks below anything else, even a newer creation.
@@ -75,6 +80,7 @@ func TestSharedAddressBelongsToOnePod(t *testing.T) {
 	deleting.DeletionTimestamp = &now
 	require.NoError(t, w.add(deleting))
 	check("shop/db-old")
+	assert.Equal(t, "shop/db-old", w.e.SharedAddresses()[0].Owner)
 	assert.False(t, w.allowed("10.0.0.9", "10.0.0.5", ir.TCP, 80), "db-old again: isolated for ingress")
 
 	require.NoError(t, w.add(fresh))
@@ -83,6 +89,7 @@ func TestSharedAddressBelongsToOnePod(t *testing.T) {
 	// The new pod goes: the old one has the address back.
 	w.e.DeletePod("shop", "web-new")
 	check("shop/db-old")
+	assert.Empty(t, w.e.SharedAddresses())
 	w.e.DeletePod("shop", "db-old")
 	check("")
 

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"net/netip"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -55,6 +56,21 @@ type Engine interface {
 	// Problems returns the validation errors of the objects currently held,
 	// sorted by object. Empty when every object is valid.
 	Problems() []*ValidationError
+	// SharedAddresses returns the addresses that several pods report, each
+	// with the pod that owns it (see UpsertPod), sorted by address. Empty
+	// when no address is shared.
+	SharedAddresses() []SharedAddress
+}
+
+// SharedAddress is an address several pods report.
+type SharedAddress struct {
+	Address netip.Addr
+	// Owner is the pod ("namespace/name") the address belongs to: its
+	// endpoint and its peer sets hold it.
+	Owner string
+	// Others are the other pods that report it, sorted: for the engine
+	// they do not have that address.
+	Others []string
 }
 
 // Config configures an Engine. The zero value enforces every pod.
@@ -130,6 +146,12 @@ func (l *lockedEngine) Problems() []*ValidationError {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.e.problems()
+}
+
+func (l *lockedEngine) SharedAddresses() []SharedAddress {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.sharedAddresses()
 }
 
 // engine is the unsynchronized implementation.

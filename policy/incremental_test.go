@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,6 +64,26 @@ func checkRun(t *testing.T, c *chooser, events int) {
 		_, err := fullMem.Sync(ctx, full)
 		require.NoError(t, err)
 		ref := reference{cl: cl}
+		// Shared addresses: the same as the reference's, with the same owner.
+		shared := map[netip.Addr]string{}
+		for _, sa := range eng.SharedAddresses() {
+			shared[sa.Address] = sa.Owner
+		}
+		for _, ip := range probeAddrs {
+			claimants := 0
+			for _, p := range cl.pods {
+				if podActive(p) && slices.Contains(podAddrs(p), ip) {
+					claimants++
+				}
+			}
+			owner, ok := shared[ip]
+			if (claimants > 1) != ok {
+				t.Fatalf("after %s: %s has %d claimants, engine lists it as shared: %v\nevents:\n%s", ev.desc, ip, claimants, ok, strings.Join(log, "\n"))
+			}
+			if o := ref.owner(ip); ok && o.Namespace+"/"+o.Name != owner {
+				t.Fatalf("after %s: %s: engine says %s owns it, reference %s/%s\nevents:\n%s", ev.desc, ip, owner, o.Namespace, o.Name, strings.Join(log, "\n"))
+			}
+		}
 		for _, src := range probeAddrs {
 			for _, dst := range probeAddrs {
 				if src.Is4() != dst.Is4() {
