@@ -159,5 +159,8 @@ func loadEngine(cmd *cobra.Command, files []string, cfg policy.Config) (policy.E
 	for _, p := range append(podProblems, npProblems...) {
 		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", p.Error())
 	}
+	for _, w := range sim.SharedAddressWarnings(engine) {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+	}
 	return engine, st, nil
 }

@@ -153,6 +153,9 @@ func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []N
 					warn(fmt.Sprintf("warning: %s (applied without allow rules: it isolates the pods it selects)", p.Error()))
 				}
 			}
+			for _, w := range SharedAddressWarnings(n.Engine) {
+				warn(fmt.Sprintf("warning: step %s: %s", step.Name, w))
+			}
 		}
 		for i, n := range nodes {
 			if prev == nil {
@@ -206,4 +209,16 @@ func joinProblems(ps []manifest.Problem) error {
 		msgs[i] = p.Error()
 	}
 	return fmt.Errorf("%s", strings.Join(msgs, "\n"))
+}
+
+// SharedAddressWarnings describes each address that several pods report
+// (the engine gives it to one of them, see policy.Engine.UpsertPod), one
+// line each, sorted by address; nil when no address is shared.
+func SharedAddressWarnings(e policy.Engine) []string {
+	var out []string
+	for _, sa := range e.SharedAddresses() {
+		out = append(out, fmt.Sprintf("address %s is reported by %s and %s; it is %s's (the others are neither enforced nor matched as peers on it)",
+			sa.Address, sa.Owner, strings.Join(sa.Others, ", "), sa.Owner))
+	}
+	return out
 }

@@ -320,3 +320,42 @@ spec: {podSelector: {}}
 	assert.Contains(t, out[0][0].Reason, "always allowed")
 	assert.Equal(t, sim.Deny, out[0][1].Verdict, "a pod on another node is isolated")
 }
+
+// Two pods reporting one address: a warning says which owns it, and flows
+// to either name reach the owner's policy.
+func TestRunSharedAddress(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"cluster.yaml": `apiVersion: v1
+kind: Pod
+metadata: {name: old, namespace: x, labels: {role: db}, creationTimestamp: "2026-01-01T00:00:00Z"}
+status: {phase: Running, podIP: 10.0.0.5}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: new, namespace: x, labels: {role: web}, creationTimestamp: "2026-01-01T00:01:00Z"}
+status: {phase: Running, podIP: 10.0.0.5}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: x}
+status: {phase: Running, podIP: 10.0.0.9}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db, namespace: x}
+spec:
+  podSelector: {matchLabels: {role: db}}
+  policyTypes: [Ingress]
+`,
+		"flows.txt": "x/client x/old 80 TCP\nx/client x/new 80 TCP\n",
+	})
+	out, warnings, err := run(t, sim.Input{Files: []string{filepath.Join(dir, "cluster.yaml")}, FlowsFile: filepath.Join(dir, "flows.txt")})
+	require.NoError(t, err)
+	require.Len(t, warnings, 1)
+	for _, w := range []string{"warning: ", "10.0.0.5", "x/new", "x/old", "it is x/new's"} {
+		assert.Contains(t, warnings[0], w)
+	}
+	require.Len(t, out, 1)
+	assert.Equal(t, []string{sim.Allow, sim.Allow}, []string{out[0][0].Verdict, out[0][1].Verdict},
+		"10.0.0.5 is x/new's, which no policy isolates: the db policy of x/old does not apply to it")
+}
