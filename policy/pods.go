@@ -148,7 +148,6 @@ func (e *engine) podFromObject(pod *corev1.Pod) (*podState, field.ErrorList) {
 		p.labels = map[string]string{}
 	}
 	var errs field.ErrorList
-	seen := make(map[netip.Addr]bool)
 	addIP := func(s string, path func() *field.Path) {
 		if s == "" {
 			return
@@ -159,8 +158,7 @@ func (e *engine) podFromObject(pod *corev1.Pod) (*podState, field.ErrorList) {
 			return
 		}
 		a = a.Unmap()
-		if !seen[a] {
-			seen[a] = true
+		if !slices.Contains(p.ips, a) { // a pod has one or two addresses
 			p.ips = append(p.ips, a)
 		}
 	}

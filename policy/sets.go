@@ -170,6 +170,14 @@ func (p peer) setID() string {
 }
 
 func portSetID(k namedPort) string {
+	switch k.proto { // on every pod's every named port: no ToLower allocation
+	case ir.TCP:
+		return "tcp-" + k.name
+	case ir.UDP:
+		return "udp-" + k.name
+	case ir.SCTP:
+		return "sctp-" + k.name
+	}
 	return strings.ToLower(k.proto.String()) + "-" + k.name
 }
 
