@@ -158,6 +158,7 @@ func (e *engine) delta(build bool) *ir.Delta {
 				d.RemovedPortSets = append(d.RemovedPortSets, id)
 			}
 			delete(e.portSets, id)
+			delete(e.portSetsByPort, set.port)
 		}
 	}
 	e.changedPortSet = make(map[string]struct{})

@@ -174,6 +174,9 @@ type engine struct {
 
 	addrSets map[string]*addrSet
 	portSets map[string]*portSet
+	// portSetsByPort holds the same sets by named port, so that a pod's
+	// ports find their set without building its ID.
+	portSetsByPort map[namedPort]*portSet
 	// podsByPort indexes active pods by named container port.
 	podsByPort map[namedPort]map[*podState]struct{}
 
@@ -204,6 +207,7 @@ func newEngine(cfg Config) *engine {
 		users:          make(map[selector.ID]*selectorUsers),
 		addrSets:       make(map[string]*addrSet),
 		portSets:       make(map[string]*portSet),
+		portSetsByPort: make(map[namedPort]*portSet),
 		podsByPort:     make(map[namedPort]map[*podState]struct{}),
 		lists:          make(map[string]*ir.RuleList),
 		endpoints:      make(map[string]*ir.Endpoint),

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"iter"
 	"maps"
 	"net/netip"
 	"slices"
@@ -331,8 +332,8 @@ func (e *engine) addPodPort(p *podState, k namedPort) {
 		e.podsByPort[k] = m
 	}
 	m[p] = struct{}{}
-	if set := e.portSets[portSetID(k)]; set != nil && set.refs > 0 {
-		for _, m := range podPortMembers(p, k) {
+	if set := e.portSetsByPort[k]; set != nil && set.refs > 0 {
+		for m := range podPortMembers(p, k) {
 			e.addPortMember(set, m)
 		}
 	}
@@ -345,19 +346,23 @@ func (e *engine) removePodPort(p *podState, k namedPort) {
 			delete(e.podsByPort, k)
 		}
 	}
-	if set := e.portSets[portSetID(k)]; set != nil && set.refs > 0 {
-		for _, m := range podPortMembers(p, k) {
+	if set := e.portSetsByPort[k]; set != nil && set.refs > 0 {
+		for m := range podPortMembers(p, k) {
 			e.removePortMember(set, m)
 		}
 	}
 }
 
-func podPortMembers(p *podState, k namedPort) []netip.AddrPort {
-	var out []netip.AddrPort
-	for _, ip := range p.ips {
-		for _, port := range p.ports[k] {
-			out = append(out, netip.AddrPortFrom(ip, port))
+// podPortMembers yields the members p gives the port set of k: each of its
+// addresses with each port its containers name k.
+func podPortMembers(p *podState, k namedPort) iter.Seq[netip.AddrPort] {
+	return func(yield func(netip.AddrPort) bool) {
+		for _, ip := range p.ips {
+			for _, port := range p.ports[k] {
+				if !yield(netip.AddrPortFrom(ip, port)) {
+					return
+				}
+			}
 		}
 	}
-	return out
 }

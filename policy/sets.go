@@ -246,6 +246,7 @@ func (e *engine) acquirePortSet(k namedPort) *portSet {
 		set = &portSet{id: id, port: k}
 		set.members = map[netip.AddrPort]int32{}
 		e.portSets[id] = set
+		e.portSetsByPort[k] = set
 	}
 	set.refs++
 	if set.refs > 1 {
@@ -254,7 +255,7 @@ func (e *engine) acquirePortSet(k namedPort) *portSet {
 	e.changedPortSet[id] = struct{}{}
 	members := make(map[netip.AddrPort]int32)
 	for p := range e.podsByPort[k] {
-		for _, m := range podPortMembers(p, k) {
+		for m := range podPortMembers(p, k) {
 			members[m]++
 		}
 	}
