@@ -1,10 +1,12 @@
 package policy
 
 import (
+	"cmp"
 	"iter"
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -40,6 +42,45 @@ type namedPort struct {
 	name  string
 }
 
+// podPorts are a pod's named container ports: one entry per (protocol,
+// name, number), sorted and unique. A pod has a few, so a flat slice (one
+// allocation per pod) serves better than a map.
+type podPorts []podPort
+
+type podPort struct {
+	k   namedPort
+	num uint16
+}
+
+func comparePodPort(a, b podPort) int {
+	return cmp.Or(cmp.Compare(a.k.proto, b.k.proto), strings.Compare(a.k.name, b.k.name), cmp.Compare(a.num, b.num))
+}
+
+// keys yields each named port once.
+func (pp podPorts) keys() iter.Seq[namedPort] {
+	return func(yield func(namedPort) bool) {
+		for i, e := range pp {
+			if i > 0 && pp[i-1].k == e.k {
+				continue
+			}
+			if !yield(e.k) {
+				return
+			}
+		}
+	}
+}
+
+// nums yields the port numbers named k.
+func (pp podPorts) nums(k namedPort) iter.Seq[uint16] {
+	return func(yield func(uint16) bool) {
+		for _, e := range pp {
+			if e.k == k && !yield(e.num) {
+				return
+			}
+		}
+	}
+}
+
 type podState struct {
 	key       string // namespace/name
 	namespace string
@@ -48,7 +89,7 @@ type podState struct {
 	// (an address reported by several pods is one's, see claims.go).
 	claimed []netip.Addr
 	ips     []netip.Addr
-	ports   map[namedPort][]uint16
+	ports   podPorts
 	// candidate pods claim their addresses: they report one, are not
 	// hostNetwork and have not finished. deleting and created rank the
 	// claims of pods that report the same address.
@@ -169,6 +210,17 @@ func (e *engine) podFromObject(pod *corev1.Pod) (*podState, field.ErrorList) {
 	}
 	slices.SortFunc(p.ips, netip.Addr.Compare)
 
+	named := 0
+	for _, c := range pod.Spec.Containers {
+		for _, cp := range c.Ports {
+			if cp.Name != "" {
+				named++
+			}
+		}
+	}
+	if named > 0 {
+		p.ports = make(podPorts, 0, named)
+	}
 	for ci, c := range pod.Spec.Containers {
 		for pi, cp := range c.Ports {
 			if cp.Name == "" {
@@ -186,15 +238,13 @@ func (e *engine) podFromObject(pod *corev1.Pod) (*podState, field.ErrorList) {
 				errs = append(errs, field.Invalid(field.NewPath("spec", "containers").Index(ci).Child("ports").Index(pi).Child("containerPort"), cp.ContainerPort, "must be between 1 and 65535"))
 				continue
 			}
-			if p.ports == nil {
-				p.ports = make(map[namedPort][]uint16)
-			}
-			k := namedPort{proto, cp.Name}
-			if !slices.Contains(p.ports[k], uint16(cp.ContainerPort)) {
-				p.ports[k] = append(p.ports[k], uint16(cp.ContainerPort))
+			pp := podPort{namedPort{proto, cp.Name}, uint16(cp.ContainerPort)}
+			if !slices.Contains(p.ports, pp) {
+				p.ports = append(p.ports, pp)
 			}
 		}
 	}
+	slices.SortFunc(p.ports, comparePodPort)
 	finished := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 	p.claimed = p.ips
 	p.candidate = len(p.ips) > 0 && !pod.Spec.HostNetwork && !finished
@@ -274,7 +324,7 @@ func (e *engine) deletePod(namespace, name string) {
 // activate enters an active pod into the index and the port sets.
 func (e *engine) activate(p *podState) {
 	e.handleChanges(p, e.idx.Upsert(p.key, e.indexLabels(p)))
-	for k := range p.ports {
+	for k := range p.ports.keys() {
 		e.addPodPort(p, k)
 	}
 }
@@ -282,7 +332,7 @@ func (e *engine) activate(p *podState) {
 // deactivate removes a pod from the index and every set.
 func (e *engine) deactivate(p *podState) {
 	e.handleChanges(p, e.idx.Delete(p.key))
-	for k := range p.ports {
+	for k := range p.ports.keys() {
 		e.removePodPort(p, k)
 	}
 	p.active = false
@@ -312,15 +362,15 @@ func (e *engine) handleChanges(p *podState, changes []selector.Change[string]) {
 }
 
 // updatePorts moves an active pod's named ports from p.ports to ports.
-func (e *engine) updatePorts(p *podState, ports map[namedPort][]uint16) {
-	if maps.EqualFunc(p.ports, ports, slices.Equal[[]uint16]) {
+func (e *engine) updatePorts(p *podState, ports podPorts) {
+	if slices.Equal(p.ports, ports) {
 		return
 	}
-	for k := range p.ports {
+	for k := range p.ports.keys() {
 		e.removePodPort(p, k)
 	}
 	p.ports = ports
-	for k := range p.ports {
+	for k := range p.ports.keys() {
 		e.addPodPort(p, k)
 	}
 }
@@ -358,7 +408,7 @@ func (e *engine) removePodPort(p *podState, k namedPort) {
 func podPortMembers(p *podState, k namedPort) iter.Seq[netip.AddrPort] {
 	return func(yield func(netip.AddrPort) bool) {
 		for _, ip := range p.ips {
-			for _, port := range p.ports[k] {
+			for port := range p.ports.nums(k) {
 				if !yield(netip.AddrPortFrom(ip, port)) {
 					return
 				}
