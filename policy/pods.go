@@ -30,6 +30,9 @@ const (
 type namespaceState struct {
 	name   string
 	labels map[string]string
+	// indexed are labels under nsLabelPrefix, as every pod of the
+	// namespace carries them in the index (built once per label change).
+	indexed map[string]string
 	// object says whether a Namespace object exists (else labels hold only
 	// the name label).
 	object bool
@@ -148,7 +151,7 @@ func (e *engine) setNamespaceLabels(ns *namespaceState, labels map[string]string
 	if maps.Equal(ns.labels, labels) {
 		return
 	}
-	ns.labels = labels
+	ns.labels, ns.indexed = labels, nil
 	for _, p := range ns.pods {
 		if p.active {
 			e.handleChanges(p, e.idx.Upsert(p.key, e.indexLabels(p)))
@@ -159,12 +162,16 @@ func (e *engine) setNamespaceLabels(ns *namespaceState, labels map[string]string
 // indexLabels returns the labels the index holds for p: its own and its
 // namespace's under nsLabelPrefix.
 func (e *engine) indexLabels(p *podState) map[string]string {
-	nsLabels := e.namespace(p.namespace).labels
-	out := make(map[string]string, len(p.labels)+len(nsLabels))
-	maps.Copy(out, p.labels)
-	for k, v := range nsLabels {
-		out[nsLabelPrefix+k] = v
+	ns := e.namespace(p.namespace)
+	if ns.indexed == nil {
+		ns.indexed = make(map[string]string, len(ns.labels))
+		for k, v := range ns.labels {
+			ns.indexed[nsLabelPrefix+k] = v
+		}
 	}
+	out := make(map[string]string, len(p.labels)+len(ns.indexed))
+	maps.Copy(out, p.labels)
+	maps.Copy(out, ns.indexed)
 	return out
 }
 
