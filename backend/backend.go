@@ -9,6 +9,7 @@ package backend
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/palisade-net/palisade/policy/ir"
 )
@@ -42,4 +43,26 @@ type SyncReport struct {
 	// that differed from what the backend had last programmed. It is empty
 	// on the first Sync of a fresh backend and after a clean restart.
 	Repairs []string
+}
+
+// CheckApply says why an Apply of d cannot start, or returns nil: d is nil,
+// ctx is done (its error is returned as it is), the backend has not synced
+// yet, a change failed since its last Sync (dirty), or d does not start from
+// the generation it holds. The other errors begin with the backend's name.
+// Backends that keep state call it first, under their lock; then they check
+// that d fits what they hold (ir.CheckDelta).
+func CheckApply(ctx context.Context, name string, d *ir.Delta, synced, dirty bool, held uint64) error {
+	switch {
+	case d == nil:
+		return fmt.Errorf("%s: Apply of a nil delta", name)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case !synced:
+		return fmt.Errorf("%s: Apply before the first Sync", name)
+	case dirty:
+		return fmt.Errorf("%s: Apply after a failed change: Sync first", name)
+	case d.Base != held:
+		return fmt.Errorf("%s: delta from generation %d does not apply to generation %d", name, d.Base, held)
+	}
+	return nil
 }

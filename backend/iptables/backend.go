@@ -231,21 +231,14 @@ func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncRepo
 // when d.Base is not the generation held or d does not fit it; after a
 // kernel error the caller must Sync.
 func (b *Backend) Apply(ctx context.Context, d *ir.Delta) error {
-	if d == nil {
-		return errors.New("iptables: Apply of a nil delta")
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch {
-	case b.st == nil:
-		return errors.New("iptables: Apply before the first Sync")
-	case b.dirty:
-		return errors.New("iptables: Apply after a failed change: Sync first")
-	case d.Base != b.st.gen:
-		return fmt.Errorf("iptables: delta from generation %d does not apply to generation %d", d.Base, b.st.gen)
+	var held uint64
+	if b.st != nil {
+		held = b.st.gen
+	}
+	if err := backend.CheckApply(ctx, "iptables", d, b.st != nil, b.dirty, held); err != nil {
+		return err
 	}
 	if err := b.st.check(d); err != nil {
 		return fmt.Errorf("iptables: delta %d→%d: %w", d.Base, d.Generation, err)

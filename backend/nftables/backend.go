@@ -175,21 +175,14 @@ func (b *Backend) commit(t *tx, gen uint32, checkGen bool) (int, error) {
 // held or d does not fit it (what it changes or removes must exist, what it
 // adds must not); after a kernel error the caller must Sync.
 func (b *Backend) Apply(ctx context.Context, d *ir.Delta) error {
-	if d == nil {
-		return errors.New("nftables: Apply of a nil delta")
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch {
-	case b.st == nil:
-		return errors.New("nftables: Apply before the first Sync")
-	case b.dirty:
-		return errors.New("nftables: Apply after a failed change: Sync first")
-	case d.Base != b.st.gen:
-		return fmt.Errorf("nftables: delta from generation %d does not apply to generation %d", d.Base, b.st.gen)
+	var held uint64
+	if b.st != nil {
+		held = b.st.gen
+	}
+	if err := backend.CheckApply(ctx, "nftables", d, b.st != nil, b.dirty, held); err != nil {
+		return err
 	}
 	if err := b.st.check(d); err != nil {
 		return fmt.Errorf("nftables: delta %d→%d: %w", d.Base, d.Generation, err)
