@@ -1,8 +1,6 @@
 package informer
 
 import (
-	"os"
-	"runtime"
 	"testing"
 	"time"
 
@@ -13,34 +11,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/palisade-net/palisade/backend/backendtest"
 	"github.com/palisade-net/palisade/backend/nftables"
 	"github.com/palisade-net/palisade/policy"
 )
 
-// scratchNetNS returns a new network namespace, closed when the test
-// ends, or skips the test when it cannot make one.
+// scratchNetNS is a fresh network namespace for the test
+// (backendtest.NewNetNS).
 func scratchNetNS(t *testing.T) netns.NsHandle {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: programs nftables in a scratch network namespace")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Skipf("cannot read the current network namespace: %v", err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Skipf("cannot create a network namespace: %v", err)
-	}
-	if err := netns.Set(orig); err != nil {
-		runtime.LockOSThread() // the thread is tainted: let it die with the goroutine
-		t.Fatalf("cannot return to the original namespace: %v", err)
-	}
-	t.Cleanup(func() { _ = ns.Close() })
-	return ns
+	return backendtest.NewNetNS(t, "programs nftables")
 }
 
 // TestNftablesBackend runs the controller against the real nftables

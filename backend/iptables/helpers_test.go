@@ -3,53 +3,20 @@ package iptables
 import (
 	"context"
 	"net/netip"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netns"
 
+	"github.com/palisade-net/palisade/backend/backendtest"
 	"github.com/palisade-net/palisade/policy/ir"
 	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
-// newNetNS creates an anonymous network namespace, closed when the test
-// ends. It skips the test when not root or when namespaces cannot be made.
+// newNetNS is a fresh network namespace for the test (backendtest.NewNetNS).
 func newNetNS(tb testing.TB) netns.NsHandle {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root: creates a network namespace and programs iptables and ipsets in it")
-	}
-	type result struct {
-		ns  netns.NsHandle
-		err error
-	}
-	c := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			c <- result{err: err}
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.New()
-		if serr := netns.Set(orig); serr != nil {
-			c <- result{err: serr} // the thread stays locked and dies
-			return
-		}
-		runtime.UnlockOSThread()
-		c <- result{ns, err}
-	}()
-	r := <-c
-	if r.err != nil {
-		tb.Skipf("cannot create a network namespace: %v", r.err)
-	}
-	tb.Cleanup(func() { r.ns.Close() })
-	return r.ns
+	return backendtest.NewNetNS(tb, "programs iptables and ipsets")
 }
 
 var modes = []Mode{ModeNFT, ModeLegacy}

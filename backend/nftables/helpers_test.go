@@ -2,44 +2,20 @@ package nftables
 
 import (
 	"context"
-	"os"
 	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netns"
 
+	"github.com/palisade-net/palisade/backend/backendtest"
 	"github.com/palisade-net/palisade/policy/ir"
 	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
-// newNetNS creates an anonymous network namespace and closes it when the test
-// ends (the kernel removes it with its last reference). It skips the test
-// when not root or when namespaces cannot be created.
+// newNetNS is a fresh network namespace for the test (backendtest.NewNetNS).
 func newNetNS(tb testing.TB) netns.NsHandle {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root: creates a network namespace and programs nftables in it")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		tb.Skipf("cannot read the current network namespace: %v", err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		tb.Skipf("cannot create a network namespace: %v", err)
-	}
-	if err := netns.Set(orig); err != nil {
-		// This thread stays in the new namespace: keep it locked so the
-		// runtime discards it when the goroutine ends.
-		runtime.LockOSThread()
-		tb.Fatalf("cannot return to the original namespace: %v", err)
-	}
-	tb.Cleanup(func() { ns.Close() })
-	return ns
+	return backendtest.NewNetNS(tb, "programs nftables")
 }
 
 // inNS runs fn on a thread switched to ns.

@@ -2,43 +2,22 @@ package main
 
 import (
 	"context"
-	"os"
-	"runtime"
 	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/palisade-net/palisade/backend/backendtest"
 )
 
-// scratchNetNSPath creates a network namespace and returns a path to it
-// (/proc/self/fd/N, as --netns accepts), or skips the test.
+// scratchNetNSPath is a fresh network namespace for the test
+// (backendtest.NewNetNS) as a path, /proc/self/fd/N, as --netns accepts.
 func scratchNetNSPath(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: programs nftables in a scratch network namespace")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Skipf("cannot read the current network namespace: %v", err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Skipf("cannot create a network namespace: %v", err)
-	}
-	if err := netns.Set(orig); err != nil {
-		runtime.LockOSThread() // the thread is tainted: let it die with the goroutine
-		t.Fatalf("cannot return to the original namespace: %v", err)
-	}
-	t.Cleanup(func() { _ = ns.Close() })
-	return "/proc/self/fd/" + strconv.Itoa(int(ns))
+	return "/proc/self/fd/" + strconv.Itoa(int(backendtest.NewNetNS(t, "programs nftables")))
 }
 
 // TestFailClosedBootstrapInNetNS programs the fail-closed isolation through
