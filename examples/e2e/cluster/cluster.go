@@ -297,19 +297,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, path string, extra []strin
 		}
 		c.Server = server
 		hc := c.httpClient()
-		err = waitHTTP(ctx, p, func() error {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, server+"/readyz", nil)
-			req.Header.Set("Authorization", "Bearer "+c.AdminToken)
-			resp, err := hc.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("/readyz: %s", resp.Status)
-			}
-			return nil
-		})
+		err = waitHTTP(ctx, p, func() error { return c.readyz(ctx, hc, server) })
 		if err == nil {
 			c.api, c.apiPath, c.apiArgs = p, path, args
 			return nil
@@ -566,4 +554,22 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// readyz asks the API server at server for /readyz, as the admin.
+func (c *Cluster) readyz(ctx context.Context, hc *http.Client, server string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.AdminToken)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/readyz: %s", resp.Status)
+	}
+	return nil
 }

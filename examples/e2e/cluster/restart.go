@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 )
 
@@ -49,19 +48,7 @@ func (c *Cluster) RestartAPIServer(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		err = waitHTTP(ctx, p, func() error {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.Server+"/readyz", nil)
-			req.Header.Set("Authorization", "Bearer "+c.AdminToken)
-			resp, err := hc.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("/readyz: %s", resp.Status)
-			}
-			return nil
-		})
+		err = waitHTTP(ctx, p, func() error { return c.readyz(ctx, hc, c.Server) })
 		if err == nil {
 			c.mu.Lock()
 			c.api = p
