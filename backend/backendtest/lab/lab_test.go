@@ -322,6 +322,8 @@ func TestSockets(t *testing.T) {
 		require.NoError(t, unix.Close(fd))
 	}
 
+	_, err = l.Sockets("x/a", -1, unix.AF_INET, unix.SOCK_STREAM, 0)
+	assert.ErrorContains(t, err, "count -1 is negative")
 	_, err = l.Sockets("x/nope", 1, unix.AF_INET, unix.SOCK_STREAM, 0)
 	assert.ErrorIs(t, err, ErrNotFound)
 	_, err = l.Sockets("x/a", 1, -1, unix.SOCK_STREAM, 0)

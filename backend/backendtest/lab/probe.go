@@ -366,6 +366,9 @@ func (l *Lab) probeSCTP(pl plan, r *Result, deadline time.Time) {
 // The sockets are the caller's to close; none is left open on error. n 0
 // opens none; an unknown name is ErrNotFound, a closed lab ErrClosed.
 func (l *Lab) Sockets(name string, n, domain, typ, proto int) ([]int, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("lab: sockets in %s: count %d is negative", name, n)
+	}
 	l.mu.Lock()
 	var ep *endpoint
 	err := ErrClosed
