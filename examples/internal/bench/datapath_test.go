@@ -23,15 +23,18 @@ func BenchmarkDatapath(b *testing.B) {
 	cfg.Datapath, cfg.DatapathPolicies = true, []int{1_000}
 	cfg.DatapathSamples, cfg.DatapathDuration = 2_000, 500*time.Millisecond
 	ctx := context.Background()
-	l, err := lab.New(ctx, lab.Config{Nodes: 2, Parallelism: cfg.DatapathParallel})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { l.Close() }() // the lab the last iteration left
 	var overhead, paired, ratio float64
 	n := 0
 	for b.Loop() {
+		// A lab per run: runDatapath adds the bench pods to it.
+		l, err := lab.New(ctx, lab.Config{Nodes: 2, Parallelism: cfg.DatapathParallel})
+		if err != nil {
+			b.Fatal(err)
+		}
 		fig, err := runDatapath(ctx, cfg, l, func(string, ...any) {})
+		if cerr := l.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -43,11 +46,6 @@ func BenchmarkDatapath(b *testing.B) {
 		paired += r.PairedOverheadMedianMicros
 		ratio += r.ConnsRatio
 		n++
-		// The next iteration adds the bench pods again: start from a clean lab.
-		l.Close()
-		if l, err = lab.New(ctx, lab.Config{Nodes: 2, Parallelism: cfg.DatapathParallel}); err != nil {
-			b.Fatal(err)
-		}
 	}
 	b.ReportMetric(overhead/float64(n), "overhead-µs")
 	b.ReportMetric(paired/float64(n), "paired-overhead-µs")
