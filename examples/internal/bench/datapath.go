@@ -26,12 +26,8 @@ const (
 	// deniedPort is served by the lab like any other but allowed by no
 	// policy: a probe to it checks that the policy is enforced.
 	deniedPort = 9999
-	// warmup connects precede each series (servers started, caches warm).
+	// warmup rounds precede each latency series (caches warm).
 	warmup = 50
-	// connsPerWorker sizes a batch of the connection-rate loop.
-	connsPerWorker = 32
-	// maxConnBatches bounds the connection-rate loop whatever the clock.
-	maxConnBatches = 100_000
 	// settle is the pause after a Sync or Cleanup before measuring, for the
 	// kernel to finish freeing the replaced ruleset.
 	settle = 250 * time.Millisecond
