@@ -34,8 +34,10 @@ func (r *clusterRecorder) UpsertClusterNetworkPolicy(p *v1beta1.ClusterNetworkPo
 func (r *clusterRecorder) DeleteClusterNetworkPolicy(name string) {
 	r.calls = append(r.calls, "delete ClusterNetworkPolicy "+name)
 }
-func (r *clusterRecorder) UpsertNode(n *corev1.Node) { r.calls = append(r.calls, "upsert Node "+n.Name) }
-func (r *clusterRecorder) DeleteNode(name string)    { r.calls = append(r.calls, "delete Node "+name) }
+func (r *clusterRecorder) UpsertNode(n *corev1.Node) {
+	r.calls = append(r.calls, "upsert Node "+n.Name)
+}
+func (r *clusterRecorder) DeleteNode(name string) { r.calls = append(r.calls, "delete Node "+name) }
 
 func TestLoadClusterObjects(t *testing.T) {
 	prev := NewCluster()
