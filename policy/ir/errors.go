@@ -16,3 +16,6 @@ var (
 	// caller falls back to a full snapshot.
 	ErrStaleBase = errors.New("delta from another generation")
 )
+
+// IsInvalid reports whether err wraps ErrInvalid.
+func IsInvalid(err error) bool { return errors.Is(err, ErrInvalid) }
