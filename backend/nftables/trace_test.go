@@ -365,41 +365,9 @@ func (tr *tracer) decode(r *ruleModel) ([]expr.Any, error) {
 	}
 	var out []expr.Any
 	for _, b := range r.exprs {
-		var name string
-		var data []byte
-		forAttrs(b, func(typ uint16, v []byte) {
-			switch typ {
-			case unix.NFTA_EXPR_NAME:
-				name = cstring(v)
-			case unix.NFTA_EXPR_DATA:
-				data = v
-			}
-		})
-		var e expr.Any
-		switch name {
-		case "meta":
-			e = &expr.Meta{}
-		case "cmp":
-			e = &expr.Cmp{}
-		case "payload":
-			e = &expr.Payload{}
-		case "lookup":
-			e = &expr.Lookup{}
-		case "ct":
-			e = &expr.Ct{}
-		case "bitwise":
-			e = &expr.Bitwise{}
-		case "range":
-			e = &expr.Range{}
-		case "counter":
-			e = &expr.Counter{}
-		case "immediate":
-			e = &expr.Verdict{}
-		default:
-			return nil, fmt.Errorf("unknown expression %q", name)
-		}
-		if err := expr.Unmarshal(unix.NFPROTO_INET, data, e); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", name, err)
+		e, err := decodeExpr(b)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, e)
 	}
