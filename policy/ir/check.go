@@ -51,7 +51,8 @@ type Held interface {
 //     as IPv4-mapped IPv6); members of an address set never overlap; sets
 //     with Hosts hold single addresses; a removed member is present, an
 //     added one absent (after the removals of the same change);
-//   - protocols, actions, directions and tier kinds are known;
+//   - set IDs are 1 to 24 bytes of [a-z0-9-] (backends name their sets
+//     after them); protocols, actions, directions and tier kinds are known;
 //   - a PortMatch is either a named port (NamedSet set, Port and EndPort 0,
 //     Protocol the set's), every port (Port and EndPort 0) or a range with
 //     1 <= Port <= EndPort: {Port: 80, EndPort: 0} is invalid;
@@ -157,8 +158,8 @@ func (c *checker) addressSets() {
 	for i := range d.AddedAddressSets {
 		set := &d.AddedAddressSets[i]
 		switch exists, _ := c.have.AddressSet(set.ID); {
-		case set.ID == "":
-			c.fail("address set: added with an empty ID")
+		case !setIDOK(set.ID):
+			c.fail("address set %q: ID must be 1 to 24 bytes of [a-z0-9-]", set.ID)
 		case c.addedAddr[set.ID] != nil:
 			c.fail("address set %q: duplicate ID", set.ID)
 		case exists:
@@ -279,8 +280,8 @@ func (c *checker) portSets() {
 	for i := range d.AddedPortSets {
 		set := &d.AddedPortSets[i]
 		switch _, exists := c.have.PortSet(set.ID); {
-		case set.ID == "":
-			c.fail("port set: added with an empty ID")
+		case !setIDOK(set.ID):
+			c.fail("port set %q: ID must be 1 to 24 bytes of [a-z0-9-]", set.ID)
 		case c.addedPorts[set.ID] != nil:
 			c.fail("port set %q: duplicate ID", set.ID)
 		case exists:
@@ -579,6 +580,20 @@ func (c *checker) tiers(ep *Endpoint) {
 			}
 		}
 	}
+}
+
+// setIDOK reports whether id has the form AddressSet.ID promises, from
+// which every backend derives its set names.
+func setIDOK(id string) bool {
+	if len(id) == 0 || len(id) > 24 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func knownProtocol(p Protocol) bool { return p == TCP || p == UDP || p == SCTP }

@@ -164,6 +164,7 @@ type AddressSet struct {
 // resolves a named port against the destination of a connection: the rule's
 // port matches when (destination IP, destination port) is a member.
 type PortSet struct {
+	// ID has the form of AddressSet.ID.
 	ID       string
 	Protocol Protocol
 	// PortName is the container port name the set resolves.

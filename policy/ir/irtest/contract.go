@@ -130,6 +130,17 @@ func ContractCases() []ContractCase {
 			func(s *ir.Snapshot) { s.Endpoints = append(s.Endpoints, Endpoint("ns/a", []string{"10.0.0.9"})) }),
 		snap("empty endpoint ID", `endpoint: upserted with an empty ID`,
 			func(s *ir.Snapshot) { s.Endpoints[0].ID = "" }),
+		snap("address set ID with a space", `address set "my set": ID must be 1 to 24 bytes of [a-z0-9-]`,
+			func(s *ir.Snapshot) {
+				s.AddressSets[0].ID = "my set"
+				s.RuleLists[0].Rules[1].Peers = []string{"my set"}
+				s.RuleLists[1].Rules[1].Peers = []string{"my set"}
+			}),
+		snap("port set ID of 25 bytes", `port set "tcp-0123456789abcdefghijk": ID must be 1 to 24 bytes`,
+			func(s *ir.Snapshot) {
+				s.PortSets[0].ID = "tcp-0123456789abcdefghijk"
+				s.RuleLists[1].Rules[0].Ports[1].NamedSet = s.PortSets[0].ID
+			}),
 		snap("dangling peer", `rule list "np-in" rule 1: unknown address set "gone"`,
 			func(s *ir.Snapshot) { s.RuleLists[1].Rules[1].Peers = []string{"gone"} }),
 
