@@ -402,6 +402,23 @@ var canonMemo = struct {
 }{m: map[string][]byte{}}
 
 func canonicalize(b []byte) []byte {
+	e, err := decodeExpr(b)
+	if err != nil {
+		return append([]byte("?"), b...)
+	}
+	if c, ok := e.(*expr.Counter); ok {
+		c.Bytes, c.Packets = 0, 0
+	}
+	out, err := expr.Marshal(unix.NFPROTO_INET, e)
+	if err != nil {
+		return append([]byte("?"), b...)
+	}
+	return out
+}
+
+// decodeExpr decodes one expression (NFTA_EXPR_NAME, NFTA_EXPR_DATA) of the
+// kinds we write; a verdict comes back as an *expr.Verdict.
+func decodeExpr(b []byte) (expr.Any, error) {
 	var name string
 	var data []byte
 	forAttrs(b, func(typ uint16, v []byte) {
@@ -433,28 +450,19 @@ func canonicalize(b []byte) []byte {
 	case "immediate":
 		e = &expr.Immediate{}
 	default:
-		return append([]byte("?"), b...)
+		return nil, fmt.Errorf("expression %q is not one we write", name)
 	}
 	if err := expr.Unmarshal(unix.NFPROTO_INET, data, e); err != nil {
-		return append([]byte("?"), b...)
+		return nil, fmt.Errorf("decode %s: %w", name, err)
 	}
-	switch x := e.(type) {
-	case *expr.Immediate:
-		if x.Register == unix.NFT_REG_VERDICT && len(x.Data) == 0 {
-			v := &expr.Verdict{}
-			if err := expr.Unmarshal(unix.NFPROTO_INET, data, v); err != nil {
-				return append([]byte("?"), b...)
-			}
-			e = v
+	if x, ok := e.(*expr.Immediate); ok && x.Register == unix.NFT_REG_VERDICT && len(x.Data) == 0 {
+		v := &expr.Verdict{}
+		if err := expr.Unmarshal(unix.NFPROTO_INET, data, v); err != nil {
+			return nil, fmt.Errorf("decode verdict: %w", err)
 		}
-	case *expr.Counter:
-		x.Bytes, x.Packets = 0, 0
+		e = v
 	}
-	out, err := expr.Marshal(unix.NFPROTO_INET, e)
-	if err != nil {
-		return append([]byte("?"), b...)
-	}
-	return out
+	return e, nil
 }
 
 func cstring(b []byte) string {
