@@ -89,9 +89,6 @@ func (c *conn) read(table string) (*kernelState, error) {
 
 // kindOf recognises the attributes of our set kinds.
 func kindOf(at setAttrs) (setKind, ir.Family) {
-	if at == (&setModel{kind: jumpKind}).attrs() {
-		return jumpKind, 0
-	}
 	for _, kind := range []setKind{addrKind, hostKind, portKind, vmapKind} {
 		for _, fam := range families {
 			if (&setModel{kind: kind, fam: fam}).attrs() == at {
@@ -163,19 +160,11 @@ func (c *conn) readElements(table string, s *setModel) error {
 	case vmapKind:
 		for _, e := range elems {
 			a, ok := addr(e.key)
-			if !ok || len(e.key) != alen || len(e.data) != profileIDLen {
+			if !ok || len(e.key) != alen || e.chain == "" {
 				s.broken = true
 				continue
 			}
-			s.ids[a] = binary.BigEndian.Uint64(e.data)
-		}
-	case jumpKind:
-		for _, e := range elems {
-			if len(e.key) != profileIDLen || e.chain == "" {
-				s.broken = true
-				continue
-			}
-			s.jumps[binary.BigEndian.Uint64(e.key)] = e.chain
+			s.jumps[a] = e.chain
 		}
 	}
 	return nil
