@@ -330,22 +330,7 @@ func (tr *tracer) lookup(e *expr.Lookup, rs *regs) (jumpTo string, found bool, e
 		if err != nil {
 			return "", false, err
 		}
-		id, ok := s.ids[a]
-		if !ok || !e.IsDestRegSet {
-			return "", ok, nil
-		}
-		dst, err := regSlice(rs, e.DestRegister, profileIDLen)
-		if err != nil {
-			return "", false, err
-		}
-		binary.BigEndian.PutUint64(dst, id)
-		return "", true, nil
-	case jumpKind:
-		b, err := regSlice(rs, e.SourceRegister, profileIDLen)
-		if err != nil {
-			return "", false, err
-		}
-		chain, ok := s.jumps[binary.BigEndian.Uint64(b)]
+		chain, ok := s.jumps[a]
 		if !ok {
 			return "", false, nil
 		}
