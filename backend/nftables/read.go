@@ -391,6 +391,23 @@ var canonMemo = struct {
 }{m: map[string][]byte{}}
 
 func canonicalize(b []byte) []byte {
+	e, ok := decodeExpr(b)
+	if !ok {
+		return append([]byte("?"), b...)
+	}
+	if x, ok := e.(*expr.Counter); ok {
+		x.Bytes, x.Packets = 0, 0
+	}
+	out, err := expr.Marshal(unix.NFPROTO_INET, e)
+	if err != nil {
+		return append([]byte("?"), b...)
+	}
+	return out
+}
+
+// decodeExpr parses one marshalled expression of the kinds we write; ok is
+// false for any other kind or a malformed one.
+func decodeExpr(b []byte) (e expr.Any, ok bool) {
 	var name string
 	var data []byte
 	forAttrs(b, func(typ uint16, v []byte) {
@@ -401,7 +418,6 @@ func canonicalize(b []byte) []byte {
 			data = v
 		}
 	})
-	var e expr.Any
 	switch name {
 	case "meta":
 		e = &expr.Meta{}
@@ -422,28 +438,19 @@ func canonicalize(b []byte) []byte {
 	case "immediate":
 		e = &expr.Immediate{}
 	default:
-		return append([]byte("?"), b...)
+		return nil, false
 	}
 	if err := expr.Unmarshal(unix.NFPROTO_INET, data, e); err != nil {
-		return append([]byte("?"), b...)
+		return nil, false
 	}
-	switch x := e.(type) {
-	case *expr.Immediate:
-		if x.Register == unix.NFT_REG_VERDICT && len(x.Data) == 0 {
-			v := &expr.Verdict{}
-			if err := expr.Unmarshal(unix.NFPROTO_INET, data, v); err != nil {
-				return append([]byte("?"), b...)
-			}
-			e = v
+	if x, ok := e.(*expr.Immediate); ok && x.Register == unix.NFT_REG_VERDICT && len(x.Data) == 0 {
+		v := &expr.Verdict{}
+		if err := expr.Unmarshal(unix.NFPROTO_INET, data, v); err != nil {
+			return nil, false
 		}
-	case *expr.Counter:
-		x.Bytes, x.Packets = 0, 0
+		e = v
 	}
-	out, err := expr.Marshal(unix.NFPROTO_INET, e)
-	if err != nil {
-		return append([]byte("?"), b...)
-	}
-	return out
+	return e, true
 }
 
 func cstring(b []byte) string {
