@@ -224,7 +224,10 @@ func detectMode(ctx context.Context, run Runner) (Mode, error) {
 // invalid snapshot changes nothing.
 func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncReport, error) {
 	if snap == nil {
-		return backend.SyncReport{}, errors.New("iptables: Sync of a nil snapshot")
+		return backend.SyncReport{}, fmt.Errorf("iptables: Sync: %w: nil snapshot", ir.ErrInvalid)
+	}
+	if err := snap.Validate(); err != nil {
+		return backend.SyncReport{}, fmt.Errorf("iptables: Sync of generation %d: %w", snap.Generation, err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

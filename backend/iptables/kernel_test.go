@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netns"
 
+	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/policy/ir"
 	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
@@ -202,12 +203,15 @@ func TestApplyRefuses(t *testing.T) {
 	ctx := context.Background()
 	b, err := New(Config{Runner: &fakeRunner{}})
 	require.NoError(t, err)
-	require.ErrorContains(t, b.Apply(ctx, &ir.Delta{Base: 0, Generation: 1}), "before the first Sync")
+	require.ErrorIs(t, b.Apply(ctx, &ir.Delta{Base: 0, Generation: 1}), backend.ErrNotSynced)
 	_, err = b.Sync(ctx, testSnapshot())
 	require.NoError(t, err)
-	require.ErrorContains(t, b.Apply(ctx, &ir.Delta{Base: 7, Generation: 8}), "does not apply to generation 1")
-	require.ErrorContains(t, b.Apply(ctx, &ir.Delta{Base: 1, Generation: 2, RemovedEndpoints: []string{"x/y"}}), `endpoint "x/y": removed but does not exist`)
+	require.ErrorIs(t, b.Apply(ctx, &ir.Delta{Base: 7, Generation: 8}), ir.ErrStaleBase)
+	err = b.Apply(ctx, &ir.Delta{Base: 1, Generation: 2, RemovedEndpoints: []string{"x/y"}})
+	require.ErrorIs(t, err, ir.ErrInvalid)
+	require.ErrorContains(t, err, `endpoint "x/y": removed but does not exist`)
 	_, err = b.Sync(ctx, &ir.Snapshot{Generation: 3, RuleLists: []ir.RuleList{irtest.List("l", "NetworkPolicy", "a", "b", ir.Ingress, irtest.Rule(0, ir.Allow, irtest.Peers("ghost")))}})
+	require.ErrorIs(t, err, ir.ErrInvalid)
 	require.ErrorContains(t, err, `unknown address set "ghost"`)
 }
 

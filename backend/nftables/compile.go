@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"iter"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -32,6 +34,7 @@ type state struct {
 	tiers       map[string]*sharedChain        // chain name → tier chain
 	listTiers   map[string]map[string]struct{} // rule list ID → tier chains using it
 	owners      map[vmapKey]string             // map entry → endpoint ID
+	addrOwner   map[netip.Addr]string          // endpoint address → endpoint ID
 	chainKey    map[string]string              // hashed chain name → what it was derived from
 	hashMemo    map[string]uint64              // derivation key → hash
 	profileMemo map[string]*profileNames
@@ -94,6 +97,7 @@ func newState(prio int32) *state {
 		tiers:       map[string]*sharedChain{},
 		listTiers:   map[string]map[string]struct{}{},
 		owners:      map[vmapKey]string{},
+		addrOwner:   map[netip.Addr]string{},
 		chainKey:    map[string]string{},
 		hashMemo:    map[string]uint64{},
 		profileMemo: map[string]*profileNames{},
@@ -152,13 +156,7 @@ func mustRule(f frag, c string) *ruleModel {
 // build returns the compiler state of a whole snapshot, without a kernel.
 func build(snap *ir.Snapshot, prio int32) (*state, error) {
 	s := newState(prio)
-	d := &ir.Delta{
-		Generation:       snap.Generation,
-		AddedAddressSets: snap.AddressSets,
-		AddedPortSets:    snap.PortSets,
-		RuleLists:        snap.RuleLists,
-		Endpoints:        snap.Endpoints,
-	}
+	d := snap.FromNothing()
 	if err := s.check(d); err != nil {
 		return nil, err
 	}
@@ -180,6 +178,39 @@ func (h held) AddressSet(id string) (exists, hosts bool) {
 	return ok, ok && h.s.hostsOf(id)
 }
 
+func (h held) HasAddress(id string, p netip.Prefix) bool {
+	_, ok := h.s.addr[id][p]
+	return ok
+}
+
+func (h held) AddressMembers(id string) iter.Seq[netip.Prefix] { return maps.Keys(h.s.addr[id]) }
+
+func (h held) HasAddrPort(id string, ap netip.AddrPort) bool {
+	p := h.s.ports[id]
+	if p == nil {
+		return false
+	}
+	_, ok := p.members[ap]
+	return ok
+}
+
+func (h held) RuleLists() iter.Seq[*ir.RuleList] { return maps.Values(h.s.lists) }
+
+func (h held) Owner(a netip.Addr) (string, bool) {
+	id, ok := h.s.addrOwner[a]
+	return id, ok
+}
+
+func (h held) Endpoints() iter.Seq[*ir.Endpoint] {
+	return func(yield func(*ir.Endpoint) bool) {
+		for _, e := range h.s.eps {
+			if !yield(&e.ep) {
+				return
+			}
+		}
+	}
+}
+
 func (h held) PortSet(id string) (ir.Protocol, bool) {
 	if p := h.s.ports[id]; p != nil {
 		return p.proto, true
@@ -187,12 +218,7 @@ func (h held) PortSet(id string) (ir.Protocol, bool) {
 	return 0, false
 }
 
-func (h held) RuleList(id string) (ir.Direction, bool) {
-	if rl := h.s.lists[id]; rl != nil {
-		return rl.Direction, true
-	}
-	return "", false
-}
+func (h held) RuleList(id string) *ir.RuleList { return h.s.lists[id] }
 
 func (h held) Endpoint(id string) bool {
 	_, ok := h.s.eps[id]
@@ -725,8 +751,24 @@ func (s *state) upsertEndpoint(in *ir.Endpoint, t *tx) error {
 			s.unref(r.chain)
 		}
 	}
+	if old := s.eps[ep.ID]; old != nil {
+		s.disown(old.ep)
+	}
+	for _, ip := range ep.IPs {
+		s.addrOwner[ip] = ep.ID
+	}
 	s.eps[ep.ID] = &epIR{ep: ep, refs: refs}
 	return nil
+}
+
+// disown forgets the addresses ep holds, unless another endpoint took
+// them in the same delta.
+func (s *state) disown(ep ir.Endpoint) {
+	for _, ip := range ep.IPs {
+		if s.addrOwner[ip] == ep.ID {
+			delete(s.addrOwner, ip)
+		}
+	}
 }
 
 func (s *state) removeEndpoint(id string) {
@@ -739,6 +781,7 @@ func (s *state) removeEndpoint(id string) {
 		s.pending[r.key] = pendingJump{del: true}
 		s.unref(r.chain)
 	}
+	s.disown(old.ep)
 	delete(s.eps, id)
 }
 

@@ -211,8 +211,8 @@ func apply(t *fakeTable, m netlink.Message) (*fakeTable, error) {
 // missing chain.
 func (t *fakeTable) checkRefs(r *ruleModel) error {
 	for _, b := range r.exprs {
-		e, ok := decodeExpr(b)
-		if !ok {
+		e, err := decodeExpr(b)
+		if err != nil {
 			return unix.EINVAL
 		}
 		if set, ok := lookupSet(e); ok && t.sets[set] == nil {
@@ -245,7 +245,7 @@ func (t *fakeTable) looksUp(set string) bool {
 	for _, c := range t.chains {
 		for _, r := range c.rules {
 			for _, b := range r.exprs {
-				if e, ok := decodeExpr(b); ok {
+				if e, err := decodeExpr(b); err == nil {
 					if s, ok := lookupSet(e); ok && s == set {
 						return true
 					}
@@ -260,7 +260,7 @@ func (t *fakeTable) jumpsTo(chain string) bool {
 	for _, c := range t.chains {
 		for _, r := range c.rules {
 			for _, b := range r.exprs {
-				if e, ok := decodeExpr(b); ok {
+				if e, err := decodeExpr(b); err == nil {
 					if target, ok := jumpTarget(e); ok && target == chain {
 						return true
 					}

@@ -405,12 +405,12 @@ var canonMemo = struct {
 }{m: map[string][]byte{}}
 
 func canonicalize(b []byte) []byte {
-	e, ok := decodeExpr(b)
-	if !ok {
+	e, err := decodeExpr(b)
+	if err != nil {
 		return append([]byte("?"), b...)
 	}
-	if x, ok := e.(*expr.Counter); ok {
-		x.Bytes, x.Packets = 0, 0
+	if c, ok := e.(*expr.Counter); ok {
+		c.Bytes, c.Packets = 0, 0
 	}
 	out, err := expr.Marshal(unix.NFPROTO_INET, e)
 	if err != nil {
@@ -419,9 +419,9 @@ func canonicalize(b []byte) []byte {
 	return out
 }
 
-// decodeExpr parses one marshalled expression of the kinds we write; ok is
-// false for any other kind or a malformed one.
-func decodeExpr(b []byte) (e expr.Any, ok bool) {
+// decodeExpr decodes one expression (NFTA_EXPR_NAME, NFTA_EXPR_DATA) of the
+// kinds we write; a verdict comes back as an *expr.Verdict.
+func decodeExpr(b []byte) (expr.Any, error) {
 	var name string
 	var data []byte
 	forAttrs(b, func(typ uint16, v []byte) {
@@ -432,6 +432,7 @@ func decodeExpr(b []byte) (e expr.Any, ok bool) {
 			data = v
 		}
 	})
+	var e expr.Any
 	switch name {
 	case "meta":
 		e = &expr.Meta{}
@@ -452,19 +453,19 @@ func decodeExpr(b []byte) (e expr.Any, ok bool) {
 	case "immediate":
 		e = &expr.Immediate{}
 	default:
-		return nil, false
+		return nil, fmt.Errorf("expression %q is not one we write", name)
 	}
 	if err := expr.Unmarshal(unix.NFPROTO_INET, data, e); err != nil {
-		return nil, false
+		return nil, fmt.Errorf("decode %s: %w", name, err)
 	}
 	if x, ok := e.(*expr.Immediate); ok && x.Register == unix.NFT_REG_VERDICT && len(x.Data) == 0 {
 		v := &expr.Verdict{}
 		if err := expr.Unmarshal(unix.NFPROTO_INET, data, v); err != nil {
-			return nil, false
+			return nil, fmt.Errorf("decode verdict: %w", err)
 		}
 		e = v
 	}
-	return e, true
+	return e, nil
 }
 
 func cstring(b []byte) string {

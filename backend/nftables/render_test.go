@@ -49,6 +49,7 @@ func TestRender(t *testing.T) {
 	bad := smallSnapshot()
 	bad.Endpoints[0].Ingress[0].RuleLists = []string{"missing"}
 	_, err = Render(bad)
+	assert.ErrorIs(t, err, ir.ErrInvalid)
 	assert.ErrorContains(t, err, `unknown rule list "missing"`)
 }
 
