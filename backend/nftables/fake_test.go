@@ -167,3 +167,37 @@ func TestFakeBatchIsAllOrNothing(t *testing.T) {
 	_, err = f.commit([]netlink.Message{}, gen-1, true)
 	require.ErrorIs(t, err, errGenChanged)
 }
+
+func TestFakeUpgradeFromTwoMapDispatch(t *testing.T) {
+	// Before nft could list our table, dispatch was two maps: address →
+	// profile number (a data map), then number → jump ("profiles"). A
+	// node upgraded in place holds that layout: Sync replaces it within
+	// one batch.
+	f := &fakeKernel{}
+	b := newFakeBackend(f, "palisade")
+	snap := testSnapshot()
+	mustSync(t, b, snap)
+	f.bump(func(t *fakeTable) {
+		profiles := &fakeSet{attrs: setAttrs{flags: unix.NFT_SET_MAP, keyType: 4, keyLen: 8, dataType: typeVerdict}, elems: map[string]element{}}
+		for i, name := range []string{"ingress-v4", "egress-v4", "ingress-v6", "egress-v6"} {
+			s := t.sets[name]
+			s.attrs.dataType, s.attrs.dataLen = 4, 8
+			old := s.elems
+			s.elems = map[string]element{}
+			for _, e := range old {
+				id := []byte{0, 0, 0, 0, 0, 0, byte(i), byte(len(s.elems))}
+				s.elems[elemKey(e)] = element{key: e.key, data: id}
+				profiles.elems[string(id)] = element{key: id, chain: e.chain}
+			}
+		}
+		t.sets["profiles"] = profiles
+	})
+	changes, repairs := mustSync(t, b, snap)
+	assert.Positive(t, changes)
+	all := strings.Join(repairs, "\n")
+	assert.Contains(t, all, "set ingress-v4: type or flags differ")
+	requireFakeEquals(t, f, snap)
+	have, err := f.read("palisade")
+	require.NoError(t, err)
+	assert.NotContains(t, have.m.sets, "profiles")
+}
