@@ -85,8 +85,8 @@ type Config struct {
 	// Client reaches the API server. Required.
 	Client kubernetes.Interface
 	// Engine receives every Namespace, Pod and NetworkPolicy. Required.
-	// The controller owns its Delta/Snapshot stream: nothing else may call
-	// Delta or Snapshot on it.
+	// The controller ends its deltas (Delta, Checkpoint); anyone may read
+	// it (Snapshot, Problems) at any time.
 	Engine policy.Engine
 	// Backend is programmed with the Engine's output. Required. The
 	// controller calls it from one goroutine.
@@ -466,7 +466,7 @@ func (c *Controller) programOnce(ctx context.Context, full bool) error {
 		c.incError(ErrorApply)
 	}
 
-	snap := c.cfg.Engine.Snapshot()
+	snap := c.cfg.Engine.Checkpoint()
 	start := c.clock.Now()
 	rep, err := c.cfg.Backend.Sync(ctx, snap)
 	if err != nil {
