@@ -62,8 +62,8 @@ type EventRecorder interface {
 }
 
 // Metrics receives the controller's observations. Every method must be safe
-// for concurrent use and cheap. An implementation over Prometheus lives in
-// examples/node-agent.
+// for concurrent use and cheap. Instruments implements it over counters,
+// gauges and histograms; package informer/prommetrics over Prometheus.
 type Metrics interface {
 	// ObserveSync reports a successful full Sync and how long it took.
 	ObserveSync(d time.Duration, report backend.SyncReport)

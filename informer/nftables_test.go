@@ -64,3 +64,33 @@ func TestNftablesBackend(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, rep.Repairs, "the kernel holds what the controller programmed")
 }
+
+// TestFailClosedInNetNS installs the fail-closed isolation on a fresh
+// namespace through the nftables backend, and leaves an existing table
+// untouched.
+func TestFailClosedInNetNS(t *testing.T) {
+	ns := scratchNetNS(t)
+	nft, err := nftables.New(nftables.Config{TableName: "palisade-failclosed-test", NetNS: int(ns)})
+	if err != nil {
+		t.Skipf("nftables unavailable: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = nft.Cleanup(bg)
+		_ = nft.Close()
+	})
+	res, err := FailClosed(bg, fake.NewClientset(makePod("x", "a", "10.0.0.1")), nft, "node-a")
+	require.NoError(t, err)
+	assert.Equal(t, FailClosedResult{Endpoints: 1, Changes: res.Changes}, res)
+	installed, err := nft.Installed(bg)
+	require.NoError(t, err)
+	assert.True(t, installed, "table installed on a fresh node")
+
+	// A restart finds the table and changes nothing, whatever the API
+	// server lists now: the kernel still holds exactly the first isolation.
+	res, err = FailClosed(bg, fake.NewClientset(makePod("y", "b", "10.0.0.2")), nft, "node-a")
+	require.NoError(t, err)
+	assert.True(t, res.Kept)
+	drift, err := nft.Drift(bg)
+	require.NoError(t, err)
+	assert.Empty(t, drift, "the existing table was left alone")
+}
