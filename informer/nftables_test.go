@@ -7,7 +7,6 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vishvananda/netns"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -16,18 +15,11 @@ import (
 	"github.com/palisade-net/palisade/policy"
 )
 
-// scratchNetNS is a fresh network namespace for the test
-// (backendtest.NewNetNS).
-func scratchNetNS(t *testing.T) netns.NsHandle {
-	return backendtest.NewNetNS(t, "programs nftables")
-}
-
-// TestNftablesBackend runs the controller against the real nftables
-// backend in a scratch namespace: the first Sync and the Applies of later
-// events must succeed without falling back.
-func TestNftablesBackend(t *testing.T) {
-	ns := scratchNetNS(t)
-	nft, err := nftables.New(nftables.Config{TableName: "palisade-informer-test", NetNS: int(ns)})
+// scratchNftables is an nftables backend with the given table in a fresh
+// network namespace (backendtest.NewNetNS), removed after the test.
+func scratchNftables(t *testing.T, table string) *nftables.Backend {
+	ns := backendtest.NewNetNS(t, "programs nftables")
+	nft, err := nftables.New(nftables.Config{TableName: table, NetNS: int(ns)})
 	if err != nil {
 		t.Skipf("nftables unavailable: %v", err)
 	}
@@ -35,6 +27,14 @@ func TestNftablesBackend(t *testing.T) {
 		_ = nft.Cleanup(bg)
 		_ = nft.Close()
 	})
+	return nft
+}
+
+// TestNftablesBackend runs the controller against the real nftables
+// backend in a scratch namespace: the first Sync and the Applies of later
+// events must succeed without falling back.
+func TestNftablesBackend(t *testing.T) {
+	nft := scratchNftables(t, "palisade-informer-test")
 
 	client := fake.NewClientset(makeNamespace("prod", nil),
 		makePod("prod", "db", ipDB, withLabels("role", "db")),
@@ -69,15 +69,7 @@ func TestNftablesBackend(t *testing.T) {
 // namespace through the nftables backend, and leaves an existing table
 // untouched.
 func TestFailClosedInNetNS(t *testing.T) {
-	ns := scratchNetNS(t)
-	nft, err := nftables.New(nftables.Config{TableName: "palisade-failclosed-test", NetNS: int(ns)})
-	if err != nil {
-		t.Skipf("nftables unavailable: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = nft.Cleanup(bg)
-		_ = nft.Close()
-	})
+	nft := scratchNftables(t, "palisade-failclosed-test")
 	res, err := FailClosed(bg, fake.NewClientset(makePod("x", "a", "10.0.0.1")), nft, "node-a")
 	require.NoError(t, err)
 	assert.Equal(t, FailClosedResult{Endpoints: 1, Changes: res.Changes}, res)
