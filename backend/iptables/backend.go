@@ -461,9 +461,9 @@ func (b *Backend) Drift(ctx context.Context) ([]string, error) {
 	defer b.mu.Unlock()
 	switch {
 	case b.st == nil:
-		return nil, errors.New("iptables: Drift before the first Sync")
+		return nil, fmt.Errorf("iptables: Drift before the first Sync: %w", backend.ErrNotSynced)
 	case b.dirty:
-		return nil, errors.New("iptables: Drift after a failed change: Sync first")
+		return nil, fmt.Errorf("iptables: Drift: %w", backend.ErrDirty)
 	}
 	if err := b.resolve(ctx); err != nil {
 		return nil, err

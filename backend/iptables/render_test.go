@@ -177,7 +177,7 @@ func TestSyncReadsBack(t *testing.T) {
 	b2, err := New(Config{Runner: f})
 	require.NoError(t, err)
 	_, err = b2.Drift(ctx)
-	assert.Error(t, err, "nothing to compare with before the first Sync")
+	assert.ErrorIs(t, err, backend.ErrNotSynced, "nothing to compare with before the first Sync")
 	rep, err := b2.Sync(ctx, goldenSnapshot())
 	require.NoError(t, err)
 	assert.Zero(t, rep.Changes)

@@ -395,9 +395,9 @@ func (b *Backend) Drift(ctx context.Context) ([]string, error) {
 	defer b.mu.Unlock()
 	switch {
 	case b.st == nil:
-		return nil, errors.New("nftables: Drift before the first Sync")
+		return nil, fmt.Errorf("nftables: Drift before the first Sync: %w", backend.ErrNotSynced)
 	case b.dirty:
-		return nil, errors.New("nftables: Drift after a failed change: Sync first")
+		return nil, fmt.Errorf("nftables: Drift: %w", backend.ErrDirty)
 	}
 	have, err := b.c.read(b.cfg.TableName)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/policy/ir"
 	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
@@ -260,7 +261,7 @@ func TestVerifier(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, installed, "a fresh namespace holds no table of ours")
 	_, err = b.Drift(ctx)
-	assert.Error(t, err, "nothing to compare with before the first Sync")
+	assert.ErrorIs(t, err, backend.ErrNotSynced, "nothing to compare with before the first Sync")
 
 	mustSync(t, b, testSnapshot())
 	installed, err = b.Installed(ctx)
