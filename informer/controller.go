@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -113,6 +114,18 @@ type Config struct {
 	Clock clock.Clock
 	// Logger logs; klog's background logger when unset.
 	Logger klog.Logger
+	// Dynamic, when set, enables cluster-wide policy: the controller
+	// watches AdminNetworkPolicies, BaselineAdminNetworkPolicies
+	// (policy.networking.k8s.io/v1alpha1) and ClusterNetworkPolicies
+	// (v1beta1) through it whenever the API server serves their CRDs, and
+	// Nodes (for `nodes` peers) through Client. When nil, none of these is
+	// read (and no RBAC for them is needed).
+	Dynamic dynamic.Interface
+	// ClusterPolicyPoll is the period of the discovery check that notices
+	// the cluster-wide policy CRDs being installed or removed while the
+	// controller runs. DefaultClusterPolicyPoll when zero.
+	ClusterPolicyPoll time.Duration
+
 	// InformerResync is the resync period of the shared informers (replays
 	// of the cache to the handlers, not a backend Sync). Zero disables it,
 	// which is what the controller needs.
@@ -130,6 +143,8 @@ type Controller struct {
 	factory informers.SharedInformerFactory
 	synced  []cache.InformerSynced
 	runner  *runner
+	// cluster watches the cluster-wide policies; nil without Config.Dynamic.
+	cluster *clusterPolicies
 	// counts mirrors the size of the programmed state for Metrics; used
 	// by the runner goroutine only.
 	counts counts
@@ -166,6 +181,9 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.MinSyncInterval < 0 {
 		errs = append(errs, fmt.Errorf("MinSyncInterval %v is negative", cfg.MinSyncInterval))
 	}
+	if cfg.ClusterPolicyPoll < 0 {
+		errs = append(errs, fmt.Errorf("ClusterPolicyPoll %v is negative", cfg.ClusterPolicyPoll))
+	}
 	if cfg.MinRetryInterval < 0 || cfg.MaxRetryInterval < 0 {
 		errs = append(errs, errors.New("retry intervals must not be negative"))
 	}
@@ -185,6 +203,9 @@ func New(cfg Config) (*Controller, error) {
 		cfg.MaxRetryInterval = DefaultMaxRetryInterval
 	}
 	cfg.MaxRetryInterval = max(cfg.MaxRetryInterval, cfg.MinRetryInterval)
+	if cfg.ClusterPolicyPoll == 0 {
+		cfg.ClusterPolicyPoll = DefaultClusterPolicyPoll
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
@@ -216,6 +237,10 @@ func New(cfg Config) (*Controller, error) {
 		watch(c, "NetworkPolicy", c.factory.Networking().V1().NetworkPolicies().Informer(),
 			c.upsertNetworkPolicy, e.DeleteNetworkPolicy),
 	)
+	if err == nil && cfg.Dynamic != nil {
+		c.cluster = newClusterPolicies(c)
+		err = c.watchNodes()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("informer: %w", err)
 	}
@@ -233,8 +258,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.factory.Start(ctx.Done())
 	defer c.factory.Shutdown()
 
+	clusterSynced, ok := c.startClusterPolicies(ctx)
+	if !ok {
+		return nil // ctx done
+	}
 	c.log.Info("Waiting for informer caches to sync")
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+	if !cache.WaitForCacheSync(ctx.Done(), append(c.synced, clusterSynced...)...) {
 		return nil // ctx done
 	}
 	c.log.Info("Caches synced; programming the backend")
