@@ -274,14 +274,12 @@ func (cp *clusterPolicies) initial(ctx context.Context) ([]cache.InformerSynced,
 // pollLoop checks discovery every poll period until ctx ends. A failed
 // discovery changes nothing.
 func (cp *clusterPolicies) pollLoop(ctx context.Context) {
-	t := cp.c.clock.NewTicker(cp.poll)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			cp.stopAll()
 			return
-		case <-t.C():
+		case <-cp.c.clock.After(cp.poll):
 		}
 		served, err := cp.served()
 		if err != nil {
