@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -79,43 +80,112 @@ func explain(w io.Writer, st *manifest.State, mem *memory.Backend, f flows.Flow)
 		name string
 		d    memory.Decision
 	}{{ir.Egress, f.Src.String(), v.Egress}, {ir.Ingress, f.Dst.String(), v.Ingress}} {
-		fmt.Fprintf(w, "\n%s at %s: %s\n", end.dir, end.name, end.d)
+		var mine []memory.ListTrace
+		for _, lt := range traces {
+			if lt.Direction == end.dir {
+				mine = append(mine, lt)
+			}
+		}
+		fmt.Fprintf(w, "\n%s at %s: %s\n", end.dir, end.name, describe(end.d, mine))
 		if end.d.Endpoint == "" {
 			continue
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		n := 0
-		for _, lt := range traces {
-			if lt.Direction != end.dir {
-				continue
-			}
-			if n == 0 {
-				fmt.Fprintln(tw, "  TIER\tPOLICY\tRULE\tACTION\tPEER\tPORT\tDETAIL")
-			}
-			n++
+		if len(mine) > 0 {
+			fmt.Fprintln(tw, "  TIER\tPOLICY\tRULE\tACTION\tPEER\tPORT\tDETAIL")
+		}
+		passed := map[ir.TierKind]bool{} // a Pass left the tier
+		for _, lt := range mine {
 			if len(lt.Rules) == 0 {
 				fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\tno rules for %s: isolates only\n", lt.Tier, lt.Origin, strings.ToLower(string(end.dir)))
 				continue
 			}
+			// In a first-match tier, the first matching rule of a list decides.
+			firstMatch, decided := lt.Tier.FirstMatch(), false
+			skipped := !lt.Evaluated && passed[lt.Tier]
 			for _, rt := range lt.Rules {
 				detail := "matches"
 				switch {
+				case skipped:
+					detail = "not reached (a Pass left the " + string(lt.Tier) + " tier)"
 				case !lt.Evaluated:
 					detail = "not reached (decided earlier)"
 				case !rt.PeerMatched:
 					detail = "peer not in " + peers(rt.Rule, sets)
 				case !rt.PortMatched:
 					detail = "port not in " + ports(rt.Rule)
+				case !firstMatch:
+				case decided:
+					detail = "not reached (an earlier rule of this policy decided)"
+				case rt.Rule.Action == ir.Pass:
+					detail = "matches: Pass, the rest of the " + string(lt.Tier) + " tier is skipped"
+					passed[lt.Tier], decided = true, true
+				default:
+					detail = "matches: decides"
+					decided = true
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t%s\n", lt.Tier, lt.Origin, rt.Rule.Index, rt.Rule.Action, mark(rt.PeerMatched), mark(rt.PortMatched), detail)
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", lt.Tier, lt.Origin, ruleName(rt.Rule), rt.Rule.Action, mark(rt.PeerMatched), mark(rt.PortMatched), detail)
 			}
 		}
-		if n == 0 {
+		if len(mine) == 0 {
 			fmt.Fprintf(tw, "  no policy selects %s for %s\n", end.name, strings.ToLower(string(end.dir)))
 		}
 		tw.Flush()
 	}
 	return nil
+}
+
+// describe names what decided one direction: the tier, policy and rule (by
+// index and name), and every Pass on the way.
+func describe(d memory.Decision, traces []memory.ListTrace) string {
+	var passes []string
+	for _, lt := range traces {
+		if !lt.Evaluated || !lt.Tier.FirstMatch() {
+			continue
+		}
+		for _, rt := range lt.Rules {
+			if rt.Matched() {
+				if rt.Rule.Action == ir.Pass {
+					passes = append(passes, fmt.Sprintf("passed by %s rule %s (%s tier)", lt.Origin, ruleName(rt.Rule), lt.Tier))
+				}
+				break
+			}
+		}
+	}
+	var out string
+	switch {
+	case d.Endpoint == "" || (d.Tier == "" && d.Allowed) || d.Rule < 0:
+		out = d.String()
+	default:
+		verb := "allowed"
+		if !d.Allowed {
+			verb = "denied"
+		}
+		name := strconv.Itoa(d.Rule)
+		for _, lt := range traces {
+			for _, rt := range lt.Rules {
+				if lt.RuleList == d.RuleList && rt.Rule.Index == d.Rule {
+					name = ruleName(rt.Rule)
+				}
+			}
+		}
+		out = fmt.Sprintf("%s by %s rule %s", verb, d.Origin, name)
+		if d.Tier != ir.TierNetworkPolicy {
+			out += fmt.Sprintf(" (%s tier)", d.Tier)
+		}
+	}
+	if len(passes) > 0 {
+		out += "; " + strings.Join(passes, "; ") + " first"
+	}
+	return out
+}
+
+// ruleName is a rule's index, with its name when it has one.
+func ruleName(r ir.Rule) string {
+	if r.Name == "" {
+		return strconv.Itoa(r.Index)
+	}
+	return fmt.Sprintf("%d %q", r.Index, r.Name)
 }
 
 func mark(ok bool) string {
