@@ -190,14 +190,14 @@ func run(ctx context.Context, o *options) error {
 	ctrl, err := informer.New(informer.Config{
 		Dynamic:           dyn,
 		ClusterPolicyPoll: o.clusterPolicyPoll,
-		Client:          client,
-		Engine:          policy.New(policy.Config{NodeName: o.nodeName}),
-		Backend:         be,
-		MinSyncInterval: o.minSyncInterval,
-		ResyncPeriod:    o.resyncPeriod,
-		Recorder:        recorder,
-		Metrics:         metrics,
-		Logger:          log.WithName("informer"),
+		Client:            client,
+		Engine:            policy.New(policy.Config{NodeName: o.nodeName}),
+		Backend:           be,
+		MinSyncInterval:   o.minSyncInterval,
+		ResyncPeriod:      o.resyncPeriod,
+		Recorder:          recorder,
+		Metrics:           metrics,
+		Logger:            log.WithName("informer"),
 	})
 	if err != nil {
 		return err
