@@ -188,16 +188,17 @@ func run(ctx context.Context, o *options) error {
 		dyn = nil
 	}
 	ctrl, err := informer.New(informer.Config{
+		Client:          client,
+		Engine:          policy.New(policy.Config{NodeName: o.nodeName}),
+		Backend:         be,
+		MinSyncInterval: o.minSyncInterval,
+		ResyncPeriod:    o.resyncPeriod,
+		Recorder:        recorder,
+		Metrics:         metrics,
+		Logger:          log.WithName("informer"),
+
 		Dynamic:           dyn,
 		ClusterPolicyPoll: o.clusterPolicyPoll,
-		Client:            client,
-		Engine:            policy.New(policy.Config{NodeName: o.nodeName}),
-		Backend:           be,
-		MinSyncInterval:   o.minSyncInterval,
-		ResyncPeriod:      o.resyncPeriod,
-		Recorder:          recorder,
-		Metrics:           metrics,
-		Logger:            log.WithName("informer"),
 	})
 	if err != nil {
 		return err
