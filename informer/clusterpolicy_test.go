@@ -323,4 +323,3 @@ func TestClusterPolicyPollMustNotBeNegative(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "ClusterPolicyPoll")
 }
-
