@@ -257,6 +257,14 @@ type engine struct {
 	// users says what each registered selector is for.
 	users map[selector.ID]*selectorUsers
 
+	// nodeIdx holds every node by name with its labels, and the node
+	// selectors of `nodes` peers; nodeSets are the address sets those
+	// selectors feed. Nodes are never in idx: a pod selector never matches
+	// a node.
+	nodeIdx  *selector.Index[string]
+	nodes    map[string]*nodeState
+	nodeSets map[selector.ID]*addrSet
+
 	addrSets map[string]*addrSet
 	portSets map[string]*portSet
 	// portSetsByPort holds the same sets by named port, so that a pod's
@@ -290,6 +298,9 @@ func newEngine(cfg Config) *engine {
 		claims:         newClaims(),
 		policies:       make(map[policyKey]*policyState),
 		users:          make(map[selector.ID]*selectorUsers),
+		nodeIdx:        selector.NewIndex[string](),
+		nodes:          make(map[string]*nodeState),
+		nodeSets:       make(map[selector.ID]*addrSet),
 		addrSets:       make(map[string]*addrSet),
 		portSets:       make(map[string]*portSet),
 		portSetsByPort: make(map[namedPort]*portSet),

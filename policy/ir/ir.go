@@ -210,8 +210,11 @@ type RuleList struct {
 	ID        string
 	Origin    Origin
 	Direction Direction
-	// Priority orders lists within a first-match tier (lower first); lists of
-	// equal priority are ordered by ID. Zero for NetworkPolicy lists.
+	// Priority is the source object's priority within its first-match tier
+	// (lower is evaluated first); zero for NetworkPolicy lists. It is
+	// informational: the evaluation order is that of Tier.RuleLists, which
+	// the engine sorts by priority, then kind (AdminNetworkPolicy before
+	// ClusterNetworkPolicy), then name.
 	Priority int32
 	Rules    []Rule
 }
@@ -219,7 +222,8 @@ type RuleList struct {
 // Tier is one tier of an endpoint's policy for a direction.
 type Tier struct {
 	Kind TierKind
-	// RuleLists are RuleList IDs in evaluation order.
+	// RuleLists are RuleList IDs in evaluation order; backends evaluate them
+	// in this order and never re-sort them.
 	RuleLists []string
 }
 
