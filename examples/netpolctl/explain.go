@@ -146,7 +146,7 @@ func describe(d memory.Decision, traces []memory.ListTrace) string {
 		for _, rt := range lt.Rules {
 			if rt.Matched() {
 				if rt.Rule.Action == ir.Pass {
-					passes = append(passes, fmt.Sprintf("passed by %s rule %s (%s tier)", lt.Origin, ruleName(rt.Rule), lt.Tier))
+					passes = append(passes, fmt.Sprintf("a Pass by %s rule %s (%s tier)", lt.Origin, ruleName(rt.Rule), lt.Tier))
 				}
 				break
 			}
@@ -175,7 +175,7 @@ func describe(d memory.Decision, traces []memory.ListTrace) string {
 		}
 	}
 	if len(passes) > 0 {
-		out += "; " + strings.Join(passes, "; ") + " first"
+		out += ", after " + strings.Join(passes, " and ")
 	}
 	return out
 }
