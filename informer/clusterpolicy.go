@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
@@ -53,9 +52,10 @@ type clusterKind struct {
 	kind   string
 	reason string
 	gvr    schema.GroupVersionResource
-	// upsert converts and upserts; a conversion error is returned as is,
-	// a validation error as the engine's *policy.ValidationError.
-	upsert func(u *unstructured.Unstructured) error
+	// upsert converts and upserts. It returns notes on fields that could
+	// not be kept as written, and an error: errConversion when the object
+	// was not passed on, else the engine's *policy.ValidationError.
+	upsert func(u *unstructured.Unstructured) ([]string, error)
 	del    func(name string)
 }
 
@@ -91,22 +91,22 @@ func newClusterPolicies(c *Controller) *clusterPolicies {
 	cp.kinds = []clusterKind{
 		{
 			kind: "AdminNetworkPolicy", reason: EventReasonInvalidAdminNetworkPolicy, gvr: AdminNetworkPolicyResource,
-			upsert: func(u *unstructured.Unstructured) error {
-				return convertThen(u, &v1alpha1.AdminNetworkPolicy{}, e.UpsertAdminNetworkPolicy)
+			upsert: func(u *unstructured.Unstructured) ([]string, error) {
+				return convertThen(u, true, &v1alpha1.AdminNetworkPolicy{}, e.UpsertAdminNetworkPolicy)
 			},
 			del: e.DeleteAdminNetworkPolicy,
 		},
 		{
 			kind: "BaselineAdminNetworkPolicy", reason: EventReasonInvalidBaselineAdminNetworkPolicy, gvr: BaselineAdminNetworkPolicyResource,
-			upsert: func(u *unstructured.Unstructured) error {
-				return convertThen(u, &v1alpha1.BaselineAdminNetworkPolicy{}, e.UpsertBaselineAdminNetworkPolicy)
+			upsert: func(u *unstructured.Unstructured) ([]string, error) {
+				return convertThen(u, true, &v1alpha1.BaselineAdminNetworkPolicy{}, e.UpsertBaselineAdminNetworkPolicy)
 			},
 			del: e.DeleteBaselineAdminNetworkPolicy,
 		},
 		{
 			kind: "ClusterNetworkPolicy", reason: EventReasonInvalidClusterNetworkPolicy, gvr: ClusterNetworkPolicyResource,
-			upsert: func(u *unstructured.Unstructured) error {
-				return convertThen(u, &v1beta1.ClusterNetworkPolicy{}, e.UpsertClusterNetworkPolicy)
+			upsert: func(u *unstructured.Unstructured) ([]string, error) {
+				return convertThen(u, false, &v1beta1.ClusterNetworkPolicy{}, e.UpsertClusterNetworkPolicy)
 			},
 			del: e.DeleteClusterNetworkPolicy,
 		},
@@ -117,11 +117,21 @@ func newClusterPolicies(c *Controller) *clusterPolicies {
 // errConversion marks an object the typed API cannot represent.
 var errConversion = errors.New("cannot be read as its typed API")
 
-func convertThen[T any](u *unstructured.Unstructured, into *T, upsert func(*T) error) error {
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.UnstructuredContent(), into); err != nil {
-		return fmt.Errorf("%s %s: %w: %w", u.GetKind(), u.GetName(), errConversion, err)
+// convertThen converts u strictly into into (after rewriting v0.1.x peers
+// when oldPeers is set, see upgradePeers) and upserts it.
+func convertThen[T any](u *unstructured.Unstructured, oldPeers bool, into *T, upsert func(*T) error) ([]string, error) {
+	obj := u.UnstructuredContent()
+	var notes []string
+	if oldPeers {
+		var err error
+		if obj, notes, err = upgradePeers(obj); err != nil {
+			return nil, fmt.Errorf("%s %s: %w: %w", u.GetKind(), u.GetName(), errConversion, err)
+		}
 	}
-	return upsert(into)
+	if err := convertStrict(obj, into); err != nil {
+		return notes, fmt.Errorf("%s %s: %w: %w", u.GetKind(), u.GetName(), errConversion, err)
+	}
+	return notes, upsert(into)
 }
 
 // served returns which kinds the API server serves now. An error means
@@ -224,11 +234,17 @@ func (cp *clusterPolicies) start(ctx context.Context, k clusterKind) (*kindInfor
 // engine keeps the version it holds (none for a new object), so an update
 // the controller cannot read never removes a Deny that was in force.
 func (cp *clusterPolicies) upsert(k clusterKind, u *unstructured.Unstructured) error {
-	err := k.upsert(u)
+	notes, err := k.upsert(u)
+	c := cp.c
+	for _, n := range notes {
+		c.log.Info("Cluster-wide policy field not enforced as written", "kind", k.kind, "name", u.GetName(), "note", n)
+		if c.cfg.Recorder != nil {
+			c.cfg.Recorder.Eventf(u, corev1.EventTypeWarning, k.reason, "%s %s: %s", k.kind, u.GetName(), n)
+		}
+	}
 	if err == nil {
 		return nil
 	}
-	c := cp.c
 	c.incError(ErrorInvalidPolicy)
 	if c.cfg.Recorder != nil {
 		if errors.Is(err, errConversion) {
