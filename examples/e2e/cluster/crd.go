@@ -29,8 +29,13 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 // NetworkPolicyAPICRDs returns the paths of the three CRD files, taken from
 // the Go module cache (`go mod download` fetches the releases through the
 // module proxy when they are not cached), so that no copy of them lives in
-// this repository.
-func NetworkPolicyAPICRDs(ctx context.Context) ([]string, error) {
+// this repository. channel is the ClusterNetworkPolicy CRD's release
+// channel: "standard", or "experimental" (a superset of standard that adds
+// the `nodes` and `domainNames` egress peers and destinationNamedPort).
+func NetworkPolicyAPICRDs(ctx context.Context, channel string) ([]string, error) {
+	if channel != "standard" && channel != "experimental" {
+		return nil, fmt.Errorf("channel %q: want standard or experimental", channel)
+	}
 	dir := func(version string) (string, error) {
 		cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", networkPolicyAPIModule+"@"+version)
 		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
@@ -56,7 +61,7 @@ func NetworkPolicyAPICRDs(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	paths := []string{
-		filepath.Join(cnp, "config", "crd", "standard", "policy.networking.k8s.io_clusternetworkpolicies.yaml"),
+		filepath.Join(cnp, "config", "crd", channel, "policy.networking.k8s.io_clusternetworkpolicies.yaml"),
 		filepath.Join(anp, "config", "crd", "policy.networking.k8s.io_adminnetworkpolicies.yaml"),
 		filepath.Join(anp, "config", "crd", "policy.networking.k8s.io_baselineadminnetworkpolicies.yaml"),
 	}
