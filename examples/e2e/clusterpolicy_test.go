@@ -192,8 +192,40 @@ func TestClusterPolicies(t *testing.T) {
 	}
 	e.waitMatrix("cluster policies deleted", allAllowed(), 80, convergeBound)
 
+	cp.testInvalidEvent(t)
 	cp.testNodeLabel(t)
 	cp.testLatency(t)
+}
+
+// testInvalidEvent writes an AdminNetworkPolicy the agent cannot enforce
+// safely (sameLabels in a Pass rule, which the v0.1.1 CRD accepts) and
+// waits for the Warning Event the agents record on it, in namespace
+// "default" as for every cluster-scoped object: the agent's RBAC allows it.
+func (cp *clusterPolicies) testInvalidEvent(t *testing.T) {
+	cp.t = t
+	cp.create(anpGVR, anp("same-labels-pass", 7, "x", ingressRule("pass-same", "Pass",
+		map[string]any{"namespaces": map[string]any{"sameLabels": []any{"ns"}}})))
+	deadline := time.Now().Add(convergeBound)
+	for {
+		evs, err := cp.admin.CoreV1().Events(metav1.NamespaceDefault).List(cp.ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs.Items {
+			if ev.InvolvedObject.Kind == "AdminNetworkPolicy" && ev.InvolvedObject.Name == "same-labels-pass" {
+				if ev.Type != corev1.EventTypeWarning || ev.Reason != "InvalidAdminNetworkPolicy" || !strings.Contains(ev.Message, "sameLabels") {
+					t.Errorf("event %s %s: %s", ev.Type, ev.Reason, ev.Message)
+				}
+				t.Logf("Event on the refused policy: %s %s: %s", ev.Type, ev.Reason, ev.Message)
+				cp.delete(anpGVR, "same-labels-pass")
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Event on AdminNetworkPolicy same-labels-pass after %v", convergeBound)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // clusterPolicies writes cluster-wide policies through the dynamic client.
