@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -86,7 +85,7 @@ func explain(w io.Writer, st *manifest.State, mem *memory.Backend, f flows.Flow)
 				mine = append(mine, lt)
 			}
 		}
-		fmt.Fprintf(w, "\n%s at %s: %s\n", end.dir, end.name, describe(end.d, mine))
+		fmt.Fprintf(w, "\n%s at %s: %s\n", end.dir, end.name, sim.Describe(end.d, mine))
 		if end.d.Endpoint == "" {
 			continue
 		}
@@ -124,7 +123,7 @@ func explain(w io.Writer, st *manifest.State, mem *memory.Backend, f flows.Flow)
 					detail = "matches: decides"
 					decided = true
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", lt.Tier, lt.Origin, ruleName(rt.Rule), rt.Rule.Action, mark(rt.PeerMatched), mark(rt.PortMatched), detail)
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", lt.Tier, lt.Origin, sim.RuleName(rt.Rule), rt.Rule.Action, mark(rt.PeerMatched), mark(rt.PortMatched), detail)
 			}
 		}
 		if len(mine) == 0 {
@@ -133,59 +132,6 @@ func explain(w io.Writer, st *manifest.State, mem *memory.Backend, f flows.Flow)
 		tw.Flush()
 	}
 	return nil
-}
-
-// describe names what decided one direction: the tier, policy and rule (by
-// index and name), and every Pass on the way.
-func describe(d memory.Decision, traces []memory.ListTrace) string {
-	var passes []string
-	for _, lt := range traces {
-		if !lt.Evaluated || !lt.Tier.FirstMatch() {
-			continue
-		}
-		for _, rt := range lt.Rules {
-			if rt.Matched() {
-				if rt.Rule.Action == ir.Pass {
-					passes = append(passes, fmt.Sprintf("a Pass by %s rule %s (%s tier)", lt.Origin, ruleName(rt.Rule), lt.Tier))
-				}
-				break
-			}
-		}
-	}
-	var out string
-	switch {
-	case d.Endpoint == "" || (d.Tier == "" && d.Allowed) || d.Rule < 0:
-		out = d.String()
-	default:
-		verb := "allowed"
-		if !d.Allowed {
-			verb = "denied"
-		}
-		name := strconv.Itoa(d.Rule)
-		for _, lt := range traces {
-			for _, rt := range lt.Rules {
-				if lt.RuleList == d.RuleList && rt.Rule.Index == d.Rule {
-					name = ruleName(rt.Rule)
-				}
-			}
-		}
-		out = fmt.Sprintf("%s by %s rule %s", verb, d.Origin, name)
-		if d.Tier != ir.TierNetworkPolicy {
-			out += fmt.Sprintf(" (%s tier)", d.Tier)
-		}
-	}
-	if len(passes) > 0 {
-		out += ", after " + strings.Join(passes, " and ")
-	}
-	return out
-}
-
-// ruleName is a rule's index, with its name when it has one.
-func ruleName(r ir.Rule) string {
-	if r.Name == "" {
-		return strconv.Itoa(r.Index)
-	}
-	return fmt.Sprintf("%d %q", r.Index, r.Name)
 }
 
 func mark(ok bool) string {

@@ -443,9 +443,10 @@ func TestSimulateClusterPolicies(t *testing.T) {
 		got = append(got, strings.TrimPrefix(l.short(), "0 "))
 	}
 	assert.Equal(t, demoAdminVerdicts, got)
-	assert.Equal(t, "denied by AdminNetworkPolicy/protect-vault rule 1 (Admin tier)", lines[2].Ingress)
-	assert.Equal(t, "denied by BaselineAdminNetworkPolicy/default rule 0 (Baseline tier)", lines[12].Ingress)
-	assert.Equal(t, "denied by ClusterNetworkPolicy/analytics-off-nodes rule 0 (Admin tier)", lines[15].Egress)
+	assert.Equal(t, `denied by AdminNetworkPolicy/protect-vault rule 1 "nobody-else" (Admin tier)`, lines[2].Ingress)
+	assert.Equal(t, `allowed by NetworkPolicy/shop/frontends-from-reports rule 0, after a Pass by AdminNetworkPolicy/reports-to-frontends rule 0 "shop-decides" (Admin tier)`, lines[9].Ingress)
+	assert.Equal(t, `denied by BaselineAdminNetworkPolicy/default rule 0 "default-deny" (Baseline tier)`, lines[12].Ingress)
+	assert.Equal(t, `denied by ClusterNetworkPolicy/analytics-off-nodes rule 0 "no-node-access" (Admin tier)`, lines[15].Egress)
 }
 
 func TestExplainClusterPolicies(t *testing.T) {
