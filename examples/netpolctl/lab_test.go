@@ -67,4 +67,14 @@ func TestRenderPrintsOurTable(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "# ipset restore")
 	assert.Contains(t, r.stdout, "NetworkPolicy shop/db-from-frontend ingress rule 0")
+
+	// Cluster-wide policies: every rule named by kind, policy and rule.
+	r = netpolctl(t, "render", "-f", demo, "-f", demoAdmin, "--node", "node-1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `AdminNetworkPolicy/protect-vault ingress rule 1 \"nobody-else\": deny`)
+	assert.Contains(t, r.stdout, `ClusterNetworkPolicy/cluster-dns egress rule 0 \"to-kube-dns\": allow`)
+	r = netpolctl(t, "render", "-f", demo, "-f", demoAdmin, "--node", "node-1", "--backend", "iptables")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "AdminNetworkPolicy reports-to-frontends ingress rule 0 shop-decides: pass")
+	assert.Contains(t, r.stdout, "BaselineAdminNetworkPolicy default ingress rule 0 default-deny: deny")
 }
