@@ -415,4 +415,12 @@ func (cp *clusterPolicies) testLatency(t *testing.T) {
 	t.Logf("cluster-policy enforcement latency over %d AdminNetworkPolicy creates/deletes (API write returned → …): "+
 		"agent's programmed generation advanced: %s; first probe with the new verdict: %s", n, pcts(kernel), pcts(firstProbe))
 	t.Logf("README: | cluster-policy enforcement latency, %d changes | programmed: %s | first probe: %s |", n, pcts(kernel), pcts(firstProbe))
+	slowest := 0
+	for i := range kernel {
+		if kernel[i] > kernel[slowest] {
+			slowest = i
+		}
+	}
+	t.Logf("slowest programming: change %d (%s), %v; all, in order: %v", slowest, map[bool]string{true: "create", false: "delete"}[slowest%2 == 0],
+		kernel[slowest].Round(100*time.Microsecond), kernel)
 }
