@@ -25,11 +25,13 @@ import (
 	"github.com/palisade-net/palisade/policy"
 )
 
-// clusterEngine records the cluster-wide calls it gets (without passing
-// them on) and passes every other call to a real engine. A policy named
-// "invalid" is refused with a validation error.
+// clusterEngine records the cluster-wide calls it gets and passes every
+// other call to a real engine. Unless real is set, cluster-wide calls are
+// not passed on, and a policy named "invalid" is refused with a
+// validation error.
 type clusterEngine struct {
 	policy.Engine
+	real  bool
 	mu    sync.Mutex
 	calls []string
 	nodes map[string]*corev1.Node
@@ -61,32 +63,58 @@ func invalidIf(kind, name string) error {
 
 func (r *clusterEngine) UpsertAdminNetworkPolicy(p *v1alpha1.AdminNetworkPolicy) error {
 	r.log("upsert AdminNetworkPolicy " + p.Name)
+	if r.real {
+		return r.Engine.UpsertAdminNetworkPolicy(p)
+	}
 	return invalidIf("AdminNetworkPolicy", p.Name)
 }
 func (r *clusterEngine) DeleteAdminNetworkPolicy(name string) {
 	r.log("delete AdminNetworkPolicy " + name)
+	if r.real {
+		r.Engine.DeleteAdminNetworkPolicy(name)
+	}
 }
 func (r *clusterEngine) UpsertBaselineAdminNetworkPolicy(p *v1alpha1.BaselineAdminNetworkPolicy) error {
 	r.log("upsert BaselineAdminNetworkPolicy " + p.Name)
+	if r.real {
+		return r.Engine.UpsertBaselineAdminNetworkPolicy(p)
+	}
 	return invalidIf("BaselineAdminNetworkPolicy", p.Name)
 }
 func (r *clusterEngine) DeleteBaselineAdminNetworkPolicy(name string) {
 	r.log("delete BaselineAdminNetworkPolicy " + name)
+	if r.real {
+		r.Engine.DeleteBaselineAdminNetworkPolicy(name)
+	}
 }
 func (r *clusterEngine) UpsertClusterNetworkPolicy(p *v1beta1.ClusterNetworkPolicy) error {
 	r.log("upsert ClusterNetworkPolicy " + p.Name)
+	if r.real {
+		return r.Engine.UpsertClusterNetworkPolicy(p)
+	}
 	return invalidIf("ClusterNetworkPolicy", p.Name)
 }
 func (r *clusterEngine) DeleteClusterNetworkPolicy(name string) {
 	r.log("delete ClusterNetworkPolicy " + name)
+	if r.real {
+		r.Engine.DeleteClusterNetworkPolicy(name)
+	}
 }
 func (r *clusterEngine) UpsertNode(n *corev1.Node) {
 	r.log("upsert Node " + n.Name)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.nodes[n.Name] = n
+	r.mu.Unlock()
+	if r.real {
+		r.Engine.UpsertNode(n)
+	}
 }
-func (r *clusterEngine) DeleteNode(name string) { r.log("delete Node " + name) }
+func (r *clusterEngine) DeleteNode(name string) {
+	r.log("delete Node " + name)
+	if r.real {
+		r.Engine.DeleteNode(name)
+	}
+}
 
 // fakeDiscovery serves the group versions it is told to, safely for
 // concurrent use.
@@ -217,6 +245,44 @@ func TestClusterPoliciesInstalledLater(t *testing.T) {
 	ce.eventually(func() bool { return len(ce.c.cluster.watched()) == 0 }, "informers never stopped")
 	assert.True(t, ce.rec.has("delete ClusterNetworkPolicy tiered")())
 	assert.True(t, ce.c.Ready(), "the controller stays ready throughout")
+}
+
+// TestClusterPoliciesEnforced runs the real engine: an AdminNetworkPolicy
+// written in the v0.1.x peer shape denies what a NetworkPolicy allows, and
+// a ClusterNetworkPolicy's Pass hands the decision back.
+func TestClusterPoliciesEnforced(t *testing.T) {
+	prod, dev := makeNamespace("prod", map[string]string{"env": "prod"}), makeNamespace("dev", map[string]string{"env": "dev"})
+	ce := newClusterEnv(t, allServed, []runtime.Object{prod, dev,
+		makePod("prod", "db", ipDB, withLabels("role", "db")),
+		makePod("dev", "frontend", ipFrontend, withLabels("role", "frontend")),
+	})
+	ce.rec.real = true
+	ce.start()
+	ce.waitReady()
+	ce.env.eventually(ipFrontend, ipDB, 80, true, "no policy: allowed")
+
+	deny := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
+		"metadata": map[string]any{"name": "no-dev"},
+		"spec": map[string]any{
+			"priority": int64(10),
+			"subject":  map[string]any{"namespaces": map[string]any{"matchLabels": map[string]any{"env": "prod"}}},
+			"ingress": []any{map[string]any{"name": "no-dev", "action": "Deny", "from": []any{
+				map[string]any{"namespaces": map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"env": "dev"}}}},
+			}}},
+		},
+	}}
+	ce.create(AdminNetworkPolicyResource, deny)
+	ce.env.eventually(ipFrontend, ipDB, 80, false, "the Admin Deny from dev applies")
+	ce.env.eventually(ipDB, ipFrontend, 80, true, "and nothing else")
+
+	pass := makeCNP("pass-dev")
+	require.NoError(t, unstructured.SetNestedSlice(pass.Object, []any{map[string]any{"name": "to-owners", "action": "Pass",
+		"from": []any{map[string]any{"namespaces": map[string]any{"matchLabels": map[string]any{"env": "dev"}}}}}}, "spec", "ingress"))
+	ce.create(ClusterNetworkPolicyResource, pass) // priority 3: before the Deny
+	ce.env.eventually(ipFrontend, ipDB, 80, true, "Pass: no NetworkPolicy isolates db, so allowed")
+	require.NoError(t, ce.dyn.Resource(ClusterNetworkPolicyResource).Delete(bg, "pass-dev", metav1.DeleteOptions{}))
+	ce.env.eventually(ipFrontend, ipDB, 80, false, "the Pass is gone: denied again")
 }
 
 func TestClusterPoliciesServedAtStartAreInTheFirstSync(t *testing.T) {
