@@ -6,6 +6,7 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/google/nftables v0.3.0
 	github.com/palisade-net/palisade v0.0.0
+	github.com/palisade-net/palisade/informer/prommetrics v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
@@ -77,3 +78,5 @@ require (
 // The examples are built from this repository, against the library beside
 // them (go.work at the root does the same for the workspace).
 replace github.com/palisade-net/palisade => ../
+
+replace github.com/palisade-net/palisade/informer/prommetrics => ../informer/prommetrics

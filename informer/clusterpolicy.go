@@ -329,10 +329,11 @@ func (cp *clusterPolicies) watched() []string {
 	return out
 }
 
-// nodeTransform keeps what the engine reads of a Node (name, labels,
+// trimNode keeps what the engine reads of a Node (name, labels,
 // addresses) and drops the rest (images, conditions, capacity), which
-// would make the cache the largest part of the agent's memory.
-func nodeTransform(obj any) (any, error) {
+// would make the cache the largest part of the agent's memory. Like
+// TrimPod, it is set on the controller's own factory only.
+func trimNode(obj any) (any, error) {
 	n, ok := obj.(*corev1.Node)
 	if !ok {
 		return obj, nil
@@ -344,24 +345,6 @@ func nodeTransform(obj any) (any, error) {
 		},
 		Status: corev1.NodeStatus{Addresses: n.Status.Addresses},
 	}, nil
-}
-
-// watchNodes registers the Node informer (for the `nodes` peers of
-// cluster-wide policies) on the controller's factory.
-func (c *Controller) watchNodes() error {
-	inf := c.factory.Core().V1().Nodes().Informer()
-	if err := inf.SetTransform(nodeTransform); err != nil {
-		return fmt.Errorf("Node informer: %w", err)
-	}
-	e := c.cfg.Engine
-	reg, err := inf.AddEventHandler(handlers(c, "Node",
-		func(n *corev1.Node) error { e.UpsertNode(n); return nil },
-		func(_, name string) { e.DeleteNode(name) }))
-	if err != nil {
-		return fmt.Errorf("Node informer: %w", err)
-	}
-	c.synced = append(c.synced, reg.HasSynced)
-	return nil
 }
 
 // startClusterPolicies, when cluster-wide policies are enabled, starts the

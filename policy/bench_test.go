@@ -79,7 +79,7 @@ func BenchmarkFullCompile(b *testing.B) {
 					b.StartTimer()
 					e := policy.New(variant.cfg)
 					load(b, e, variant.cluster)
-					snap := e.Snapshot()
+					snap := e.Checkpoint()
 					b.StopTimer()
 					heap = liveHeap() - before
 					runtime.KeepAlive(e)
@@ -108,7 +108,7 @@ func BenchmarkPodLabelChange(b *testing.B) {
 			b.Run(sizeName(size)+"/"+variant.name, func(b *testing.B) {
 				e := policy.New(variant.cfg)
 				load(b, e, c)
-				e.Snapshot()
+				e.Checkpoint() // the changes so far are the base of the deltas below
 				pods := []*corev1.Pod{
 					policytest.SyntheticPod(1, size.Namespaces, size.Nodes, map[string]string{"app": "app-1", "role": "frontend", "version": "v1"}),
 					policytest.SyntheticPod(1, size.Namespaces, size.Nodes, map[string]string{"app": "app-1", "role": "backend", "version": "v1"}),

@@ -360,3 +360,45 @@ func endpointEqual(a, b *ir.Endpoint) bool {
 func tiersEqual(a, b []ir.Tier) bool {
 	return slices.EqualFunc(a, b, func(x, y ir.Tier) bool { return x.Kind == y.Kind && slices.Equal(x.RuleLists, y.RuleLists) })
 }
+
+var _ backend.Verifier = (*Backend)(nil)
+
+// Installed reports whether our table exists in the namespace.
+func (b *Backend) Installed(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var a attrBuf
+	a.putStr(unix.NFTA_TABLE_NAME, b.cfg.TableName)
+	_, err := b.c.execute(unix.NFT_MSG_GETTABLE, 0, unix.NFPROTO_INET, a.b)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("nftables: read table %s: %w", b.cfg.TableName, err)
+	}
+	return true, nil
+}
+
+// Drift reads our table back and lists what differs from the state of the
+// last Sync or Apply.
+func (b *Backend) Drift(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.st == nil:
+		return nil, errors.New("nftables: Drift before the first Sync")
+	case b.dirty:
+		return nil, errors.New("nftables: Drift after a failed change: Sync first")
+	}
+	have, err := b.c.read(b.cfg.TableName)
+	if err != nil {
+		return nil, err
+	}
+	return diffModels(have, b.st.m, nil), nil
+}

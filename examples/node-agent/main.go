@@ -172,9 +172,11 @@ func run(ctx context.Context, o *options) error {
 	defer closeBackend()
 
 	if o.failMode == failClosed {
-		if err := failClosedBootstrap(ctx, client, be, o); err != nil {
-			return fmt.Errorf("fail-closed bootstrap: %w", err)
+		res, err := informer.FailClosed(ctx, client, be, o.nodeName)
+		if err != nil {
+			return err
 		}
+		log.Info("Fail closed until the first sync", "keptPreviousRules", res.Kept, "isolatedPods", res.Endpoints)
 	}
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
@@ -183,7 +185,10 @@ func run(ctx context.Context, o *options) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component, Host: o.nodeName})
 
-	metrics := newMetrics()
+	metrics, metricsHandler, err := newMetrics()
+	if err != nil {
+		return err
+	}
 	if !o.clusterPolicies {
 		dyn = nil
 	}
@@ -204,7 +209,7 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 
-	servers, err := startServers(ctx, o, metrics, ctrl.Ready)
+	servers, err := startServers(ctx, o, metricsHandler, ctrl.Ready)
 	if err != nil {
 		return err
 	}
@@ -321,7 +326,7 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 		closeNS()
 		return nil, nil, fmt.Errorf("nftables backend: %w", err)
 	}
-	return &nftBackend{Backend: nft, netnsFD: netnsFD, table: o.tableName}, func() {
+	return nft, func() {
 		_ = nft.Close()
 		closeNS()
 	}, nil
@@ -329,7 +334,7 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 
 // startServers starts the metrics and health servers (one server when
 // they share an address).
-func startServers(ctx context.Context, o *options, m *metrics, ready func() bool) ([]*http.Server, error) {
+func startServers(ctx context.Context, o *options, metrics http.Handler, ready func() bool) ([]*http.Server, error) {
 	muxes := map[string]*http.ServeMux{}
 	mux := func(addr string) *http.ServeMux {
 		if muxes[addr] == nil {
@@ -338,7 +343,7 @@ func startServers(ctx context.Context, o *options, m *metrics, ready func() bool
 		return muxes[addr]
 	}
 	if !disabled(o.metricsAddr) {
-		mux(o.metricsAddr).Handle("/metrics", m.handler())
+		mux(o.metricsAddr).Handle("/metrics", metrics)
 	}
 	if !disabled(o.healthAddr) {
 		mx := mux(o.healthAddr)

@@ -160,7 +160,7 @@ func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []N
 		}
 		for i, n := range nodes {
 			if prev == nil {
-				if _, err := n.Backend.Sync(ctx, n.Engine.Snapshot()); err != nil {
+				if _, err := n.Backend.Sync(ctx, n.Engine.Checkpoint()); err != nil {
 					return fmt.Errorf("step %s: node %d: backend: %w", step.Name, i, err)
 				}
 				continue
