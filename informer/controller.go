@@ -99,7 +99,8 @@ type Config struct {
 	// itself, before starting the factory. When nil, the controller builds
 	// its own factory from Client, with TrimPod on the pod cache.
 	Factory informers.SharedInformerFactory
-	// Engine receives every Namespace, Pod and NetworkPolicy. Required.
+	// Engine receives every Namespace, Pod and NetworkPolicy (and, with
+	// Dynamic, every Node and cluster-wide policy). Required.
 	// The controller ends its deltas (Delta, Checkpoint); anyone may read
 	// it (Snapshot, Problems) at any time.
 	Engine policy.Engine
@@ -147,7 +148,8 @@ type Config struct {
 	InformerResync time.Duration
 }
 
-// Controller watches Namespaces, Pods and NetworkPolicies, feeds them to the
+// Controller watches Namespaces, Pods and NetworkPolicies (and, with
+// Config.Dynamic, Nodes and the cluster-wide policies), feeds them to the
 // Engine, and programs the Backend: first a full Sync once every cache has
 // synced, then coalesced Applies of the Engine's deltas, a full Sync when an
 // Apply fails, and a periodic full Sync that repairs drift.
