@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/policy"
@@ -86,7 +87,7 @@ func checkRun(t *testing.T, c *chooser, events int) {
 		fullMem := memory.New(memory.Config{})
 		_, err := fullMem.Sync(ctx, full)
 		require.NoError(t, err)
-		ref := reference{cl: cl}
+		ref := reference{cl: cl, sels: map[*metav1.LabelSelector]compiledSelector{}}
 		ref.pols = ref.clusterPolicies()
 		// Shared addresses: the same as the reference's, with the same owner.
 		shared := map[netip.Addr]string{}
