@@ -20,8 +20,8 @@ type Verifier interface {
 	Installed(ctx context.Context) (bool, error)
 	// Drift lists, one line each, what differs between the packet filter
 	// and the state of the backend's last successful Sync or Apply: empty
-	// when every object of ours is in place. It fails before the first
-	// Sync and after a failed change (nothing known to compare with); the
-	// next Sync repairs what it lists.
+	// when every object of ours is in place. It fails with ErrNotSynced
+	// before the first Sync and ErrDirty after a failed change (nothing
+	// known to compare with); the next Sync repairs what it lists.
 	Drift(ctx context.Context) ([]string, error)
 }

@@ -180,50 +180,42 @@ func (l *lockedEngine) DeleteNetworkPolicy(namespace, name string) {
 }
 
 func (l *lockedEngine) UpsertAdminNetworkPolicy(anp *v1alpha1.AdminNetworkPolicy) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	return l.e.upsertAdminNetworkPolicy(anp)
 }
 
 func (l *lockedEngine) DeleteAdminNetworkPolicy(name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.deletePolicy(policyKey{kind: kindAdminNetworkPolicy, name: name})
 }
 
 func (l *lockedEngine) UpsertBaselineAdminNetworkPolicy(banp *v1alpha1.BaselineAdminNetworkPolicy) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	return l.e.upsertBaselineAdminNetworkPolicy(banp)
 }
 
 func (l *lockedEngine) DeleteBaselineAdminNetworkPolicy(name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.deletePolicy(policyKey{kind: kindBaselineAdminNetworkPolicy, name: name})
 }
 
 func (l *lockedEngine) UpsertClusterNetworkPolicy(cnp *v1beta1.ClusterNetworkPolicy) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	return l.e.upsertClusterNetworkPolicy(cnp)
 }
 
 func (l *lockedEngine) DeleteClusterNetworkPolicy(name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.deletePolicy(policyKey{kind: kindClusterNetworkPolicy, name: name})
 }
 
 func (l *lockedEngine) UpsertNode(node *corev1.Node) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.upsertNode(node)
 }
 
 func (l *lockedEngine) DeleteNode(name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.deleteNode(name)
 }
 

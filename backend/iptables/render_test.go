@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/policy/ir"
 	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
@@ -176,7 +177,7 @@ func TestSyncReadsBack(t *testing.T) {
 	b2, err := New(Config{Runner: f})
 	require.NoError(t, err)
 	_, err = b2.Drift(ctx)
-	assert.Error(t, err, "nothing to compare with before the first Sync")
+	assert.ErrorIs(t, err, backend.ErrNotSynced, "nothing to compare with before the first Sync")
 	rep, err := b2.Sync(ctx, goldenSnapshot())
 	require.NoError(t, err)
 	assert.Zero(t, rep.Changes)
@@ -213,7 +214,7 @@ func TestErrorsByExitCode(t *testing.T) {
 	err = b.Apply(ctx, &ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "front", Added: []netip.Prefix{irtest.Prefix("10.0.0.9/32")}}}})
 	require.Error(t, err)
 	assert.Equal(t, 2, ExitCode(err))
-	require.ErrorContains(t, b.Apply(ctx, &ir.Delta{Base: 2, Generation: 3}), "Sync first")
+	require.ErrorIs(t, b.Apply(ctx, &ir.Delta{Base: 2, Generation: 3}), backend.ErrDirty)
 }
 
 // saveOf turns restore input into what iptables-save would print for it.
