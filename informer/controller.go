@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -98,7 +99,8 @@ type Config struct {
 	// itself, before starting the factory. When nil, the controller builds
 	// its own factory from Client, with TrimPod on the pod cache.
 	Factory informers.SharedInformerFactory
-	// Engine receives every Namespace, Pod and NetworkPolicy. Required.
+	// Engine receives every Namespace, Pod and NetworkPolicy (and, with
+	// Dynamic, every Node and cluster-wide policy). Required.
 	// The controller ends its deltas (Delta, Checkpoint); anyone may read
 	// it (Snapshot, Problems) at any time.
 	Engine policy.Engine
@@ -127,13 +129,27 @@ type Config struct {
 	Clock clock.Clock
 	// Logger logs; klog's background logger when unset.
 	Logger klog.Logger
+	// Dynamic, when set, enables cluster-wide policy: the controller
+	// watches AdminNetworkPolicies, BaselineAdminNetworkPolicies
+	// (policy.networking.k8s.io/v1alpha1) and ClusterNetworkPolicies
+	// (v1beta1) through it whenever the API server serves their CRDs (it
+	// asks Client's discovery, so Client is then required), and Nodes (for
+	// `nodes` peers) through the informer factory. When nil, none of these
+	// is read (and no RBAC for them is needed).
+	Dynamic dynamic.Interface
+	// ClusterPolicyPoll is the period of the discovery check that notices
+	// the cluster-wide policy CRDs being installed or removed while the
+	// controller runs. DefaultClusterPolicyPoll when zero.
+	ClusterPolicyPoll time.Duration
+
 	// InformerResync is the resync period of the shared informers (replays
 	// of the cache to the handlers, not a backend Sync). Zero disables it,
 	// which is what the controller needs.
 	InformerResync time.Duration
 }
 
-// Controller watches Namespaces, Pods and NetworkPolicies, feeds them to the
+// Controller watches Namespaces, Pods and NetworkPolicies (and, with
+// Config.Dynamic, Nodes and the cluster-wide policies), feeds them to the
 // Engine, and programs the Backend: first a full Sync once every cache has
 // synced, then coalesced Applies of the Engine's deltas, a full Sync when an
 // Apply fails, and a periodic full Sync that repairs drift.
@@ -146,6 +162,8 @@ type Controller struct {
 	ownFactory bool
 	synced     []cache.InformerSynced
 	runner     *runner
+	// cluster watches the cluster-wide policies; nil without Config.Dynamic.
+	cluster *clusterPolicies
 	// counts mirrors the size of the programmed state for Metrics; used
 	// by the runner goroutine only.
 	counts counts
@@ -173,6 +191,9 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Client == nil && cfg.Factory == nil {
 		errs = append(errs, errors.New("Client or Factory is required"))
 	}
+	if cfg.Dynamic != nil && cfg.Client == nil {
+		errs = append(errs, errors.New("Dynamic needs Client too: discovery tells which cluster-wide policy kinds are served"))
+	}
 	if cfg.Engine == nil {
 		errs = append(errs, errors.New("Engine is required"))
 	}
@@ -181,6 +202,9 @@ func New(cfg Config) (*Controller, error) {
 	}
 	if cfg.MinSyncInterval < 0 {
 		errs = append(errs, fmt.Errorf("MinSyncInterval %v is negative", cfg.MinSyncInterval))
+	}
+	if cfg.ClusterPolicyPoll < 0 {
+		errs = append(errs, fmt.Errorf("ClusterPolicyPoll %v is negative", cfg.ClusterPolicyPoll))
 	}
 	if cfg.MinRetryInterval < 0 || cfg.MaxRetryInterval < 0 {
 		errs = append(errs, errors.New("retry intervals must not be negative"))
@@ -201,6 +225,9 @@ func New(cfg Config) (*Controller, error) {
 		cfg.MaxRetryInterval = DefaultMaxRetryInterval
 	}
 	cfg.MaxRetryInterval = max(cfg.MaxRetryInterval, cfg.MinRetryInterval)
+	if cfg.ClusterPolicyPoll == 0 {
+		cfg.ClusterPolicyPoll = DefaultClusterPolicyPoll
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
@@ -240,6 +267,16 @@ func New(cfg Config) (*Controller, error) {
 		watch(c, "NetworkPolicy", c.factory.Networking().V1().NetworkPolicies().Informer(), metaTransform,
 			c.upsertNetworkPolicy, e.DeleteNetworkPolicy),
 	)
+	if err == nil && cfg.Dynamic != nil {
+		c.cluster = newClusterPolicies(c)
+		nodeTransform := cache.TransformFunc(nil)
+		if c.ownFactory {
+			nodeTransform = trimNode
+		}
+		err = watch(c, "Node", c.factory.Core().V1().Nodes().Informer(), nodeTransform,
+			func(n *corev1.Node) error { e.UpsertNode(n); return nil },
+			func(_, name string) { e.DeleteNode(name) })
+	}
 	if err != nil {
 		return nil, fmt.Errorf("informer: %w", err)
 	}
@@ -259,8 +296,12 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer c.factory.Shutdown()
 	}
 
+	clusterSynced, ok := c.startClusterPolicies(ctx)
+	if !ok {
+		return nil // ctx done
+	}
 	c.log.Info("Waiting for informer caches to sync")
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+	if !cache.WaitForCacheSync(ctx.Done(), append(c.synced, clusterSynced...)...) {
 		return nil // ctx done
 	}
 	c.log.Info("Caches synced; programming the backend")

@@ -16,6 +16,13 @@
 //     traffic: the Engine enforces them in their safe form, and the
 //     controller logs them and records a Warning Event
 //     (EventReasonInvalidNetworkPolicy) on the policy.
+//   - With Config.Dynamic set, the cluster-wide policies of
+//     policy.networking.k8s.io (AdminNetworkPolicy, BaselineAdminNetworkPolicy,
+//     ClusterNetworkPolicy) and Nodes feed the Engine too. Each kind is
+//     watched while discovery says the API server serves it (checked at
+//     startup, before the first Sync, then every Config.ClusterPolicyPoll):
+//     the controller starts and stays ready without the CRDs and picks them
+//     up when installed, without a restart. Invalid ones get a Warning Event.
 //   - Objects from the informer caches are read, never modified.
 //   - Run never removes the rules: on exit they stay as programmed, so a
 //     restart opens nothing. Call Backend.Cleanup to remove them.

@@ -29,7 +29,10 @@ func labCmd() *cobra.Command {
 the pods' own addresses, external hosts for IP literals), programs the backend
 inside each node namespace from that node's engine (a full Sync at the first
 step, deltas after), and probes every flow with TCP, UDP or SCTP packets.
-Nodes named by the pods are spread over the lab's nodes in lexical order.
+Nodes named by the pods and Node objects are spread over the lab's nodes in
+lexical order; each Node object's InternalIP becomes its lab node's address
+(for the nodes peers of cluster-wide policies), and a flow to a Node's
+InternalIP goes to that lab node.
 Output is that of simulate. Everything is removed on exit, error or Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -55,7 +58,11 @@ Output is that of simulate. Everything is removed on exit, error or Ctrl-C.`,
 			}
 			defer l.Close()
 
+			warn := func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }
 			place := sim.NewPlacement(steps, nodes)
+			for _, w := range place.UseLabAddresses(steps, l.NodeIPs) {
+				warn("warning: " + w)
+			}
 			var labNodes []sim.Node
 			for i := range nodes {
 				ns, err := l.NodeNS(i)
@@ -85,7 +92,6 @@ Output is that of simulate. Everything is removed on exit, error or Ctrl-C.`,
 					return fmt.Errorf("--backend %q: want nftables or iptables", backendName)
 				}
 			}
-			warn := func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }
 			pr := &sim.LabProber{Lab: l, Placement: place, Flows: fl}
 			if err := sim.Run(ctx, f.in, steps, fl, labNodes, pr, warn, emit); err != nil {
 				return err

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -55,6 +56,10 @@ type options struct {
 	failMode        string
 	cleanupOnExit   bool
 	apiTimeout      time.Duration
+	// clusterPolicies enables AdminNetworkPolicy, BaselineAdminNetworkPolicy
+	// and ClusterNetworkPolicy (and the Node watch their node peers need).
+	clusterPolicies   bool
+	clusterPolicyPoll time.Duration
 }
 
 // parseFlags parses args (without the program name). getenv supplies the
@@ -75,6 +80,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.failMode, "fail-mode", failClosed, "before the first full sync: closed (isolate this node's pods on a node with no rules yet) or open (program nothing until the first sync)")
 	fs.BoolVar(&o.cleanupOnExit, "cleanup-on-exit", false, "remove the agent's rules on exit (default: keep them, so a restart opens nothing)")
 	fs.DurationVar(&o.apiTimeout, "api-timeout", 15*time.Second, "how long to wait for the API server at startup before failing")
+	fs.BoolVar(&o.clusterPolicies, "cluster-policies", true, "enforce the cluster-wide policies of policy.networking.k8s.io (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy) whenever their CRDs are installed; needs list/watch on them and on nodes")
+	fs.DurationVar(&o.clusterPolicyPoll, "cluster-policy-poll", informer.DefaultClusterPolicyPoll, "how often discovery is asked whether the cluster-wide policy CRDs were installed or removed")
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -113,6 +120,9 @@ func (o *options) validate() error {
 	if o.apiTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--api-timeout %v: must be positive", o.apiTimeout))
 	}
+	if o.clusterPolicyPoll <= 0 {
+		errs = append(errs, fmt.Errorf("--cluster-policy-poll %v: must be positive", o.clusterPolicyPoll))
+	}
 	return errors.Join(errs...)
 }
 
@@ -146,7 +156,7 @@ func main() {
 func run(ctx context.Context, o *options) error {
 	log := klog.FromContext(ctx)
 
-	client, host, err := newClient(o.kubeconfig)
+	client, dyn, host, err := newClient(o.kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -179,6 +189,9 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
+	if !o.clusterPolicies {
+		dyn = nil
+	}
 	ctrl, err := informer.New(informer.Config{
 		Client:          client,
 		Engine:          policy.New(policy.Config{NodeName: o.nodeName}),
@@ -188,6 +201,9 @@ func run(ctx context.Context, o *options) error {
 		Recorder:        recorder,
 		Metrics:         metrics,
 		Logger:          log.WithName("informer"),
+
+		Dynamic:           dyn,
+		ClusterPolicyPoll: o.clusterPolicyPoll,
 	})
 	if err != nil {
 		return err
@@ -225,29 +241,34 @@ func run(ctx context.Context, o *options) error {
 	return nil
 }
 
-// newClient builds a clientset from a kubeconfig, or from the in-cluster
-// configuration when path is empty.
-func newClient(path string) (kubernetes.Interface, string, error) {
+// newClient builds a clientset and a dynamic client (for the cluster-wide
+// policy CRDs) from a kubeconfig, or from the in-cluster configuration when
+// path is empty.
+func newClient(path string) (kubernetes.Interface, dynamic.Interface, string, error) {
 	var cfg *rest.Config
 	var err error
 	if path == "" {
 		cfg, err = rest.InClusterConfig()
 		if err != nil {
-			return nil, "", fmt.Errorf("in-cluster configuration (pass --kubeconfig outside a pod): %w", err)
+			return nil, nil, "", fmt.Errorf("in-cluster configuration (pass --kubeconfig outside a pod): %w", err)
 		}
 	} else {
 		cfg, err = clientcmd.BuildConfigFromFlags("", path)
 		if err != nil {
-			return nil, "", fmt.Errorf("kubeconfig %s: %w", path, err)
+			return nil, nil, "", fmt.Errorf("kubeconfig %s: %w", path, err)
 		}
 	}
 	cfg.UserAgent = component
 	cfg.QPS, cfg.Burst = 20, 40
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, "", fmt.Errorf("API client: %w", err)
+		return nil, nil, "", fmt.Errorf("API client: %w", err)
 	}
-	return client, cfg.Host, nil
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("dynamic API client: %w", err)
+	}
+	return client, dyn, cfg.Host, nil
 }
 
 // checkAPI asks the API server for its version, retrying until timeout.
