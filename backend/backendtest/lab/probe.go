@@ -209,6 +209,7 @@ func (l *Lab) probeTCP(pl plan, r *Result, deadline time.Time) {
 		return
 	}
 	defer unix.Close(fd)
+	l.probed.add(unix.IPPROTO_TCP, pl, localPort(fd), r.Probe.Port)
 	// Close with a reset: no TIME_WAIT left behind, so thousands of probes
 	// never run out of ports.
 	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
@@ -251,6 +252,7 @@ func (l *Lab) probeUDP(pl plan, r *Result, deadline time.Time) {
 		return
 	}
 	defer unix.Close(fd)
+	l.probed.add(unix.IPPROTO_UDP, pl, localPort(fd), r.Probe.Port)
 	// Connected: only the destination's replies arrive, and ICMP errors
 	// (a reject) are reported.
 	if err := unix.Connect(fd, sockaddr(pl.dstIP, r.Probe.Port)); err != nil {
@@ -326,6 +328,7 @@ func (l *Lab) probeSCTP(pl plan, r *Result, deadline time.Time) {
 		return
 	}
 	defer unix.Close(fd)
+	l.probed.add(protoSCTP, pl, key.sport, key.dport)
 	pkt := sctpInit(key.sport, key.dport, key.tag)
 	if l.corruptSCTP {
 		pkt[8] ^= 0xff
