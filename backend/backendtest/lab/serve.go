@@ -145,8 +145,11 @@ func (l *Lab) serveTCP(ep *endpoint, port uint16) error {
 			s.wg.Go(func() {
 				defer s.untrack(c)
 				// Echo until the client closes (probes reset at once;
-				// held connections keep talking).
-				_, _ = io.Copy(c, c)
+				// held connections keep talking). A plain copy: TCPConn's
+				// ReadFrom would splice through pooled pipes, descriptors
+				// that outlive the connection.
+				buf := make([]byte, 512)
+				_, _ = io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, buf)
 			})
 		}
 	})
