@@ -57,7 +57,8 @@ type Table interface {
 	// DeleteMatching dumps the entries of one address family
 	// (unix.AF_INET or unix.AF_INET6) once and deletes each one match
 	// returns true for. It returns how many it deleted; an entry already
-	// gone counts as deleted.
+	// gone counts as deleted. It is called for the two families at once,
+	// from two goroutines.
 	DeleteMatching(family uint8, match func(*netlink.ConntrackFlow) bool) (int, error)
 	// LocalAddrs returns the addresses of the namespace itself (the node's).
 	LocalAddrs() ([]netip.Addr, error)
@@ -123,7 +124,7 @@ func New(be backend.Backend, cfg Config) (*Follower, error) {
 		if err != nil {
 			return nil, fmt.Errorf("conntrack: %w", err)
 		}
-		f.table, f.close = t, t.h.Close
+		f.table, f.close = t, t.close
 	}
 	return f, nil
 }
@@ -214,19 +215,24 @@ func (f *Follower) follow(ctx context.Context, start time.Time, affected map[net
 		return
 	}
 	j := NewJudge(f.model, local, affected, all)
-	cut := 0
-	var errs []error
-	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		if !all && !j.families[famIndex(fam)] {
+	var cuts [2]int
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		if !all && !j.families[i] {
 			continue
 		}
-		n, err := f.table.DeleteMatching(fam, j.Cut)
-		cut += n
-		if err != nil {
-			errs = append(errs, fmt.Errorf("conntrack: %s entries: %w", famName(fam), err))
-		}
+		wg.Go(func() {
+			n, err := f.table.DeleteMatching(fam, j.Cut)
+			cuts[i] = n
+			if err != nil {
+				errs[i] = fmt.Errorf("conntrack: %s entries: %w", famName(fam), err)
+			}
+		})
 	}
-	if err := errors.Join(errs...); err != nil {
+	wg.Wait()
+	cut := cuts[0] + cuts[1]
+	if err := errors.Join(errs[:]...); err != nil {
 		f.fail(err)
 	}
 	if cut == 0 {

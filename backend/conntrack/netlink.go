@@ -10,24 +10,37 @@ import (
 )
 
 // netlinkTable is the connection-tracking table of a namespace, over
-// netlink.
+// netlink: one socket per address family, so that the two families'
+// dumps can run at once (a dump walks the kernel's whole hash table,
+// shared by every namespace, whatever this namespace holds).
 type netlinkTable struct {
-	h *netlink.Handle
+	h [2]*netlink.Handle // IPv4, IPv6; h[0] also answers LocalAddrs
 }
 
 func openNetlink(fd int) (*netlinkTable, error) {
-	fams := []int{unix.NETLINK_NETFILTER, unix.NETLINK_ROUTE}
-	var h *netlink.Handle
-	var err error
-	if fd == 0 {
-		h, err = netlink.NewHandle(fams...)
-	} else {
-		h, err = netlink.NewHandleAt(netns.NsHandle(fd), fams...)
+	t := &netlinkTable{}
+	for i := range t.h {
+		fams := []int{unix.NETLINK_NETFILTER, unix.NETLINK_ROUTE}
+		var err error
+		if fd == 0 {
+			t.h[i], err = netlink.NewHandle(fams...)
+		} else {
+			t.h[i], err = netlink.NewHandleAt(netns.NsHandle(fd), fams...)
+		}
+		if err != nil {
+			t.close()
+			return nil, fmt.Errorf("netlink socket: %w", err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("netlink socket: %w", err)
+	return t, nil
+}
+
+func (t *netlinkTable) close() {
+	for _, h := range t.h {
+		if h != nil {
+			h.Close()
+		}
 	}
-	return &netlinkTable{h: h}, nil
 }
 
 // funcFilter adapts a function to netlink's conntrack filter.
@@ -36,12 +49,12 @@ type funcFilter func(*netlink.ConntrackFlow) bool
 func (f funcFilter) MatchConntrackFlow(e *netlink.ConntrackFlow) bool { return f(e) }
 
 func (t *netlinkTable) DeleteMatching(family uint8, match func(*netlink.ConntrackFlow) bool) (int, error) {
-	n, err := t.h.ConntrackDeleteFilters(netlink.ConntrackTable, netlink.InetFamily(family), funcFilter(match))
+	n, err := t.h[famIndex(family)].ConntrackDeleteFilters(netlink.ConntrackTable, netlink.InetFamily(family), funcFilter(match))
 	return int(n), err
 }
 
 func (t *netlinkTable) LocalAddrs() ([]netip.Addr, error) {
-	addrs, err := t.h.AddrList(nil, netlink.FAMILY_ALL)
+	addrs, err := t.h[0].AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, err
 	}
