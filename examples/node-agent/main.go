@@ -27,6 +27,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/backend/conntrack"
 	"github.com/palisade-net/palisade/backend/iptables"
 	"github.com/palisade-net/palisade/backend/nftables"
 	"github.com/palisade-net/palisade/informer"
@@ -55,6 +56,7 @@ type options struct {
 	failMode        string
 	cleanupOnExit   bool
 	apiTimeout      time.Duration
+	established     string
 }
 
 // parseFlags parses args (without the program name). getenv supplies the
@@ -75,6 +77,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.failMode, "fail-mode", failClosed, "before the first full sync: closed (isolate this node's pods on a node with no rules yet) or open (program nothing until the first sync)")
 	fs.BoolVar(&o.cleanupOnExit, "cleanup-on-exit", false, "remove the agent's rules on exit (default: keep them, so a restart opens nothing)")
 	fs.DurationVar(&o.apiTimeout, "api-timeout", 15*time.Second, "how long to wait for the API server at startup before failing")
+	fs.StringVar(&o.established, "established", string(conntrack.ModeFollow), "established connections a policy change denies: follow (cut them, so every packet is judged by the current policy) or keep (they survive; only new connections see the change)")
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -112,6 +115,9 @@ func (o *options) validate() error {
 	}
 	if o.apiTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--api-timeout %v: must be positive", o.apiTimeout))
+	}
+	if _, err := conntrack.ParseMode(o.established); err != nil {
+		errs = append(errs, fmt.Errorf("--established: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -174,10 +180,16 @@ func run(ctx context.Context, o *options) error {
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component, Host: o.nodeName})
 
 	metrics := newMetrics()
+	// After the bootstrap, which needs the backend itself.
+	enforcing, closeFollower, err := followEstablished(be, o, newEstablishedMetrics(metrics.reg), log.WithName("conntrack"))
+	if err != nil {
+		return err
+	}
+	defer closeFollower()
 	ctrl, err := informer.New(informer.Config{
 		Client:          client,
 		Engine:          policy.New(policy.Config{NodeName: o.nodeName}),
-		Backend:         be,
+		Backend:         enforcing,
 		MinSyncInterval: o.minSyncInterval,
 		ResyncPeriod:    o.resyncPeriod,
 		Recorder:        recorder,
@@ -201,7 +213,7 @@ func run(ctx context.Context, o *options) error {
 	}()
 
 	log.Info("Starting", "node", o.nodeName, "backend", o.backend, "table", o.tableName,
-		"netns", o.netns, "failMode", o.failMode, "apiServer", host)
+		"netns", o.netns, "failMode", o.failMode, "established", o.established, "apiServer", host)
 	if err := ctrl.Run(ctx); err != nil {
 		return err
 	}
