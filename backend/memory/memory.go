@@ -72,6 +72,9 @@ func (b *Backend) Apply(_ context.Context, d *ir.Delta) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.applyMembers(d) {
+		return nil
+	}
 	next := b.snap.Clone()
 	if err := next.Apply(d); err != nil {
 		return fmt.Errorf("memory backend: %w", err)
