@@ -3,6 +3,7 @@ package backend_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -40,4 +41,15 @@ func TestCheckApply(t *testing.T) {
 		})
 	}
 	assert.ErrorIs(t, backend.CheckApply(done, "test", d, true, false, 3), context.Canceled)
+}
+
+func TestChangeTime(t *testing.T) {
+	ctx := context.Background()
+	_, ok := backend.ChangeTime(ctx)
+	assert.False(t, ok, "none by default")
+	assert.Equal(t, ctx, backend.WithChangeTime(ctx, time.Time{}), "a zero time changes nothing")
+	t0 := time.Date(2026, 12, 3, 15, 0, 0, 0, time.UTC)
+	got, ok := backend.ChangeTime(backend.WithChangeTime(ctx, t0))
+	assert.True(t, ok)
+	assert.Equal(t, t0, got)
 }

@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -48,9 +49,23 @@ type funcFilter func(*netlink.ConntrackFlow) bool
 
 func (f funcFilter) MatchConntrackFlow(e *netlink.ConntrackFlow) bool { return f(e) }
 
+// dumpAttempts bounds the dumps of one DeleteMatching: the kernel may
+// interrupt a dump whose table changes meanwhile, and the entries it did
+// not list must still be judged.
+const dumpAttempts = 3
+
 func (t *netlinkTable) DeleteMatching(family uint8, match func(*netlink.ConntrackFlow) bool) (int, error) {
-	n, err := t.h[famIndex(family)].ConntrackDeleteFilters(netlink.ConntrackTable, netlink.InetFamily(family), funcFilter(match))
-	return int(n), err
+	total := 0
+	var err error
+	for range dumpAttempts {
+		var n uint
+		n, err = t.h[famIndex(family)].ConntrackDeleteFilters(netlink.ConntrackTable, netlink.InetFamily(family), funcFilter(match))
+		total += int(n)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	return total, err
 }
 
 func (t *netlinkTable) LocalAddrs() ([]netip.Addr, error) {
