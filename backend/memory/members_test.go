@@ -30,7 +30,7 @@ func TestMemberChangesAgreeWithSnapshotApply(t *testing.T) {
 		d    ir.Delta
 		ok   bool
 	}{
-		{"pod leaves a set", ir.Delta{AddressSetChanges: []ir.AddressSetChange{{ID: "pods-ab", Removed: irtest.Prefixes(ipB + "/32", ipB6+"/128")}}}, true},
+		{"pod leaves a set", ir.Delta{AddressSetChanges: []ir.AddressSetChange{{ID: "pods-ab", Removed: irtest.Prefixes(ipB+"/32", ipB6+"/128")}}}, true},
 		{"pod joins a set", ir.Delta{AddressSetChanges: []ir.AddressSetChange{{ID: "pods-c", Added: irtest.Prefixes(ipB + "/32")}}}, true},
 		{"port set", ir.Delta{PortSetChanges: []ir.PortSetChange{{ID: "tcp-http", Added: []netip.AddrPort{irtest.AddrPort(ipA + ":8080")}, Removed: []netip.AddrPort{irtest.AddrPort(ipA + ":80")}}}}, true},
 		{"both", ir.Delta{
