@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -78,22 +77,11 @@ func (l *Lab) Probe(ctx context.Context, probes []Probe) []Result {
 	}
 	l.mu.Unlock()
 
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(l.cfg.Parallelism, len(probes)) {
-		wg.Go(func() {
-			for i := range next {
-				l.run(ctx, plans[i], &res[i])
-			}
-		})
-	}
-	for i := range probes {
+	l.parallel(len(probes), func(i int) {
 		if res[i].Err == nil {
-			next <- i
+			l.run(ctx, plans[i], &res[i])
 		}
-	}
-	close(next)
-	wg.Wait()
+	})
 	return res
 }
 
