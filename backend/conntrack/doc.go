@@ -32,6 +32,24 @@
 //     the model (nothing is enforced here) and left alone; an end that is no
 //     endpoint (an ipBlock peer, a pod of another node) is matched as a peer.
 //
+// # Cut connections stay cut
+//
+// Deleting an entry is not enough by itself: with the kernel's default
+// nf_conntrack_tcp_loose=1, any TCP packet without an entry starts a new
+// one, in its own direction. A server retransmitting to a client whose
+// connection was just cut (db → client) is then judged as a new connection
+// from the server, which the policy usually allows, and the client's
+// packets pass as its replies: the connection revives. So a following
+// Follower sets nf_conntrack_tcp_loose to 0 in its namespace: only a SYN
+// starts a TCP connection; a mid-stream packet without an entry is invalid,
+// and the profile chains of the end whose policy denies the connection drop
+// invalid packets. The cost, node-wide: a TCP connection whose entry is lost
+// for another reason (a flush of the table) is not picked up again either.
+// Config.KeepTCPPickup leaves the setting alone. UDP has no such state: a
+// datagram the policy allows as a new flow (server to client) starts one,
+// and its replies are allowed, as for any allowed flow. An SCTP packet
+// other than INIT never starts an entry.
+//
 // # Guarantees
 //
 //   - Only entries the model denies are deleted: a connection the change

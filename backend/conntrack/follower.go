@@ -73,8 +73,14 @@ type Config struct {
 	// connection-tracking table to follow: the wrapped backend's. 0 means
 	// the namespace of the calling thread at New. Ignored when Table is set.
 	NetNS int
-	// Table replaces the netlink table (tests).
+	// Table replaces the netlink table (tests); New then changes nothing in
+	// any namespace.
 	Table Table
+	// KeepTCPPickup leaves the namespace's net.netfilter.nf_conntrack_tcp_loose
+	// as it is. By default New sets it to 0 (see the package documentation:
+	// otherwise a cut TCP connection is picked up again by its next packet
+	// in the direction the policy allows, and revives).
+	KeepTCPPickup bool
 	// Metrics, when set, receives cuts and errors.
 	Metrics Metrics
 	// Logger receives failures (level 0) and cuts (level 2). Discarded when
@@ -100,9 +106,10 @@ type Follower struct {
 
 var _ backend.Backend = (*Follower)(nil)
 
-// New wraps be. With ModeFollow it opens a netlink socket in cfg.NetNS
-// (unless cfg.Table is set); Close releases it. With ModeKeep it opens
-// nothing and passes every call through.
+// New wraps be. With ModeFollow it sets nf_conntrack_tcp_loose to 0 in
+// cfg.NetNS (unless cfg.KeepTCPPickup) and opens netlink sockets there
+// (unless cfg.Table is set); Close releases them. With ModeKeep it opens
+// and changes nothing and passes every call through.
 func New(be backend.Backend, cfg Config) (*Follower, error) {
 	if be == nil {
 		return nil, errors.New("conntrack: nil backend")
@@ -120,6 +127,11 @@ func New(be backend.Backend, cfg Config) (*Follower, error) {
 	}
 	f := &Follower{be: be, cfg: cfg, table: cfg.Table, close: func() {}, model: memory.New(memory.Config{})}
 	if mode == ModeFollow && f.table == nil {
+		if !cfg.KeepTCPPickup {
+			if err := disableTCPPickup(cfg.NetNS); err != nil {
+				return nil, fmt.Errorf("conntrack: only SYNs may start TCP connections (%s=0): %w", tcpLoose, err)
+			}
+		}
 		t, err := openNetlink(cfg.NetNS)
 		if err != nil {
 			return nil, fmt.Errorf("conntrack: %w", err)

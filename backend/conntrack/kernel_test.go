@@ -12,9 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/backend/backendtest"
 	"github.com/palisade-net/palisade/backend/backendtest/lab"
 	"github.com/palisade-net/palisade/backend/conntrack"
 	"github.com/palisade-net/palisade/backend/iptables"
+	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/backend/nftables"
 	"github.com/palisade-net/palisade/policy/ir"
 	"github.com/palisade-net/palisade/policy/ir/irtest"
@@ -136,6 +138,30 @@ func TestFollowerCutsHeldConnections(t *testing.T) {
 			for i, r := range l.Probe(ctx, probes) {
 				assert.Equal(t, !fromOth(probes[i]), r.Connected, "new %v: %s", probes[i], r.Detail)
 			}
+		})
+	}
+}
+
+// A following Follower turns conntrack's TCP pickup off in its namespace
+// (only a SYN starts a connection, so a cut one cannot revive); KeepTCPPickup
+// and ModeKeep leave it alone.
+func TestFollowerTurnsTCPPickupOff(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  conntrack.Config
+		want string
+	}{
+		{"follow", conntrack.Config{}, "0"},
+		{"keep pickup", conntrack.Config{KeepTCPPickup: true}, "1"},
+		{"keep", conntrack.Config{Mode: conntrack.ModeKeep}, "1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ns := backendtest.NewNetNS(t, "follows its conntrack table")
+			c.cfg.NetNS = int(ns)
+			f, err := conntrack.New(memory.New(memory.Config{}), c.cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { f.Close() })
+			assert.Equal(t, c.want, conntrack.TCPLooseForTest(t, int(ns)))
 		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -80,4 +82,47 @@ func (t *netlinkTable) LocalAddrs() ([]netip.Addr, error) {
 		}
 	}
 	return out, nil
+}
+
+// tcpLoose is the sysctl that lets conntrack pick a TCP connection up from
+// any packet, not only a SYN.
+const tcpLoose = "/proc/sys/net/netfilter/nf_conntrack_tcp_loose"
+
+// disableTCPPickup writes 0 to tcpLoose in the namespace fd (0: the
+// calling thread's).
+func disableTCPPickup(fd int) error {
+	return inNamespace(fd, func() error { return os.WriteFile(tcpLoose, []byte("0\n"), 0o644) })
+}
+
+// inNamespace runs fn on a locked thread switched into the namespace fd (0:
+// the calling thread's, without switching); a thread that cannot switch
+// back is never unlocked, and the runtime discards it.
+func inNamespace(fd int, fn func() error) error {
+	if fd == 0 {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(netns.NsHandle(fd)); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(ferr, err)
+			return // the thread stays locked and dies with this goroutine
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
 }
