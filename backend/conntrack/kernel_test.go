@@ -41,8 +41,13 @@ var kernelBackends = map[string]func(ns int) (backend.Backend, func(), error){
 }
 
 // unrelatedChanges is how many changes that deny nothing the test makes,
-// checking every held connection after each.
-const unrelatedChanges = 1000
+// checking every held connection after each (100 with -short).
+func unrelatedChanges() int {
+	if testing.Short() {
+		return 100
+	}
+	return 1000
+}
 
 // Real connections through each kernel backend, IPv4 and IPv6: held TCP and
 // UDP connections survive changes that still allow them (1,000 changes
@@ -114,7 +119,7 @@ func TestFollowerCutsHeldConnections(t *testing.T) {
 			// Changes that deny nothing: an unrelated pod joins and leaves
 			// the set db's policy uses, so every entry of db is judged again.
 			gen := uint64(1)
-			for i := range unrelatedChanges {
+			for i := range unrelatedChanges() {
 				ch := ir.AddressSetChange{ID: "fe"}
 				if i%2 == 0 {
 					ch.Added = irtest.Prefixes("10.0.0.9/32")
