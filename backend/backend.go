@@ -9,6 +9,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -46,24 +47,52 @@ type SyncReport struct {
 	Repairs []string
 }
 
-// CheckApply says why an Apply of d cannot start, or returns nil: d is nil,
-// ctx is done (its error is returned as it is), the backend has not synced
-// yet, a change failed since its last Sync (dirty), or d does not start from
-// the generation it holds. The other errors begin with the backend's name.
-// Backends that keep state call it first, under their lock; then they check
-// that d fits what they hold (ir.CheckDelta).
+// Sentinel errors for the conditions a caller acts on. Backends wrap them
+// (with %w) in errors that name the backend and the generations; test with
+// errors.Is. Errors about the IR itself wrap ir.ErrInvalid (the IR breaks
+// the contract: a bug in its producer) or ir.ErrStaleBase (the delta was
+// made from another generation): both change nothing, and the caller
+// falls back to Sync.
+var (
+	// ErrNotSynced: Apply before the first successful Sync (or after
+	// Cleanup). Nothing was changed; Sync first.
+	ErrNotSynced = errors.New("not synced")
+	// ErrDirty: Apply after a change failed part-way since the last Sync;
+	// the backend no longer knows what the packet filter holds. Nothing was
+	// changed; Sync first.
+	ErrDirty = errors.New("a change failed since the last Sync")
+	// ErrStaleBase is ir.ErrStaleBase, for callers that import only this
+	// package.
+	ErrStaleBase = ir.ErrStaleBase
+)
+
+// NeedsSync reports whether err from Apply means that the caller must Sync
+// before the next Apply can succeed: the backend was not synced, is dirty,
+// or the delta does not fit what it holds (stale base or invalid IR).
+func NeedsSync(err error) bool {
+	return errors.Is(err, ErrNotSynced) || errors.Is(err, ErrDirty) ||
+		errors.Is(err, ir.ErrStaleBase) || errors.Is(err, ir.ErrInvalid)
+}
+
+// CheckApply says why an Apply of d cannot start, or returns nil: d is nil
+// (ir.ErrInvalid), ctx is done (its error is returned as it is), the backend
+// has not synced yet (ErrNotSynced), a change failed since its last Sync
+// (ErrDirty), or d does not start from the generation it holds
+// (ir.ErrStaleBase). The errors other than ctx's begin with the backend's
+// name. Backends that keep state call it first, under their lock; then they
+// check that d fits what they hold (ir.CheckDelta).
 func CheckApply(ctx context.Context, name string, d *ir.Delta, synced, dirty bool, held uint64) error {
 	switch {
 	case d == nil:
-		return fmt.Errorf("%s: Apply of a nil delta", name)
+		return fmt.Errorf("%s: Apply: %w: nil delta", name, ir.ErrInvalid)
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case !synced:
-		return fmt.Errorf("%s: Apply before the first Sync", name)
+		return fmt.Errorf("%s: Apply: %w: Sync first", name, ErrNotSynced)
 	case dirty:
-		return fmt.Errorf("%s: Apply after a failed change: Sync first", name)
+		return fmt.Errorf("%s: Apply: %w: Sync first", name, ErrDirty)
 	case d.Base != held:
-		return fmt.Errorf("%s: delta from generation %d does not apply to generation %d", name, d.Base, held)
+		return fmt.Errorf("%s: Apply: %w: delta %d→%d does not apply to generation %d", name, ir.ErrStaleBase, d.Base, d.Generation, held)
 	}
 	return nil
 }

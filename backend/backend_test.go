@@ -2,6 +2,7 @@ package backend_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -22,25 +23,30 @@ func TestCheckApply(t *testing.T) {
 		d             *ir.Delta
 		synced, dirty bool
 		held          uint64
-		want          string // "" for nil
+		kind          error // nil: the Apply may start
+		text          string
+		needsSync     bool
 	}{
-		{"fits", ctx, d, true, false, 3, ""},
-		{"nil delta first", done, nil, false, true, 0, "test: Apply of a nil delta"},
-		{"done context", done, d, true, false, 3, context.Canceled.Error()},
-		{"not synced", ctx, d, false, false, 0, "test: Apply before the first Sync"},
-		{"dirty", ctx, d, true, true, 3, "test: Apply after a failed change: Sync first"},
-		{"other generation", ctx, d, true, false, 2, "test: delta from generation 3 does not apply to generation 2"},
+		{"fits", ctx, d, true, false, 3, nil, "", false},
+		{"nil delta first", done, nil, false, true, 0, ir.ErrInvalid, "test: Apply: invalid IR: nil delta", true},
+		{"done context", done, d, true, false, 3, context.Canceled, context.Canceled.Error(), false},
+		{"not synced", ctx, d, false, false, 0, backend.ErrNotSynced, "test: Apply: not synced: Sync first", true},
+		{"dirty", ctx, d, true, true, 3, backend.ErrDirty, "test: Apply: a change failed since the last Sync: Sync first", true},
+		{"other generation", ctx, d, true, false, 2, backend.ErrStaleBase, "test: Apply: delta from another generation: delta 3→4 does not apply to generation 2", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := backend.CheckApply(tc.ctx, "test", tc.d, tc.synced, tc.dirty, tc.held)
-			if tc.want == "" {
+			if tc.kind == nil {
 				assert.NoError(t, err)
 				return
 			}
-			assert.EqualError(t, err, tc.want)
+			assert.ErrorIs(t, err, tc.kind)
+			assert.EqualError(t, err, tc.text, "the message names the backend and the condition")
+			assert.Equal(t, tc.needsSync, backend.NeedsSync(err))
 		})
 	}
-	assert.ErrorIs(t, backend.CheckApply(done, "test", d, true, false, 3), context.Canceled)
+	assert.ErrorIs(t, backend.ErrStaleBase, ir.ErrStaleBase)
+	assert.False(t, backend.NeedsSync(errors.New("netlink: EPERM")))
 }
 
 func TestChangeTime(t *testing.T) {

@@ -45,16 +45,7 @@ func (e *engine) computeEndpoint(p *podState) *ir.Endpoint {
 	if len(selecting) == 0 {
 		return ep
 	}
-	// Tiers in evaluation order; within a tier, lists by priority then ID.
-	slices.SortFunc(selecting, func(a, b *policyState) int {
-		if c := cmp.Compare(tierRank(a.tier), tierRank(b.tier)); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.priority, b.priority); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.key.String(), b.key.String())
-	})
+	slices.SortFunc(selecting, comparePolicies)
 	for _, dir := range []ir.Direction{ir.Ingress, ir.Egress} {
 		var tiers []ir.Tier
 		for _, st := range selecting {
@@ -75,6 +66,35 @@ func (e *engine) computeEndpoint(p *podState) *ir.Endpoint {
 		}
 	}
 	return ep
+}
+
+// comparePolicies orders policies for evaluation: by tier (Admin,
+// NetworkPolicy, Baseline); within a tier by priority, lower first; at equal
+// priority an AdminNetworkPolicy before a ClusterNetworkPolicy before a
+// BaselineAdminNetworkPolicy (which has the highest priority number anyway);
+// then by namespace and name. The order is total, so every backend evaluates
+// the lists of an endpoint's tier in the same order: the order of
+// ir.Tier.RuleLists.
+func comparePolicies(a, b *policyState) int {
+	return cmp.Or(
+		cmp.Compare(tierRank(a.tier), tierRank(b.tier)),
+		cmp.Compare(a.priority, b.priority),
+		cmp.Compare(kindRank(a.key.kind), kindRank(b.key.kind)),
+		cmp.Compare(a.key.namespace, b.key.namespace),
+		cmp.Compare(a.key.name, b.key.name),
+	)
+}
+
+func kindRank(kind string) int {
+	switch kind {
+	case kindAdminNetworkPolicy:
+		return 0
+	case kindClusterNetworkPolicy:
+		return 1
+	case kindBaselineAdminNetworkPolicy:
+		return 2
+	}
+	return 3
 }
 
 func tierRank(k ir.TierKind) int {
@@ -110,7 +130,7 @@ func (e *engine) delta(build bool) *ir.Delta {
 		switch {
 		case set.refs > 0 && !set.emitted:
 			if build {
-				d.AddedAddressSets = append(d.AddedAddressSets, ir.AddressSet{ID: id, Description: set.desc, Hosts: set.pods, Members: set.list(ir.ComparePrefix)})
+				d.AddedAddressSets = append(d.AddedAddressSets, ir.AddressSet{ID: id, Description: set.desc, Hosts: set.pods || set.nodes, Members: set.list(ir.ComparePrefix)})
 			}
 			changed = true
 			set.emitted, set.pending = true, nil
@@ -211,7 +231,7 @@ func (e *engine) snapshot() *ir.Snapshot {
 	e.delta(false)
 	s := &ir.Snapshot{Generation: e.generation}
 	for id, set := range e.addrSets {
-		s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: id, Description: set.desc, Hosts: set.pods, Members: set.list(ir.ComparePrefix)})
+		s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: id, Description: set.desc, Hosts: set.pods || set.nodes, Members: set.list(ir.ComparePrefix)})
 	}
 	for id, set := range e.portSets {
 		s.PortSets = append(s.PortSets, ir.PortSet{ID: id, Protocol: set.port.proto, PortName: set.port.name, Members: set.list(ir.CompareAddrPort)})

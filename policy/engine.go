@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/network-policy-api/apis/v1alpha1"
+	"sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	"github.com/palisade-net/palisade/policy/ir"
 	"github.com/palisade-net/palisade/selector"
@@ -43,6 +45,41 @@ type Engine interface {
 	UpsertNetworkPolicy(np *networkingv1.NetworkPolicy) error
 	// DeleteNetworkPolicy removes a NetworkPolicy. Unknown names are ignored.
 	DeleteNetworkPolicy(namespace, name string)
+
+	// UpsertAdminNetworkPolicy adds or replaces an AdminNetworkPolicy
+	// (cluster-scoped, Admin tier; its IR origin has Kind
+	// "AdminNetworkPolicy" and no namespace). It returns a *ValidationError
+	// listing every invalid field; the policy is then applied in a form that
+	// never allows more than the valid policy could (see cluster.go). A nil
+	// policy is ignored.
+	UpsertAdminNetworkPolicy(anp *v1alpha1.AdminNetworkPolicy) error
+	// DeleteAdminNetworkPolicy removes an AdminNetworkPolicy. Unknown names
+	// are ignored.
+	DeleteAdminNetworkPolicy(name string)
+	// UpsertBaselineAdminNetworkPolicy adds or replaces the
+	// BaselineAdminNetworkPolicy (Baseline tier, after the Baseline-tier
+	// ClusterNetworkPolicies; IR origin Kind "BaselineAdminNetworkPolicy").
+	// Errors and nil as for UpsertAdminNetworkPolicy. The API allows one,
+	// named "default"; another name is reported and applied all the same.
+	UpsertBaselineAdminNetworkPolicy(banp *v1alpha1.BaselineAdminNetworkPolicy) error
+	// DeleteBaselineAdminNetworkPolicy removes a BaselineAdminNetworkPolicy.
+	// Unknown names are ignored.
+	DeleteBaselineAdminNetworkPolicy(name string)
+	// UpsertClusterNetworkPolicy adds or replaces a ClusterNetworkPolicy
+	// (tier Admin or Baseline by spec.tier; IR origin Kind
+	// "ClusterNetworkPolicy"). Errors and nil as for
+	// UpsertAdminNetworkPolicy.
+	UpsertClusterNetworkPolicy(cnp *v1beta1.ClusterNetworkPolicy) error
+	// DeleteClusterNetworkPolicy removes a ClusterNetworkPolicy. Unknown
+	// names are ignored.
+	DeleteClusterNetworkPolicy(name string)
+	// UpsertNode adds or replaces a node, for the `nodes` egress peers of
+	// cluster policies: its labels and its status.addresses of type
+	// InternalIP (IPv4 and IPv6). A node is never a pod: pod selectors never
+	// match it. A nil node is ignored; unparsable addresses are skipped.
+	UpsertNode(node *corev1.Node)
+	// DeleteNode removes a node. Unknown names are ignored.
+	DeleteNode(name string)
 
 	// Snapshot returns the full IR at the current generation. It ends the
 	// current delta: the next Delta starts from the returned snapshot. The
@@ -130,6 +167,54 @@ func (l *lockedEngine) DeleteNetworkPolicy(namespace, name string) {
 	l.e.deletePolicy(policyKey{kind: kindNetworkPolicy, namespace: namespace, name: name})
 }
 
+func (l *lockedEngine) UpsertAdminNetworkPolicy(anp *v1alpha1.AdminNetworkPolicy) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.upsertAdminNetworkPolicy(anp)
+}
+
+func (l *lockedEngine) DeleteAdminNetworkPolicy(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e.deletePolicy(policyKey{kind: kindAdminNetworkPolicy, name: name})
+}
+
+func (l *lockedEngine) UpsertBaselineAdminNetworkPolicy(banp *v1alpha1.BaselineAdminNetworkPolicy) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.upsertBaselineAdminNetworkPolicy(banp)
+}
+
+func (l *lockedEngine) DeleteBaselineAdminNetworkPolicy(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e.deletePolicy(policyKey{kind: kindBaselineAdminNetworkPolicy, name: name})
+}
+
+func (l *lockedEngine) UpsertClusterNetworkPolicy(cnp *v1beta1.ClusterNetworkPolicy) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.upsertClusterNetworkPolicy(cnp)
+}
+
+func (l *lockedEngine) DeleteClusterNetworkPolicy(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e.deletePolicy(policyKey{kind: kindClusterNetworkPolicy, name: name})
+}
+
+func (l *lockedEngine) UpsertNode(node *corev1.Node) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e.upsertNode(node)
+}
+
+func (l *lockedEngine) DeleteNode(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e.deleteNode(name)
+}
+
 func (l *lockedEngine) Snapshot() *ir.Snapshot {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -172,6 +257,14 @@ type engine struct {
 	// users says what each registered selector is for.
 	users map[selector.ID]*selectorUsers
 
+	// nodeIdx holds every node by name with its labels, and the node
+	// selectors of `nodes` peers; nodeSets are the address sets those
+	// selectors feed. Nodes are never in idx: a pod selector never matches
+	// a node.
+	nodeIdx  *selector.Index[string]
+	nodes    map[string]*nodeState
+	nodeSets map[selector.ID]*addrSet
+
 	addrSets map[string]*addrSet
 	portSets map[string]*portSet
 	// portSetsByPort holds the same sets by named port, so that a pod's
@@ -205,6 +298,9 @@ func newEngine(cfg Config) *engine {
 		claims:         newClaims(),
 		policies:       make(map[policyKey]*policyState),
 		users:          make(map[selector.ID]*selectorUsers),
+		nodeIdx:        selector.NewIndex[string](),
+		nodes:          make(map[string]*nodeState),
+		nodeSets:       make(map[selector.ID]*addrSet),
 		addrSets:       make(map[string]*addrSet),
 		portSets:       make(map[string]*portSet),
 		portSetsByPort: make(map[namedPort]*portSet),

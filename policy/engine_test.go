@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/network-policy-api/apis/v1alpha1"
+	"sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/policy"
@@ -38,6 +40,14 @@ func (w *world) add(objs ...any) error {
 			err = w.e.UpsertPod(o)
 		case *networkingv1.NetworkPolicy:
 			err = w.e.UpsertNetworkPolicy(o)
+		case *v1alpha1.AdminNetworkPolicy:
+			err = w.e.UpsertAdminNetworkPolicy(o)
+		case *v1alpha1.BaselineAdminNetworkPolicy:
+			err = w.e.UpsertBaselineAdminNetworkPolicy(o)
+		case *v1beta1.ClusterNetworkPolicy:
+			err = w.e.UpsertClusterNetworkPolicy(o)
+		case *corev1.Node:
+			w.e.UpsertNode(o)
 		default:
 			w.t.Fatalf("unknown object %T", o)
 		}

@@ -9,6 +9,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/network-policy-api/apis/v1alpha1"
+	"sigs.k8s.io/network-policy-api/apis/v1beta1"
 )
 
 // chooser draws small choices from a byte string (fuzz input) or, when the
@@ -253,6 +255,10 @@ type cluster struct {
 	namespaces map[string]*corev1.Namespace
 	pods       map[string]*corev1.Pod
 	policies   map[string]*networkingv1.NetworkPolicy
+	anps       map[string]*v1alpha1.AdminNetworkPolicy
+	cnps       map[string]*v1beta1.ClusterNetworkPolicy
+	banp       *v1alpha1.BaselineAdminNetworkPolicy
+	nodes      map[string]*corev1.Node
 }
 
 func newCluster() *cluster {
@@ -260,6 +266,9 @@ func newCluster() *cluster {
 		namespaces: map[string]*corev1.Namespace{},
 		pods:       map[string]*corev1.Pod{},
 		policies:   map[string]*networkingv1.NetworkPolicy{},
+		anps:       map[string]*v1alpha1.AdminNetworkPolicy{},
+		cnps:       map[string]*v1beta1.ClusterNetworkPolicy{},
+		nodes:      map[string]*corev1.Node{},
 	}
 }
 
@@ -277,9 +286,20 @@ type engineLike interface {
 	DeletePod(string, string)
 	UpsertNetworkPolicy(*networkingv1.NetworkPolicy) error
 	DeleteNetworkPolicy(string, string)
+	UpsertAdminNetworkPolicy(*v1alpha1.AdminNetworkPolicy) error
+	DeleteAdminNetworkPolicy(string)
+	UpsertBaselineAdminNetworkPolicy(*v1alpha1.BaselineAdminNetworkPolicy) error
+	DeleteBaselineAdminNetworkPolicy(string)
+	UpsertClusterNetworkPolicy(*v1beta1.ClusterNetworkPolicy) error
+	DeleteClusterNetworkPolicy(string)
+	UpsertNode(*corev1.Node)
+	DeleteNode(string)
 }
 
 func genEvent(c *chooser) event {
+	if c.chance(30) {
+		return genClusterEvent(c)
+	}
 	ns := pickOne(c, genNamespaces)
 	switch c.intn(8) {
 	case 0:
@@ -317,5 +337,17 @@ func (cl *cluster) load(e engineLike) {
 	}
 	for _, np := range cl.policies {
 		_ = e.UpsertNetworkPolicy(np)
+	}
+	for _, n := range cl.nodes {
+		e.UpsertNode(n)
+	}
+	for _, anp := range cl.anps {
+		_ = e.UpsertAdminNetworkPolicy(anp)
+	}
+	for _, cnp := range cl.cnps {
+		_ = e.UpsertClusterNetworkPolicy(cnp)
+	}
+	if cl.banp != nil {
+		_ = e.UpsertBaselineAdminNetworkPolicy(cl.banp)
 	}
 }

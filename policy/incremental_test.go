@@ -64,6 +64,7 @@ func checkRun(t *testing.T, c *chooser, events int) {
 		_, err := fullMem.Sync(ctx, full)
 		require.NoError(t, err)
 		ref := reference{cl: cl}
+		ref.pols = ref.clusterPolicies()
 		// Shared addresses: the same as the reference's, with the same owner.
 		shared := map[netip.Addr]string{}
 		for _, sa := range eng.SharedAddresses() {

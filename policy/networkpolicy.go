@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	netutils "k8s.io/utils/net"
 
 	"github.com/palisade-net/palisade/policy/ir"
 	"github.com/palisade-net/palisade/selector"
@@ -137,6 +138,9 @@ func policyTypes(np *networkingv1.NetworkPolicy, path *field.Path) (ingress, egr
 	if len(np.Spec.PolicyTypes) == 0 {
 		return true, len(np.Spec.Egress) > 0, nil
 	}
+	if len(np.Spec.PolicyTypes) > 2 {
+		return true, true, field.ErrorList{field.Invalid(path, np.Spec.PolicyTypes, "may not specify more than two policyTypes")}
+	}
 	for i, t := range np.Spec.PolicyTypes {
 		switch t {
 		case networkingv1.PolicyTypeIngress:
@@ -230,11 +234,26 @@ func compileIPBlock(b *networkingv1.IPBlock, path *field.Path) (peer, field.Erro
 	return blockPeer(cidr, excepts), nil
 }
 
-// parseCIDR parses an IPv4 or IPv6 CIDR and masks it.
+// parseCIDR parses an IPv4 or IPv6 CIDR and masks it. It accepts what the
+// API server accepts in ipBlock (validation.IsValidCIDRForLegacyField
+// without strict validation, as for objects stored before it was strict):
+// leading zeros in the address or the length are read as decimal.
 func parseCIDR(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("must be a valid CIDR (e.g. 10.0.0.0/8 or fd00::/8)")
+		if errs := validation.IsValidCIDRForLegacyField(nil, s, false, nil); len(errs) > 0 {
+			return netip.Prefix{}, fmt.Errorf("%s", errs[0].Detail)
+		}
+		_, ipnet, err := netutils.ParseCIDRSloppy(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("must be a valid CIDR (e.g. 10.0.0.0/8 or fd00::/8)")
+		}
+		a, _ := netip.AddrFromSlice(ipnet.IP)
+		ones, _ := ipnet.Mask.Size()
+		p = netip.PrefixFrom(a.Unmap(), ones)
+		if !p.IsValid() {
+			return netip.Prefix{}, fmt.Errorf("must be a valid CIDR (e.g. 10.0.0.0/8 or fd00::/8)")
+		}
 	}
 	if p.Addr().Zone() != "" {
 		return netip.Prefix{}, fmt.Errorf("must not have a zone")
@@ -266,7 +285,7 @@ func compilePort(po networkingv1.NetworkPolicyPort, path *field.Path) (planPort,
 	switch {
 	case po.Port == nil:
 		if po.EndPort != nil {
-			errs = append(errs, field.Required(path.Child("port"), "must be specified when endPort is specified"))
+			errs = append(errs, field.Invalid(path.Child("endPort"), *po.EndPort, "may not be specified when `port` is not specified"))
 		}
 	case po.Port.Type == intstr.Int:
 		port := po.Port.IntVal

@@ -18,6 +18,8 @@ import (
 // sets, no IR), so that the two can be compared on random clusters.
 type reference struct {
 	cl *cluster
+	// pols caches clusterPolicies (nil: computed on each use).
+	pols []refPolicy
 }
 
 func (r reference) nsLabels(ns string) labels.Set {
@@ -238,7 +240,7 @@ func (r reference) allowed(src, dst netip.Addr, proto ir.Protocol, port uint16) 
 	if srcPod != nil && srcPod == dstPod {
 		return true
 	}
-	egress := r.direction(srcPod, networkingv1.PolicyTypeEgress, func(np *networkingv1.NetworkPolicy) bool {
+	egress := r.tiers(srcPod, true, dst, dstPod, dstPod, proto, port, func(np *networkingv1.NetworkPolicy) bool {
 		for _, rule := range np.Spec.Egress {
 			if r.anyPeer(np.Namespace, rule.To, dst, dstPod) && portMatches(rule.Ports, proto, port, dstPod) {
 				return true
@@ -246,7 +248,7 @@ func (r reference) allowed(src, dst netip.Addr, proto ir.Protocol, port uint16) 
 		}
 		return false
 	})
-	ingress := r.direction(dstPod, networkingv1.PolicyTypeIngress, func(np *networkingv1.NetworkPolicy) bool {
+	ingress := r.tiers(dstPod, false, src, srcPod, dstPod, proto, port, func(np *networkingv1.NetworkPolicy) bool {
 		for _, rule := range np.Spec.Ingress {
 			if r.anyPeer(np.Namespace, rule.From, src, srcPod) && portMatches(rule.Ports, proto, port, dstPod) {
 				return true
@@ -263,6 +265,38 @@ func (r reference) anyPeer(ns string, peers []networkingv1.NetworkPolicyPeer, ip
 	}
 	for _, pe := range peers {
 		if r.peerMatches(ns, pe, ip, pod) {
+			return true
+		}
+	}
+	return false
+}
+
+// tiers decides one direction at pod (nil: not enforced, allowed): the Admin
+// tier, then NetworkPolicy when the pod is isolated, then the Baseline tier,
+// then allow. ip and peerPod are the other end, dstPod the destination.
+func (r reference) tiers(pod *corev1.Pod, egress bool, ip netip.Addr, peerPod, dstPod *corev1.Pod, proto ir.Protocol, port uint16, npAllows func(*networkingv1.NetworkPolicy) bool) bool {
+	if pod == nil {
+		return true
+	}
+	if allowed, decided := r.tierVerdict(ir.TierAdmin, pod, egress, ip, peerPod, dstPod, proto, port); decided {
+		return allowed
+	}
+	t := networkingv1.PolicyTypeIngress
+	if egress {
+		t = networkingv1.PolicyTypeEgress
+	}
+	if r.isolated(pod, t) {
+		return r.direction(pod, t, npAllows)
+	}
+	if allowed, decided := r.tierVerdict(ir.TierBaseline, pod, egress, ip, peerPod, dstPod, proto, port); decided {
+		return allowed
+	}
+	return true
+}
+
+func (r reference) isolated(pod *corev1.Pod, t networkingv1.PolicyType) bool {
+	for _, np := range r.cl.policies {
+		if r.selects(np, pod) && hasType(np, t) {
 			return true
 		}
 	}

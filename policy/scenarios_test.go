@@ -143,3 +143,16 @@ func verdicts(be *memory.Backend, c *policytest.Cluster, fam policytest.Family, 
 	}
 	return b.String()
 }
+
+// TestClusterScenarios runs the cluster-wide policy scenarios the same way.
+func TestClusterScenarios(t *testing.T) {
+	for _, sc := range policytest.ClusterScenarios() {
+		t.Run(sc.Name, func(t *testing.T) {
+			for _, mode := range familyModes {
+				t.Run(mode.name, func(t *testing.T) {
+					runScenario(t, policytest.StandardModel(mode.families...), sc)
+				})
+			}
+		})
+	}
+}

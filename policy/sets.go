@@ -113,9 +113,11 @@ type addrSet struct {
 	// refs counts the rules using the set; at zero it is withdrawn at the
 	// next Delta.
 	refs int
-	// pods reports a selector-fed set; sel is its selector and selID its
-	// registration while refs > 0.
+	// pods reports a set fed by a pod selector, nodes one fed by a node
+	// selector (the nodes' InternalIPs); sel is its selector and selID its
+	// registration (in the pod or the node index) while refs > 0.
 	pods  bool
+	nodes bool
 	sel   selector.Selector
 	selID selector.ID
 	// block holds an ipBlock set's members.
@@ -134,7 +136,8 @@ type portSet struct {
 // peer is what a rule's peer resolves to before it becomes a set.
 type peer struct {
 	pods  bool
-	sel   selector.Selector // pods
+	nodes bool
+	sel   selector.Selector // pods or nodes
 	block []netip.Prefix    // ipBlock: cidr minus excepts
 	key   string            // canonical form, the set's identity
 	desc  string
@@ -142,6 +145,15 @@ type peer struct {
 
 func podPeer(sel selector.Selector) peer {
 	return peer{pods: true, sel: sel, key: "pods:" + sel.String(), desc: describeSelector(sel)}
+}
+
+// nodePeer is the InternalIP addresses of the nodes sel matches.
+func nodePeer(sel selector.Selector) peer {
+	desc := "all nodes"
+	if !sel.IsEverything() {
+		desc = "nodes " + sel.String()
+	}
+	return peer{nodes: true, sel: sel, key: "nodes:" + sel.String(), desc: desc}
 }
 
 func blockPeer(cidr netip.Prefix, excepts []netip.Prefix) peer {
@@ -166,6 +178,9 @@ func (p peer) setID() string {
 	if p.pods {
 		return "pods-" + hex.EncodeToString(sum[:8])
 	}
+	if p.nodes {
+		return "nodes-" + hex.EncodeToString(sum[:8])
+	}
 	return "net-" + hex.EncodeToString(sum[:8])
 }
 
@@ -186,7 +201,7 @@ func (e *engine) acquireAddrSet(p peer) *addrSet {
 	id := p.setID()
 	set := e.addrSets[id]
 	if set == nil {
-		set = &addrSet{id: id, desc: p.desc, pods: p.pods, sel: p.sel, block: p.block}
+		set = &addrSet{id: id, desc: p.desc, pods: p.pods, nodes: p.nodes, sel: p.sel, block: p.block}
 		set.members = map[netip.Prefix]int32{}
 		e.addrSets[id] = set
 	}
@@ -202,6 +217,15 @@ func (e *engine) acquireAddrSet(p peer) *addrSet {
 		e.usersOf(selID).set = set
 		for key := range e.idx.Matches(selID) {
 			for _, ip := range e.pods[key].ips {
+				members[ir.HostPrefix(ip)]++
+			}
+		}
+	} else if set.nodes {
+		selID, _ := e.nodeIdx.Add(set.sel)
+		set.selID = selID
+		e.nodeSets[selID] = set
+		for name := range e.nodeIdx.Matches(selID) {
+			for _, ip := range e.nodes[name].ips {
 				members[ir.HostPrefix(ip)]++
 			}
 		}
@@ -221,9 +245,14 @@ func (e *engine) releaseAddrSet(set *addrSet) {
 		return
 	}
 	e.changedAddr[set.id] = struct{}{}
-	if set.pods {
+	switch {
+	case set.pods:
 		e.usersOf(set.selID).set = nil
 		e.releaseSelector(set.selID)
+	case set.nodes:
+		if e.nodeIdx.Release(set.selID) {
+			delete(e.nodeSets, set.selID)
+		}
 	}
 }
 

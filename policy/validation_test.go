@@ -105,7 +105,7 @@ func TestInvalidPoliciesIsolateAndAllowNothing(t *testing.T) {
 		{
 			name:   "endPort without port",
 			np:     allowAll(withPort(networkingv1.NetworkPolicyPort{EndPort: i32(79)})),
-			fields: []string{"spec.ingress[1].ports[0].port"},
+			fields: []string{"spec.ingress[1].ports[0].endPort"},
 		},
 		{
 			name:   "endPort with a named port",

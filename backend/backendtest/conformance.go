@@ -7,6 +7,12 @@
 // every pod pair with real TCP, UDP and SCTP traffic, and compares each
 // observed matrix with the scenario's expectation and with the memory
 // backend's verdicts. It needs root; without it the tests skip.
+//
+// Two checks need no lab: RunContract holds a backend to the IR contract
+// (it accepts and rejects exactly what ir.CheckDelta does, on the edge cases
+// of irtest.ContractCases), and CompareWithMemory is the body of a fuzz
+// target that compares a backend's compiled ruleset, traced by a model
+// evaluator the backend provides, with the memory backend on any IR.
 package backendtest
 
 import (

@@ -21,8 +21,9 @@ import (
 type Mode string
 
 const (
-	// ModeAuto uses the variant `iptables --version` reports; the empty
-	// Mode means the same.
+	// ModeAuto uses the variant whose tables hold more rules (see
+	// detectMode), or on a tie the one `iptables --version` reports; the
+	// empty Mode means the same.
 	ModeAuto Mode = "auto"
 	// ModeNFT uses iptables-nft (the nf_tables kernel API).
 	ModeNFT Mode = "nft"
@@ -159,17 +160,11 @@ func (b *Backend) resolve(ctx context.Context) error {
 		return nil
 	}
 	if b.mode == ModeAuto {
-		out, err := b.run.Run(ctx, "iptables", []string{"--version"}, nil)
+		m, err := detectMode(ctx, b.run)
 		if err != nil {
-			return fmt.Errorf("iptables: probing the variant: %w", err)
+			return err
 		}
-		// "iptables v1.8.9 (nf_tables)" or "iptables v1.8.9 (legacy)";
-		// older releases print no variant and are legacy.
-		if bytes.Contains(out, []byte("nf_tables")) {
-			b.mode = ModeNFT
-		} else {
-			b.mode = ModeLegacy
-		}
+		b.mode = m
 	}
 	v := string(b.mode)
 	b.bins = binaries{
@@ -180,13 +175,59 @@ func (b *Backend) resolve(ctx context.Context) error {
 	return nil
 }
 
+// detectMode picks the variant whose tables hold more rules, counting the
+// rules iptables-legacy-save and iptables-nft-save (and their IPv6
+// counterparts) print, as Kubernetes' iptables wrapper does: a node's
+// components must all use the variant that is in use, and the one with
+// rules is that one. A variant whose commands are missing counts as
+// absent; a tie (a fresh namespace) goes to the variant `iptables
+// --version` names, the node's default.
+func detectMode(ctx context.Context, run Runner) (Mode, error) {
+	count := func(m Mode) (int, bool) {
+		n := 0
+		for _, save := range []string{"iptables-" + string(m) + "-save", "ip6tables-" + string(m) + "-save"} {
+			out, err := run.Run(ctx, save, nil, nil)
+			if err != nil {
+				return 0, false
+			}
+			for _, line := range bytes.Split(out, []byte("\n")) {
+				if bytes.HasPrefix(line, []byte("-A ")) {
+					n++
+				}
+			}
+		}
+		return n, true
+	}
+	legacy, legacyOK := count(ModeLegacy)
+	nft, nftOK := count(ModeNFT)
+	switch {
+	case legacyOK && (!nftOK || legacy > nft):
+		return ModeLegacy, nil
+	case nftOK && (!legacyOK || nft > legacy):
+		return ModeNFT, nil
+	}
+	out, err := run.Run(ctx, "iptables", []string{"--version"}, nil)
+	if err != nil {
+		return "", fmt.Errorf("iptables: probing the variant: %w", err)
+	}
+	// "iptables v1.8.9 (nf_tables)" or "iptables v1.8.9 (legacy)"; older
+	// releases print no variant and are legacy.
+	if bytes.Contains(out, []byte("nf_tables")) {
+		return ModeNFT, nil
+	}
+	return ModeLegacy, nil
+}
+
 // Sync reads our chains and sets back, makes them equal to snap (creating,
 // rewriting or deleting only what differs) and reports the changes; drift
 // from what the last Sync or Apply programmed is listed in Repairs. An
 // invalid snapshot changes nothing.
 func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncReport, error) {
 	if snap == nil {
-		return backend.SyncReport{}, errors.New("iptables: Sync of a nil snapshot")
+		return backend.SyncReport{}, fmt.Errorf("iptables: Sync: %w: nil snapshot", ir.ErrInvalid)
+	}
+	if err := snap.Validate(); err != nil {
+		return backend.SyncReport{}, fmt.Errorf("iptables: Sync of generation %d: %w", snap.Generation, err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -213,6 +254,25 @@ func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncRepo
 	if b.st != nil && !b.dirty {
 		_, repairs = planDiff(b.n, k, b.st.m, true)
 	}
+	replaced := 0
+	if bad := wrongSets(k, fresh.m); len(bad) > 0 {
+		// Replaced within this Sync, as the nftables backend does: first
+		// the references move to stand-ins, then the normal plan below.
+		for _, name := range bad {
+			hs, ws := k.sets[name], fresh.m.sets[name]
+			repairs = append(repairs, fmt.Sprintf("set %s: %s family %s, want %s family %s: replaced", name, hs.typ, famWord(hs.fam), ws.typ, famWord(ws.fam)))
+		}
+		p := planReplaceSets(b.n, k, fresh.m, bad)
+		if err := b.execute(ctx, p); err != nil {
+			b.dirty = true
+			return backend.SyncReport{}, fmt.Errorf("iptables: replacing sets of the wrong type: %w", err)
+		}
+		replaced = p.n
+		if k, err = b.read(ctx); err != nil {
+			b.dirty = true
+			return backend.SyncReport{}, err
+		}
+	}
 	p, _ := planDiff(b.n, k, fresh.m, false)
 	if p.err != nil {
 		return backend.SyncReport{}, p.err
@@ -222,7 +282,7 @@ func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncRepo
 		return backend.SyncReport{}, err
 	}
 	b.st, b.dirty = fresh, false
-	return backend.SyncReport{Generation: snap.Generation, Changes: p.n, Repairs: repairs}, nil
+	return backend.SyncReport{Generation: snap.Generation, Changes: replaced + p.n, Repairs: repairs}, nil
 }
 
 // Apply applies a delta to the state of the last Sync or Apply: member
@@ -288,7 +348,7 @@ func (b *Backend) read(ctx context.Context) (*kernel, error) {
 				errs[f] = fmt.Errorf("iptables: reading the %s filter table: %w", familyName(families[f]), err)
 				return
 			}
-			k.chains[f], k.hooks[f], errs[f] = parseSave(b.n, out)
+			k.chains[f], k.hooks[f], k.ahead[f], errs[f] = parseSave(b.n, out)
 		}()
 	}
 	out, err := b.run.Run(ctx, "ipset", []string{"save"}, nil)

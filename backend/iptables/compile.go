@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"fmt"
+	"iter"
 	"maps"
 	"net/netip"
 	"slices"
@@ -49,6 +50,7 @@ type state struct {
 	m   *model
 
 	addr  map[string]map[netip.Prefix]struct{}
+	hosts map[string]bool // address sets that hold hosts only (IR Hosts)
 	ports map[string]*portIR
 	lists map[string]*ir.RuleList
 	eps   map[string]*epIR
@@ -57,7 +59,9 @@ type state struct {
 	byKey    map[string]string   // profile key → profile chain name
 	tiers    map[string]int      // tier chain name → references
 	owners   map[ownerKey]string // (direction, address) → endpoint ID
-	chainKey map[string]string   // hashed name → what it was derived from
+	// addrOwner maps every endpoint address to its endpoint's ID.
+	addrOwner map[netip.Addr]string
+	chainKey  map[string]string // hashed name → what it was derived from
 	// dispatchDirty: a direction's dispatch chain must be rendered again
 	// (profiles came or went during this apply).
 	dispatchDirty [2]bool
@@ -107,19 +111,21 @@ func newOps() *ops { return &ops{chains: map[string]struct{}{}} }
 
 func newState(n *names) *state {
 	s := &state{
-		n:        n,
-		m:        newModel(),
-		addr:     map[string]map[netip.Prefix]struct{}{},
-		ports:    map[string]*portIR{},
-		lists:    map[string]*ir.RuleList{},
-		eps:      map[string]*epIR{},
-		profiles: map[string]*profile{},
-		byKey:    map[string]string{},
-		tiers:    map[string]int{},
-		owners:   map[ownerKey]string{},
-		chainKey: map[string]string{},
-		gc:       map[string]struct{}{},
-		ops:      newOps(),
+		n:         n,
+		m:         newModel(),
+		addr:      map[string]map[netip.Prefix]struct{}{},
+		hosts:     map[string]bool{},
+		ports:     map[string]*portIR{},
+		lists:     map[string]*ir.RuleList{},
+		eps:       map[string]*epIR{},
+		profiles:  map[string]*profile{},
+		byKey:     map[string]string{},
+		tiers:     map[string]int{},
+		owners:    map[ownerKey]string{},
+		addrOwner: map[netip.Addr]string{},
+		chainKey:  map[string]string{},
+		gc:        map[string]struct{}{},
+		ops:       newOps(),
 	}
 	for _, c := range s.fixedChains() {
 		s.setChain(c.name, c.rules)
@@ -205,13 +211,7 @@ func (s *state) claim(name, key string) error {
 // build returns the state of a whole snapshot, without a kernel.
 func build(n *names, snap *ir.Snapshot) (*state, error) {
 	s := newState(n)
-	d := &ir.Delta{
-		Generation:       snap.Generation,
-		AddedAddressSets: snap.AddressSets,
-		AddedPortSets:    snap.PortSets,
-		RuleLists:        snap.RuleLists,
-		Endpoints:        snap.Endpoints,
-	}
+	d := snap.FromNothing()
 	if err := s.check(d); err != nil {
 		return nil, err
 	}
@@ -230,11 +230,45 @@ func (s *state) check(d *ir.Delta) error { return ir.CheckDelta(held{s}, d) }
 // held shows the state to ir.CheckDelta.
 type held struct{ s *state }
 
-// AddressSet never reports hosts only: every address set is a hash:net,
-// which holds prefixes and single addresses alike.
+// AddressSet reports the IR's Hosts flag, although every address set is a
+// hash:net (which holds prefixes and single addresses alike): the contract
+// is the same for every backend.
 func (h held) AddressSet(id string) (exists, hosts bool) {
 	_, ok := h.s.addr[id]
-	return ok, false
+	return ok, h.s.hosts[id]
+}
+
+func (h held) HasAddress(id string, p netip.Prefix) bool {
+	_, ok := h.s.addr[id][p]
+	return ok
+}
+
+func (h held) AddressMembers(id string) iter.Seq[netip.Prefix] { return maps.Keys(h.s.addr[id]) }
+
+func (h held) HasAddrPort(id string, ap netip.AddrPort) bool {
+	p := h.s.ports[id]
+	if p == nil {
+		return false
+	}
+	_, ok := p.members[ap]
+	return ok
+}
+
+func (h held) RuleLists() iter.Seq[*ir.RuleList] { return maps.Values(h.s.lists) }
+
+func (h held) Owner(a netip.Addr) (string, bool) {
+	id, ok := h.s.addrOwner[a]
+	return id, ok
+}
+
+func (h held) Endpoints() iter.Seq[*ir.Endpoint] {
+	return func(yield func(*ir.Endpoint) bool) {
+		for _, e := range h.s.eps {
+			if !yield(&e.ep) {
+				return
+			}
+		}
+	}
 }
 
 func (h held) PortSet(id string) (ir.Protocol, bool) {
@@ -244,12 +278,7 @@ func (h held) PortSet(id string) (ir.Protocol, bool) {
 	return 0, false
 }
 
-func (h held) RuleList(id string) (ir.Direction, bool) {
-	if rl := h.s.lists[id]; rl != nil {
-		return rl.Direction, true
-	}
-	return "", false
-}
+func (h held) RuleList(id string) *ir.RuleList { return h.s.lists[id] }
 
 func (h held) Endpoint(id string) bool {
 	_, ok := h.s.eps[id]
@@ -303,6 +332,7 @@ func (s *state) apply(d *ir.Delta) error {
 			s.destroySet(s.n.addrSet(fam, id))
 		}
 		delete(s.addr, id)
+		delete(s.hosts, id)
 	}
 	s.gen = d.Generation
 	return nil
@@ -399,6 +429,9 @@ func (s *state) addAddrSet(as *ir.AddressSet) {
 		s.createSet(s.n.addrSet(fam, as.ID), "hash:net", fam)
 	}
 	s.addr[as.ID] = make(map[netip.Prefix]struct{}, len(as.Members))
+	if as.Hosts {
+		s.hosts[as.ID] = true
+	}
 	s.changeAddrSet(&ir.AddressSetChange{ID: as.ID, Added: as.Members})
 }
 
@@ -769,8 +802,24 @@ func (s *state) upsertEndpoint(in *ir.Endpoint) error {
 			s.unref(oldName)
 		}
 	}
+	if old != nil {
+		s.disown(old.ep)
+	}
+	for _, ip := range ep.IPs {
+		s.addrOwner[ip] = ep.ID
+	}
 	s.eps[ep.ID] = e
 	return nil
+}
+
+// disown forgets the addresses ep holds, unless another endpoint took
+// them in the same delta.
+func (s *state) disown(ep ir.Endpoint) {
+	for _, ip := range ep.IPs {
+		if s.addrOwner[ip] == ep.ID {
+			delete(s.addrOwner, ip)
+		}
+	}
 }
 
 func (s *state) removeEndpoint(id string) {
@@ -790,6 +839,7 @@ func (s *state) removeEndpoint(id string) {
 		}
 		s.unref(name)
 	}
+	s.disown(old.ep)
 	delete(s.eps, id)
 }
 

@@ -106,8 +106,42 @@
 //     rule list rewrites that list's chain only.
 //   - Errors are detected by exit codes (CommandError), never by the text
 //     of stderr. A failed Apply leaves the backend needing a Sync.
+//   - Our jumps are the first rules of FORWARD and INPUT. Sync reads their
+//     position from iptables-save; a rule another component inserted before
+//     one (say `-I FORWARD 1 … -j ACCEPT`, which would decide before our
+//     checks) is reported in Repairs, and our jump is deleted and inserted
+//     first again in the same iptables-restore transaction; the other rule
+//     stays, after ours.
+//   - A set of ours that the kernel holds with another type or family is
+//     replaced within the Sync (as the nftables backend does): a stand-in
+//     set of the right type and members is filled, our chains that
+//     reference the old set are rewritten to use the stand-in in one
+//     transaction, the old set is destroyed and created again, the chains
+//     go back to it, and the stand-in is destroyed. No rule is ever without
+//     its set; Repairs names each set replaced.
 //   - Cleanup removes the entry rules, our chains and our sets, and
 //     succeeds when there is nothing to remove.
+//
+// # Variant and dependencies
+//
+// ModeAuto counts the rules iptables-legacy-save and iptables-nft-save
+// print (both families) and uses the variant that holds more, as
+// Kubernetes' iptables wrapper does, since every component of a node must
+// use the variant in use; a tie goes to the one `iptables --version`
+// names.
+//
+// github.com/coreos/go-iptables is not used. What it offers here, listing
+// a chain, inserting and deleting a rule, and the version, is one command
+// per call, run in the namespace of the calling thread, with no way to
+// inject a command runner: every call would need a thread switched into
+// the namespace, unit tests could not fake it, and moving our jump back to
+// first place would be an insert and a delete in two commands (or a delete
+// by position that a concurrent insert can shift). Sync already reads
+// iptables-save for its diff, which gives the position of our jumps for
+// free, and iptables-restore --noflush applies the delete and the insert,
+// with every chain change, as one transaction; ipset restore loads members
+// in bulk. Each is one process per change whatever its size, where a
+// per-rule API costs one process per rule.
 //
 // The mark bits are configurable (Config.AllowMark, Config.PassMark) for
 // CNIs that use those bits; each is only ever set inside our chains and

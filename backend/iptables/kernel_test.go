@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netns"
 
+	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/policy/ir"
 	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
@@ -126,6 +127,18 @@ func TestSyncRepairsDrift(t *testing.T) {
 		{"foreign member added", func(t *testing.T, ns netns.NsHandle, b *Backend) {
 			sh(t, ns, "ipset", "add", "pal-a4-frontend", "10.9.9.9")
 		}, "set pal-a4-frontend: member 10.9.9.9 not ours to keep"},
+		{"accept inserted before our jump in FORWARD", func(t *testing.T, ns netns.NsHandle, b *Backend) {
+			// Another component's `-I FORWARD 1 … -j ACCEPT` would decide
+			// before our checks.
+			sh(t, ns, "iptables-"+string(b.mode), "-w", "-I", "FORWARD", "1", "-s", "10.0.0.0/8", "-j", "ACCEPT")
+			t.Cleanup(func() {
+				assert.Contains(t, sh(t, ns, "iptables-"+string(b.mode)+"-save", "-t", "filter"), "-A FORWARD -s 10.0.0.0/8 -j ACCEPT", "the rule of another component stays")
+			})
+		}, "IPv4 chain FORWARD: 1 rules of others before the rule entering PALISADE, which must be first"},
+		{"rules inserted before our jump in INPUT", func(t *testing.T, ns netns.NsHandle, b *Backend) {
+			sh(t, ns, "ip6tables-"+string(b.mode), "-w", "-I", "INPUT", "1", "-j", "ACCEPT")
+			sh(t, ns, "ip6tables-"+string(b.mode), "-w", "-I", "INPUT", "1", "-p", "tcp", "-j", "ACCEPT")
+		}, "IPv6 chain INPUT: 2 rules of others before the rule entering PALISADE, which must be first"},
 		{"stray chain", func(t *testing.T, ns netns.NsHandle, b *Backend) {
 			sh(t, ns, "iptables-"+string(b.mode), "-w", "-N", "PALISADE-STRAY")
 		}, "IPv4 chain PALISADE-STRAY: not ours to keep"},
@@ -142,11 +155,30 @@ func TestSyncRepairsDrift(t *testing.T) {
 				assert.NotEmpty(t, repairs)
 				assert.Contains(t, strings.Join(repairs, "\n"), d.want)
 				requireInSync(t, b, testSnapshot())
+				requireJumpsFirst(t, ns, b)
 				n, repairs = mustSync(t, b, testSnapshot())
 				assert.Zero(t, n)
 				assert.Empty(t, repairs)
 			})
 		}
+	}
+}
+
+// requireJumpsFirst checks that the first rule of FORWARD and INPUT, in
+// both families, enters our chains, and that the rules of others there
+// were left in place.
+func requireJumpsFirst(t *testing.T, ns netns.NsHandle, b *Backend) {
+	t.Helper()
+	for _, save := range []string{"iptables-" + string(b.mode) + "-save", "ip6tables-" + string(b.mode) + "-save"} {
+		first := map[string]string{}
+		for _, line := range strings.Split(sh(t, ns, save, "-t", "filter"), "\n") {
+			chain, rule, ok := strings.Cut(strings.TrimPrefix(line, "-A "), " ")
+			if ok && strings.HasPrefix(line, "-A ") && first[chain] == "" {
+				first[chain] = rule
+			}
+		}
+		assert.Contains(t, first["FORWARD"], "-j "+b.n.fwd(), save)
+		assert.Contains(t, first["INPUT"], "-j "+b.n.input(), save)
 	}
 }
 
@@ -171,12 +203,15 @@ func TestApplyRefuses(t *testing.T) {
 	ctx := context.Background()
 	b, err := New(Config{Runner: &fakeRunner{}})
 	require.NoError(t, err)
-	require.ErrorContains(t, b.Apply(ctx, &ir.Delta{Base: 0, Generation: 1}), "before the first Sync")
+	require.ErrorIs(t, b.Apply(ctx, &ir.Delta{Base: 0, Generation: 1}), backend.ErrNotSynced)
 	_, err = b.Sync(ctx, testSnapshot())
 	require.NoError(t, err)
-	require.ErrorContains(t, b.Apply(ctx, &ir.Delta{Base: 7, Generation: 8}), "does not apply to generation 1")
-	require.ErrorContains(t, b.Apply(ctx, &ir.Delta{Base: 1, Generation: 2, RemovedEndpoints: []string{"x/y"}}), `endpoint "x/y": removed but does not exist`)
+	require.ErrorIs(t, b.Apply(ctx, &ir.Delta{Base: 7, Generation: 8}), ir.ErrStaleBase)
+	err = b.Apply(ctx, &ir.Delta{Base: 1, Generation: 2, RemovedEndpoints: []string{"x/y"}})
+	require.ErrorIs(t, err, ir.ErrInvalid)
+	require.ErrorContains(t, err, `endpoint "x/y": removed but does not exist`)
 	_, err = b.Sync(ctx, &ir.Snapshot{Generation: 3, RuleLists: []ir.RuleList{irtest.List("l", "NetworkPolicy", "a", "b", ir.Ingress, irtest.Rule(0, ir.Allow, irtest.Peers("ghost")))}})
+	require.ErrorIs(t, err, ir.ErrInvalid)
 	require.ErrorContains(t, err, `unknown address set "ghost"`)
 }
 
@@ -211,4 +246,47 @@ func TestNewRequiresNamespace(t *testing.T) {
 	b, err := New(Config{AllowCurrentNamespace: true})
 	require.NoError(t, err)
 	require.NoError(t, b.Close())
+}
+
+func TestSyncReplacesSetOfWrongType(t *testing.T) {
+	forModes(t, func(t *testing.T, mode Mode) {
+		b, ns := newTestBackend(t, mode)
+		// Sets of our names but another type, one of them referenced by a
+		// chain of ours (as an older version or someone else left them):
+		// neither can be destroyed while referenced nor swapped with a set
+		// of another type.
+		sh(t, ns, "ipset", "create", "pal-a4-frontend", "hash:ip,port", "family", "inet")
+		sh(t, ns, "ipset", "add", "pal-a4-frontend", "10.9.9.9,tcp:80")
+		sh(t, ns, "ipset", "create", "pal-a6-frontend", "hash:net", "family", "inet")
+		sh(t, ns, "iptables-"+string(mode), "-w", "-N", "PALISADE-OLD")
+		sh(t, ns, "iptables-"+string(mode), "-w", "-A", "PALISADE-OLD", "-m", "set", "--match-set", "pal-a4-frontend", "dst,dst", "-j", "RETURN")
+
+		rep, err := b.Sync(context.Background(), testSnapshot())
+		require.NoError(t, err)
+		assert.Positive(t, rep.Changes)
+		all := strings.Join(rep.Repairs, "\n")
+		assert.Contains(t, all, "set pal-a4-frontend: hash:ip,port family inet, want hash:net family inet: replaced")
+		assert.Contains(t, all, "set pal-a6-frontend: hash:net family inet, want hash:net family inet6: replaced")
+		requireInSync(t, b, testSnapshot())
+		sets := sh(t, ns, "ipset", "list", "-n")
+		assert.NotContains(t, sets, b.n.tempSet("pal-a4-frontend"), "the stand-in is gone")
+		assert.Contains(t, sh(t, ns, "ipset", "list", "-t", "pal-a4-frontend"), "Type: hash:net")
+
+		n, repairs := mustSync(t, b, testSnapshot())
+		assert.Zero(t, n)
+		assert.Empty(t, repairs)
+	})
+}
+
+func TestAutoModeFollowsTheRules(t *testing.T) {
+	// A namespace whose rules are in one variant: Auto picks that one,
+	// whatever `iptables --version` says.
+	forModes(t, func(t *testing.T, mode Mode) {
+		ns := newNetNS(t)
+		sh(t, ns, "iptables-"+string(mode), "-w", "-A", "FORWARD", "-s", "192.0.2.1", "-j", "ACCEPT")
+		b := reopen(t, ns, ModeAuto)
+		got, err := b.Mode(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, mode, got)
+	})
 }

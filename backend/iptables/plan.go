@@ -112,6 +112,7 @@ func planOps(s *state) *plan {
 type kernel struct {
 	chains [2]map[string][]string // our chains per family
 	hooks  [2]map[string][]string // built-in chain → its rules that enter ours
+	ahead  [2]map[string]int      // built-in chain → rules of others before the first of those
 	sets   map[string]*setModel
 }
 
@@ -159,10 +160,18 @@ func planDiff(n *names, k *kernel, want *model, describe bool) (*plan, []string)
 		for _, builtin := range slices.Sorted(maps.Keys(hooks)) {
 			rule := hooks[builtin]
 			have := k.hooks[f][builtin]
-			if len(have) == 1 && have[0] == rule {
+			ahead := k.ahead[f][builtin]
+			switch {
+			case len(have) == 1 && have[0] == rule && ahead == 0:
 				continue
+			case len(have) == 1 && have[0] == rule:
+				// Another component inserted rules before ours (say an
+				// ACCEPT): they would decide before our checks. The
+				// delete and insert below are one transaction.
+				note("%s chain %s: %d rules of others before the rule entering %s, which must be first", familyName(fam), builtin, ahead, n.chain)
+			default:
+				note("%s chain %s: the rule entering %s is missing or differs", familyName(fam), builtin, n.chain)
 			}
-			note("%s chain %s: the rule entering %s is missing or differs", familyName(fam), builtin, n.chain)
 			for _, r := range have {
 				t.hookDel = append(t.hookDel, "-D "+builtin+" "+r)
 			}
@@ -237,4 +246,64 @@ func familyName(f ir.Family) string {
 		return "IPv6"
 	}
 	return "IPv4"
+}
+
+// wrongSets lists, sorted, the sets of want that the kernel holds with
+// another type or family (made by someone else, or by an older version).
+func wrongSets(k *kernel, want *model) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(want.sets)) {
+		if hs, ws := k.sets[name], want.sets[name]; hs != nil && (hs.typ != ws.typ || hs.fam != ws.fam) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// tempSet is the set that stands in for name while name is re-created.
+func (n *names) tempSet(name string) string { return n.set + "-r" + hashHex("replace "+name) }
+
+// planReplaceSets is the first of two plans that replace the sets in bad,
+// which the kernel holds with the wrong type or family: a set cannot change
+// type, and one that a rule references can be neither destroyed nor swapped
+// with a set of another type. It fills a temporary set of the right type
+// and members for each, rewrites our chains that reference one to use the
+// temporary instead (one iptables-restore transaction per family, so no
+// rule is ever without its set), and destroys the sets in bad. The next
+// plan, made from a fresh read, creates them again and moves the rules back
+// (and destroys the temporaries, which are ours and unwanted).
+func planReplaceSets(n *names, k *kernel, want *model, bad []string) *plan {
+	p := &plan{}
+	sub := map[string]string{}
+	for _, name := range bad {
+		ws, tmp := want.sets[name], n.tempSet(name)
+		sub["--match-set "+name+" "] = "--match-set " + tmp + " "
+		// A temporary left by an interrupted replacement has the same
+		// type (it derives from name): -exist keeps it, flush empties it.
+		p.pre = append(p.pre, createLine(tmp, ws.typ, ws.fam), "flush "+tmp)
+		for _, m := range slices.Sorted(maps.Keys(ws.members)) {
+			p.pre = append(p.pre, "add "+tmp+" "+m)
+		}
+		p.post = append(p.post, "destroy "+name)
+		p.n++
+	}
+	for f := range p.tables {
+		t := &p.tables[f]
+		t.write = map[string][]string{}
+		for _, name := range slices.Sorted(maps.Keys(k.chains[f])) {
+			rules, changed := slices.Clone(k.chains[f][name]), false
+			for i, r := range rules {
+				for from, to := range sub {
+					if strings.Contains(r+" ", from) {
+						rules[i] = strings.TrimSuffix(strings.ReplaceAll(r+" ", from, to), " ")
+						r, changed = rules[i], true
+					}
+				}
+			}
+			if changed {
+				t.write[name] = rules
+			}
+		}
+	}
+	return p
 }

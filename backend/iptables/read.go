@@ -9,11 +9,13 @@ import (
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
-// parseSave reads iptables-save -t filter output and keeps our chains and
-// the rules of other chains that jump or go to ours. Everything else is
-// ignored.
-func parseSave(n *names, out []byte) (chains, hooks map[string][]string, err error) {
-	chains, hooks = map[string][]string{}, map[string][]string{}
+// parseSave reads iptables-save -t filter output and keeps our chains, the
+// rules of other chains that jump or go to ours and, for each such chain,
+// how many rules of others come before the first of them (ahead).
+// Everything else is ignored.
+func parseSave(n *names, out []byte) (chains, hooks map[string][]string, ahead map[string]int, err error) {
+	chains, hooks, ahead = map[string][]string{}, map[string][]string{}, map[string]int{}
+	seen := map[string]int{} // rules of other chains so far
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	inFilter := false
@@ -32,17 +34,22 @@ func parseSave(n *names, out []byte) (chains, hooks map[string][]string, err err
 			}
 		case strings.HasPrefix(line, "-A "):
 			name, rule, _ := strings.Cut(line[3:], " ")
-			if n.isOurs(name) {
+			switch {
+			case n.isOurs(name):
 				chains[name] = append(chains[name], rule)
-			} else if entersOurs(n, rule) {
+			case entersOurs(n, rule):
+				if _, ok := hooks[name]; !ok {
+					ahead[name] = seen[name]
+				}
 				hooks[name] = append(hooks[name], rule)
 			}
+			seen[name]++
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("reading iptables-save output: %w", err)
+		return nil, nil, nil, fmt.Errorf("reading iptables-save output: %w", err)
 	}
-	return chains, hooks, nil
+	return chains, hooks, ahead, nil
 }
 
 func entersOurs(n *names, rule string) bool {

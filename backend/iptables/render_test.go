@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/policy/ir"
 	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
@@ -204,7 +205,7 @@ func TestErrorsByExitCode(t *testing.T) {
 	err = b.Apply(ctx, &ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{{ID: "front", Added: []netip.Prefix{irtest.Prefix("10.0.0.9/32")}}}})
 	require.Error(t, err)
 	assert.Equal(t, 2, ExitCode(err))
-	require.ErrorContains(t, b.Apply(ctx, &ir.Delta{Base: 2, Generation: 3}), "Sync first")
+	require.ErrorIs(t, b.Apply(ctx, &ir.Delta{Base: 2, Generation: 3}), backend.ErrDirty)
 }
 
 // saveOf turns restore input into what iptables-save would print for it.

@@ -248,17 +248,6 @@ func TestEvaluate(t *testing.T) {
 				{"egress Admin of the source, unrestricted destination", flow(ipB, ipC, ir.TCP, 80), allow(by("ns/b", adminT, "anp-allow-first", 0, ir.Allow), noDecision("ns/c"))},
 			},
 		},
-		{
-			name: "an unmasked member counts as its prefix",
-			snap: snapshot(addrSet("net-odd", "10.1.2.3/8"),
-				ruleList("np-b-in", ir.Ingress, irtest.BareRule(0, ir.Allow, irtest.Peers("net-odd"), irtest.AllPorts)),
-				podB(irtest.Ingress(np("np-b-in")))),
-			cases: []flowCase{
-				{"below the stored address", flow("10.0.0.9", ipB, ir.TCP, 80), allow(notEnforced(), by("ns/b", npT, "np-b-in", 0, ir.Allow))},
-				{"above the stored address", flow("10.200.0.1", ipB, ir.TCP, 80), allow(notEnforced(), by("ns/b", npT, "np-b-in", 0, ir.Allow))},
-				{"outside", flow("11.0.0.1", ipB, ir.TCP, 80), deny(notEnforced(), isolated("ns/b"))},
-			},
-		},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {

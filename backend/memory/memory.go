@@ -4,9 +4,16 @@
 // simulate` and every unit test, and can be used by a CNI's own tests in
 // place of a kernel.
 //
-// Like a kernel backend it applies changes all or nothing and rejects deltas
-// that do not fit its state (a wrong base generation, a dangling reference);
-// unlike one it cannot drift, so Sync never reports repairs.
+// It keeps the IR contract exactly as the kernel backends do: the same
+// validator (ir.CheckDelta) accepts and rejects every snapshot and delta,
+// a delta from another generation fails with ir.ErrStaleBase, invalid IR with ir.ErrInvalid,
+// and what is accepted is matched as the kernel backends match it (a fuzz
+// test compares the verdicts with the nftables and iptables rulesets). It
+// applies changes all or nothing; unlike a kernel backend it cannot drift,
+// so Sync never reports repairs and it is never dirty. Unlike a kernel
+// backend it knows its state from the start: a new Backend, and one after
+// Cleanup, holds the empty snapshot of generation 0, to which a delta with
+// Base 0 applies without a Sync.
 package memory
 
 import (
@@ -47,16 +54,20 @@ func New(cfg Config) *Backend {
 	return b
 }
 
-// Sync replaces the programmed state with snap after validating it. On error
-// the previous state stays.
-func (b *Backend) Sync(_ context.Context, snap *ir.Snapshot) (backend.SyncReport, error) {
+// Sync replaces the programmed state with snap after validating it
+// (ir.ErrInvalid when it breaks the contract, as for every backend). On
+// error the previous state stays.
+func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncReport, error) {
+	if err := ctx.Err(); err != nil {
+		return backend.SyncReport{}, err
+	}
 	if snap == nil {
-		return backend.SyncReport{}, fmt.Errorf("memory backend: nil snapshot")
+		return backend.SyncReport{}, fmt.Errorf("memory: Sync: %w: nil snapshot", ir.ErrInvalid)
 	}
 	next := snap.Clone()
 	next.Sort()
 	if err := next.Validate(); err != nil {
-		return backend.SyncReport{}, fmt.Errorf("memory backend: invalid snapshot: %w", err)
+		return backend.SyncReport{}, fmt.Errorf("memory: Sync of generation %d: %w", snap.Generation, err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -65,25 +76,29 @@ func (b *Backend) Sync(_ context.Context, snap *ir.Snapshot) (backend.SyncReport
 	return backend.SyncReport{Generation: next.Generation, Changes: changes}, nil
 }
 
-// Apply applies d, all or nothing.
-func (b *Backend) Apply(_ context.Context, d *ir.Delta) error {
-	if d == nil {
-		return fmt.Errorf("memory backend: nil delta")
-	}
+// Apply applies d, all or nothing. It fails as a kernel backend does
+// (backend.CheckApply, ir.CheckDelta): with a nil delta or one that does not
+// fit the state (ir.ErrInvalid), or of another base generation
+// (ir.ErrStaleBase).
+func (b *Backend) Apply(ctx context.Context, d *ir.Delta) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if err := backend.CheckApply(ctx, "memory", d, true, false, b.snap.Generation); err != nil {
+		return err
+	}
 	if b.applyMembers(d) {
 		return nil
 	}
 	next := b.snap.Clone()
 	if err := next.Apply(d); err != nil {
-		return fmt.Errorf("memory backend: %w", err)
+		return fmt.Errorf("memory: Apply: %w", err)
 	}
 	b.snap, b.state = next, index(next)
 	return nil
 }
 
-// Cleanup forgets everything: nothing is enforced afterwards.
+// Cleanup forgets everything: nothing is enforced afterwards (the empty
+// snapshot of generation 0).
 func (b *Backend) Cleanup(context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

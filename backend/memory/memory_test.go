@@ -191,7 +191,7 @@ func TestSyncRejects(t *testing.T) {
 			mustSync(t, b, base())
 			before := b.Dump()
 			_, err := b.Sync(context.Background(), tc.snap)
-			require.Error(t, err)
+			require.ErrorIs(t, err, ir.ErrInvalid)
 			for _, w := range tc.wants {
 				assert.ErrorContains(t, err, w)
 			}
@@ -239,14 +239,16 @@ func TestApply(t *testing.T) {
 	// A wrong base, and a delta that does not fit, change nothing.
 	before := b.Dump()
 	err := b.Apply(ctx, &ir.Delta{Base: 1, Generation: 3, AddressSetChanges: []ir.AddressSetChange{{ID: "pods-a", Removed: irtest.Prefixes(ipC + "/32")}}})
-	assert.ErrorContains(t, err, "delta from generation 1 does not apply to generation 2")
+	assert.ErrorIs(t, err, ir.ErrStaleBase)
+	assert.ErrorContains(t, err, "delta 1→3 does not apply to generation 2")
 	err = b.Apply(ctx, &ir.Delta{
 		Base: 2, Generation: 3,
 		AddressSetChanges:  []ir.AddressSetChange{{ID: "pods-a", Removed: irtest.Prefixes(ipC + "/32")}},
 		RemovedAddressSets: []string{"pods-ab"}, // still used by anp-out
 	})
-	assert.ErrorContains(t, err, `unknown address set "pods-ab"`)
-	assert.ErrorContains(t, b.Apply(ctx, nil), "nil delta")
+	assert.ErrorIs(t, err, ir.ErrInvalid)
+	assert.ErrorContains(t, err, `rule list "anp-out" rule 0: address set "pods-ab" is removed but still used`)
+	assert.ErrorIs(t, b.Apply(ctx, nil), ir.ErrInvalid)
 	assert.Equal(t, before, b.Dump())
 	assert.True(t, b.Evaluate(flow(ipC, ipB, ir.TCP, 80)).Allowed)
 

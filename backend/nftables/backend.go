@@ -84,7 +84,10 @@ func (b *Backend) Close() error {
 // whose hook and priority are right. An invalid snapshot changes nothing.
 func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncReport, error) {
 	if snap == nil {
-		return backend.SyncReport{}, errors.New("nftables: Sync of a nil snapshot")
+		return backend.SyncReport{}, fmt.Errorf("nftables: Sync: %w: nil snapshot", ir.ErrInvalid)
+	}
+	if err := snap.Validate(); err != nil {
+		return backend.SyncReport{}, fmt.Errorf("nftables: Sync of generation %d: %w", snap.Generation, err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

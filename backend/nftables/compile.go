@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"iter"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -32,12 +34,13 @@ type state struct {
 	tiers       map[string]*sharedChain        // chain name → tier chain
 	listTiers   map[string]map[string]struct{} // rule list ID → tier chains using it
 	owners      map[vmapKey]string             // map entry → endpoint ID
+	addrOwner   map[netip.Addr]string          // endpoint address → endpoint ID
 	chainKey    map[string]string              // hashed chain name → what it was derived from
 	hashMemo    map[string]uint64              // derivation key → hash
 	profileMemo map[string]*profileNames
 
 	// Scratch of one apply.
-	pending map[vmapKey]pendingID // map entries to write
+	pending map[vmapKey]pendingJump // map entries to write
 	gc      map[string]struct{}
 }
 
@@ -57,10 +60,10 @@ type epRef struct {
 	chain string
 }
 
-// pendingID is a dispatch entry to write: the profile number, or a delete.
-type pendingID struct {
-	id  uint64
-	del bool
+// pendingJump is a dispatch entry to write: the profile chain, or a delete.
+type pendingJump struct {
+	chain string
+	del   bool
 }
 
 type vmapKey struct {
@@ -72,7 +75,6 @@ type vmapKey struct {
 // same key and deleted when the last one goes.
 type sharedChain struct {
 	refs  int
-	id    uint64 // profiles: number in the profiles map
 	fam   ir.Family
 	kind  ir.TierKind // tier chains
 	lists []string    // tier chains
@@ -95,6 +97,7 @@ func newState(prio int32) *state {
 		tiers:       map[string]*sharedChain{},
 		listTiers:   map[string]map[string]struct{}{},
 		owners:      map[vmapKey]string{},
+		addrOwner:   map[netip.Addr]string{},
 		chainKey:    map[string]string{},
 		hashMemo:    map[string]uint64{},
 		profileMemo: map[string]*profileNames{},
@@ -102,10 +105,9 @@ func newState(prio int32) *state {
 	for _, dir := range []ir.Direction{ir.Ingress, ir.Egress} {
 		for _, fam := range families {
 			name := vmapName(dir, fam)
-			s.m.sets[name] = newSet(name, vmapKind, fam, fmt.Sprintf("%s dispatch: endpoint address → profile number", strings.ToLower(string(dir))))
+			s.m.sets[name] = newSet(name, vmapKind, fam, fmt.Sprintf("%s dispatch: endpoint address → profile chain", strings.ToLower(string(dir))))
 		}
 	}
-	s.m.sets[profilesMap] = newSet(profilesMap, jumpKind, 0, "profile number → profile chain")
 	for _, c := range baseChains(prio) {
 		s.m.chains[c.name] = c
 	}
@@ -124,7 +126,7 @@ func baseChains(prio int32) []*chainModel {
 	dispatch := func(dir ir.Direction, f addrField) []*ruleModel {
 		var out []*ruleModel
 		for _, fam := range families {
-			out = append(out, mustRule(join(matchNFProto(fam), counter(), dispatch(fam, f, vmapName(dir, fam), profilesMap)),
+			out = append(out, mustRule(join(matchNFProto(fam), counter(), dispatch(fam, f, vmapName(dir, fam))),
 				fmt.Sprintf("%s check of local endpoints (%s)", strings.ToLower(string(dir)), famKeyword(fam))))
 		}
 		return out
@@ -154,13 +156,7 @@ func mustRule(f frag, c string) *ruleModel {
 // build returns the compiler state of a whole snapshot, without a kernel.
 func build(snap *ir.Snapshot, prio int32) (*state, error) {
 	s := newState(prio)
-	d := &ir.Delta{
-		Generation:       snap.Generation,
-		AddedAddressSets: snap.AddressSets,
-		AddedPortSets:    snap.PortSets,
-		RuleLists:        snap.RuleLists,
-		Endpoints:        snap.Endpoints,
-	}
+	d := snap.FromNothing()
 	if err := s.check(d); err != nil {
 		return nil, err
 	}
@@ -182,6 +178,39 @@ func (h held) AddressSet(id string) (exists, hosts bool) {
 	return ok, ok && h.s.hostsOf(id)
 }
 
+func (h held) HasAddress(id string, p netip.Prefix) bool {
+	_, ok := h.s.addr[id][p]
+	return ok
+}
+
+func (h held) AddressMembers(id string) iter.Seq[netip.Prefix] { return maps.Keys(h.s.addr[id]) }
+
+func (h held) HasAddrPort(id string, ap netip.AddrPort) bool {
+	p := h.s.ports[id]
+	if p == nil {
+		return false
+	}
+	_, ok := p.members[ap]
+	return ok
+}
+
+func (h held) RuleLists() iter.Seq[*ir.RuleList] { return maps.Values(h.s.lists) }
+
+func (h held) Owner(a netip.Addr) (string, bool) {
+	id, ok := h.s.addrOwner[a]
+	return id, ok
+}
+
+func (h held) Endpoints() iter.Seq[*ir.Endpoint] {
+	return func(yield func(*ir.Endpoint) bool) {
+		for _, e := range h.s.eps {
+			if !yield(&e.ep) {
+				return
+			}
+		}
+	}
+}
+
 func (h held) PortSet(id string) (ir.Protocol, bool) {
 	if p := h.s.ports[id]; p != nil {
 		return p.proto, true
@@ -189,12 +218,7 @@ func (h held) PortSet(id string) (ir.Protocol, bool) {
 	return 0, false
 }
 
-func (h held) RuleList(id string) (ir.Direction, bool) {
-	if rl := h.s.lists[id]; rl != nil {
-		return rl.Direction, true
-	}
-	return "", false
-}
+func (h held) RuleList(id string) *ir.RuleList { return h.s.lists[id] }
 
 func (h held) Endpoint(id string) bool {
 	_, ok := h.s.eps[id]
@@ -204,7 +228,7 @@ func (h held) Endpoint(id string) bool {
 // apply applies a checked delta. On error the state is inconsistent and
 // must be dropped (nothing has been sent to the kernel yet).
 func (s *state) apply(d *ir.Delta, t *tx) error {
-	s.pending = make(map[vmapKey]pendingID, 2*(len(d.Endpoints)+len(d.RemovedEndpoints)))
+	s.pending = make(map[vmapKey]pendingJump, 2*(len(d.Endpoints)+len(d.RemovedEndpoints)))
 	s.gc = map[string]struct{}{}
 	defer func() { s.pending, s.gc = nil, nil }()
 
@@ -341,7 +365,7 @@ func unmapPrefix(p netip.Prefix) netip.Prefix {
 func (s *state) addPortSet(ps *ir.PortSet, t *tx) {
 	for _, fam := range families {
 		set := newSet(portSetName(fam, ps.ID), portKind, fam,
-			fmt.Sprintf("port set %s: named port %q/%s", ps.ID, ps.PortName, ps.Protocol))
+			fmt.Sprintf("port set %s: named port %s/%s", ps.ID, ps.PortName, ps.Protocol))
 		s.m.sets[set.name] = set
 		t.createSet(set)
 	}
@@ -533,11 +557,9 @@ func (s *state) hash(key string) uint64 {
 
 func hexID(h uint64) string { return fmt.Sprintf("%016x", h) }
 
-// profileNames are the chain names and numbers of one profile key, per
-// family.
+// profileNames are the chain names of one profile key, per family.
 type profileNames struct {
 	name [2]string
-	id   [2]uint64
 }
 
 func (s *state) profileNames(key string) *profileNames {
@@ -549,32 +571,30 @@ func (s *state) profileNames(key string) *profileNames {
 	}
 	pn := &profileNames{}
 	for i, fam := range families {
-		pn.id[i] = s.hash(famDigit(fam) + " " + key)
-		pn.name[i] = "p" + famDigit(fam) + "-" + hexID(pn.id[i])
+		pn.name[i] = "p" + famDigit(fam) + "-" + hexID(s.hash(famDigit(fam)+" "+key))
 	}
 	s.profileMemo[key] = pn
 	return pn
 }
 
-// refProfile returns the profile chain of (fam, dir, tiers) and its number,
-// creating both on first use. The number is the chain name's hash, so the
-// same profile gets the same number whatever the history. key is
-// ir.ProfileKey(dir, tiers).
-func (s *state) refProfile(fam ir.Family, dir ir.Direction, tiers []ir.Tier, key string, t *tx) (string, uint64, error) {
+// refProfile returns the profile chain of (fam, dir, tiers), creating it on
+// first use. Its name is a hash of key, so the same profile gets the same
+// chain whatever the history. key is ir.ProfileKey(dir, tiers).
+func (s *state) refProfile(fam ir.Family, dir ir.Direction, tiers []ir.Tier, key string, t *tx) (string, error) {
 	pn := s.profileNames(key)
 	fi := 0
 	if fam == ir.IPv6 {
 		fi = 1
 	}
-	id, name := pn.id[fi], pn.name[fi]
+	name := pn.name[fi]
 	if p := s.profiles[name]; p != nil {
 		p.refs++
-		return name, p.id, nil
+		return name, nil
 	}
 	if err := s.claim(name, key); err != nil {
-		return "", 0, err
+		return "", err
 	}
-	p := &sharedChain{refs: 1, id: id, fam: fam}
+	p := &sharedChain{refs: 1, fam: fam}
 	var rules []*ruleModel
 	rules = append(rules, mustRule(join(matchCtState(1, "invalid"), counter(), drop()), "invalid packets"))
 	for _, tier := range tiers {
@@ -591,7 +611,7 @@ func (s *state) refProfile(fam ir.Family, dir ir.Direction, tiers []ir.Tier, key
 		case len(tier.RuleLists) > 1:
 			tn, err := s.refTier(fam, tier.Kind, tier.RuleLists, t)
 			if err != nil {
-				return "", 0, err
+				return "", err
 			}
 			p.tiers = append(p.tiers, tn)
 			rules = append(rules, mustRule(join(counter(), jump(tn)), fmt.Sprintf("%s tier: %d lists", kind, len(tier.RuleLists))))
@@ -599,10 +619,7 @@ func (s *state) refProfile(fam ir.Family, dir ir.Direction, tiers []ir.Tier, key
 	}
 	s.profiles[name] = p
 	s.setChainRules(name, fmt.Sprintf("profile: %s %s", famKeyword(fam), key), rules, t)
-	jumps := s.m.sets[profilesMap]
-	jumps.jumps[id] = name
-	t.addJump(jumps, id, name)
-	return name, id, nil
+	return name, nil
 }
 
 // refTier returns the chain of a first-match tier of several lists, creating
@@ -672,9 +689,6 @@ func (s *state) collect(t *tx) {
 		}
 		s.dropChain(name, t)
 		delete(s.profiles, name)
-		jumps := s.m.sets[profilesMap]
-		delete(jumps.jumps, p.id)
-		t.delJump(jumps, p.id)
 		for _, tn := range p.tiers {
 			tc := s.tiers[tn]
 			tc.refs--
@@ -715,7 +729,7 @@ func (s *state) upsertEndpoint(in *ir.Endpoint, t *tx) error {
 		for _, ip := range ep.IPs {
 			ip = ip.Unmap()
 			fam := famOf(ip)
-			chain, id, err := s.refProfile(fam, dir, tiers, key, t)
+			chain, err := s.refProfile(fam, dir, tiers, key, t)
 			if err != nil {
 				return err
 			}
@@ -724,7 +738,7 @@ func (s *state) upsertEndpoint(in *ir.Endpoint, t *tx) error {
 				return fmt.Errorf("endpoint %q: address %s is also endpoint %q's", ep.ID, ip, owner)
 			}
 			s.owners[key] = ep.ID
-			s.pending[key] = pendingID{id: id}
+			s.pending[key] = pendingJump{chain: chain}
 			refs = append(refs, epRef{key, chain})
 		}
 	}
@@ -732,13 +746,29 @@ func (s *state) upsertEndpoint(in *ir.Endpoint, t *tx) error {
 		for _, r := range old.refs {
 			if !slices.ContainsFunc(refs, func(n epRef) bool { return n.key == r.key }) {
 				delete(s.owners, r.key)
-				s.pending[r.key] = pendingID{del: true}
+				s.pending[r.key] = pendingJump{del: true}
 			}
 			s.unref(r.chain)
 		}
 	}
+	if old := s.eps[ep.ID]; old != nil {
+		s.disown(old.ep)
+	}
+	for _, ip := range ep.IPs {
+		s.addrOwner[ip] = ep.ID
+	}
 	s.eps[ep.ID] = &epIR{ep: ep, refs: refs}
 	return nil
+}
+
+// disown forgets the addresses ep holds, unless another endpoint took
+// them in the same delta.
+func (s *state) disown(ep ir.Endpoint) {
+	for _, ip := range ep.IPs {
+		if s.addrOwner[ip] == ep.ID {
+			delete(s.addrOwner, ip)
+		}
+	}
 }
 
 func (s *state) removeEndpoint(id string) {
@@ -748,29 +778,30 @@ func (s *state) removeEndpoint(id string) {
 	}
 	for _, r := range old.refs {
 		delete(s.owners, r.key)
-		s.pending[r.key] = pendingID{del: true}
+		s.pending[r.key] = pendingJump{del: true}
 		s.unref(r.chain)
 	}
+	s.disown(old.ep)
 	delete(s.eps, id)
 }
 
 // writePending turns the dispatch entries touched by this apply into
-// element changes (a changed number is a delete and an add in one batch).
+// element changes (a changed target is a delete and an add in one batch).
 func (s *state) writePending(t *tx) {
 	for key, p := range s.pending {
 		set := s.m.sets[key.set]
-		cur, has := set.ids[key.addr]
+		cur, has := set.jumps[key.addr]
 		switch {
 		case p.del && has:
-			delete(set.ids, key.addr)
-			t.delID(set, key.addr)
-		case p.del || (has && cur == p.id):
+			delete(set.jumps, key.addr)
+			t.delDispatch(set, key.addr)
+		case p.del || (has && cur == p.chain):
 		default:
 			if has {
-				t.delID(set, key.addr)
+				t.delDispatch(set, key.addr)
 			}
-			set.ids[key.addr] = p.id
-			t.addID(set, key.addr, p.id)
+			set.jumps[key.addr] = p.chain
+			t.addDispatch(set, key.addr, p.chain)
 		}
 	}
 }

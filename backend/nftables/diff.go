@@ -144,11 +144,8 @@ func addElements(s *setModel, t *tx) {
 	for ap := range s.ports {
 		t.addPort(s, ap)
 	}
-	for a, id := range s.ids {
-		t.addID(s, a, id)
-	}
-	for id, c := range s.jumps {
-		t.addJump(s, id, c)
+	for a, c := range s.jumps {
+		t.addDispatch(s, a, c)
 	}
 }
 
@@ -190,38 +187,21 @@ func diffElements(have, want *setModel, t *tx) (missing, extra int) {
 			t.delPort(want, ap)
 		}
 	}
-	for a, id := range want.ids {
-		hid, ok := have.ids[a]
-		if ok && hid == id {
-			continue
-		}
-		missing++
-		if ok {
-			t.delID(want, a)
-		}
-		t.addID(want, a, id)
-	}
-	for a := range have.ids {
-		if _, ok := want.ids[a]; !ok {
-			extra++
-			t.delID(want, a)
-		}
-	}
-	for id, c := range want.jumps {
-		hc, ok := have.jumps[id]
+	for a, c := range want.jumps {
+		hc, ok := have.jumps[a]
 		if ok && hc == c {
 			continue
 		}
 		missing++
 		if ok {
-			t.delJump(want, id)
+			t.delDispatch(want, a)
 		}
-		t.addJump(want, id, c)
+		t.addDispatch(want, a, c)
 	}
-	for id := range have.jumps {
-		if _, ok := want.jumps[id]; !ok {
+	for a := range have.jumps {
+		if _, ok := want.jumps[a]; !ok {
 			extra++
-			t.delJump(want, id)
+			t.delDispatch(want, a)
 		}
 	}
 	return missing, extra

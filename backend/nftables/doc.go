@@ -8,12 +8,11 @@
 //	hook forward, priority P          hook forward, priority P+1        hook input, priority P
 //	chain egress-forward              chain ingress-forward             chain egress-input
 //	  ct established,related accept     ct established,related accept     ct established,related accept
-//	  ip  saddr map @egress-v4 ─┐       ip  daddr map @ingress-v4 ─┐      icmpv6 nd accept
-//	  ip6 saddr map @egress-v6 ─┤       ip6 daddr map @ingress-v6 ─┤      ip/ip6 saddr map @egress-v* ─┐
-//	                            │                                  │                                   │
-//	      endpoint address → profile number (data maps, one entry per endpoint address and direction)
-//	                            └──────────────── vmap @profiles ──┴───────────────────────────────────┘
-//	                                       profile number → jump p4-<hash> / p6-<hash>
+//	  ip  saddr vmap @egress-v4 ─┐      ip  daddr vmap @ingress-v4 ─┐     icmpv6 nd accept
+//	  ip6 saddr vmap @egress-v6 ─┤      ip6 daddr vmap @ingress-v6 ─┤     ip/ip6 saddr vmap @egress-v* ─┐
+//	                             │                                  │                                    │
+//	      endpoint address → jump p4-<hash> / p6-<hash> (verdict maps, one entry per endpoint address
+//	      and direction) ─────────┴──────────────────────────────────┴────────────────────────────────────┘
 //	chain p4-<hash>     (a profile: one per distinct (family, direction, tiers), shared by its endpoints)
 //	  ct state invalid drop
 //	  jump l4-<list>                    first-match tier with one list (Admin, Baseline)
@@ -46,8 +45,28 @@
 // endpoints, profiles or policies elsewhere.
 //
 // Every rule has a counter and a comment naming its origin (kind,
-// namespace/name, direction, rule index); chains and sets carry the full IR
-// ID they derive from, since names of rule lists and profiles are hashes.
+// namespace/name, direction, rule index); chains and sets carry the IR ID
+// they derive from (cut at 128 bytes, the longest comment nft accepts),
+// since names of rule lists and profiles are hashes.
+//
+// # Readable by nft
+//
+// Every expression is encoded the way nft writes it, so that `nft list
+// ruleset`, `nft -j list ruleset` and `nft list table inet palisade` work on
+// the node (other components run them) and their output loads back with
+// `nft -f`: an address load is preceded by the `meta nfproto` check nft adds
+// for `ip saddr` in an inet table; comments hold no double quote and at most
+// 128 bytes. The endpoint dispatch is one verdict-map lookup (`ip saddr vmap
+// @egress-v4`, address → jump to the profile chain). An earlier layout
+// looked the address up in a data map (address → profile number) and keyed
+// a second verdict map by that result: nft never writes a lookup keyed by
+// another lookup's result, and nft 1.0.6 aborts listing it (assertion
+// `netlink_parse_concat_expr: consumed > 0`), on every table of the
+// namespace. The price is paid on a new endpoint: a jump added to a verdict
+// map makes the kernel re-validate every jump of the table at commit, so
+// BenchmarkApplyNewEndpoint (10k endpoints) went from 0.13-0.17 ms to
+// 3.2-6.2 ms in the same run (2 loaded cores, kernel 6.18); label changes
+// (set elements, no jump) are unaffected.
 //
 // # Guarantees
 //
@@ -61,8 +80,9 @@
 //   - An invalid snapshot or delta (dangling reference, an address shared by
 //     two endpoints) changes nothing and returns an error.
 //   - Apply of a delta costs what the delta touches: a label change is a few
-//     set elements, a new endpoint two map entries (plus a profile chain the
-//     first time that combination of tiers is seen). Sets of pod addresses
+//     set elements, a new endpoint a map entry per address and restricted
+//     direction (plus a profile chain the first time that combination of
+//     tiers is seen). Sets of pod addresses
 //     are hash sets, not interval sets, so the kernel's commit of such a
 //     change does not grow with the size of the sets it touches.
 //   - A kernel set whose type or flags differ from what the state wants

@@ -183,34 +183,42 @@ func matchAddrSet(fam ir.Family, f addrField, set string) frag {
 	return memo("addrset "+famDigit(fam)+strconv.Itoa(int(f))+" "+set, func() frag { return buildAddrSet(fam, f, set) })
 }
 
+// buildAddrSet checks the family first, as nft does before an ip or ip6
+// header field in an inet chain (it prints the pair as "ip saddr"; without
+// the check it prints a raw payload expression).
 func buildAddrSet(fam ir.Family, f addrField, set string) frag {
 	return frag{
-		exprs: []expr.Any{
+		exprs: append(familyCheck(fam),
 			loadAddr(fam, f, reg1),
 			&expr.Lookup{SourceRegister: reg1, SetName: set},
-		},
+		),
 		text: fieldText(fam, f) + " @" + set,
 	}
 }
 
-// dispatch maps the address to a profile number, then the number to a
-// verdict (jump to the profile chain); nothing happens when the address is
-// not in the first map. Two lookups keep jumps out of the per-endpoint map:
-// adding an endpoint adds plain data, which the kernel need not re-validate.
-func dispatch(fam ir.Family, f addrField, epmap, vmap string) frag {
-	return memo("dispatch "+famDigit(fam)+strconv.Itoa(int(f))+" "+epmap+" "+vmap, func() frag {
-		return buildDispatch(fam, f, epmap, vmap)
+// familyCheck is the nfproto match nft adds (and does not print) before
+// an address of the packet.
+func familyCheck(fam ir.Family) []expr.Any {
+	return buildNFProto(fam).exprs
+}
+
+// dispatch jumps to the chain the verdict map vmap gives for the address;
+// nothing happens when the address is not in it. It is one lookup, as nft
+// writes `ip saddr vmap @m`: a lookup keyed by another map's result is
+// something nft cannot print (nft 1.0.6 aborts listing it).
+func dispatch(fam ir.Family, f addrField, vmap string) frag {
+	return memo("dispatch "+famDigit(fam)+strconv.Itoa(int(f))+" "+vmap, func() frag {
+		return buildDispatch(fam, f, vmap)
 	})
 }
 
-func buildDispatch(fam ir.Family, f addrField, epmap, vmap string) frag {
+func buildDispatch(fam ir.Family, f addrField, vmap string) frag {
 	return frag{
 		exprs: []expr.Any{
 			loadAddr(fam, f, reg1),
-			&expr.Lookup{SourceRegister: reg1, SetName: epmap, DestRegister: reg1, IsDestRegSet: true},
 			&expr.Lookup{SourceRegister: reg1, SetName: vmap, DestRegister: unix.NFT_REG_VERDICT, IsDestRegSet: true},
 		},
-		text: fieldText(fam, f) + " map @" + epmap + " vmap @" + vmap,
+		text: fieldText(fam, f) + " vmap @" + vmap,
 	}
 }
 
@@ -279,11 +287,11 @@ func matchNamedPorts(fam ir.Family, p ir.Protocol, set string) frag {
 
 func buildNamedPorts(fam ir.Family, p ir.Protocol, set string) frag {
 	return join(buildProto(p), frag{
-		exprs: []expr.Any{
+		exprs: append(familyCheck(fam),
 			loadAddr(fam, dstAddr, reg1),
-			loadDPort(concatReg(reg32_00 + addrLen(fam)/4)),
+			loadDPort(concatReg(reg32_00+addrLen(fam)/4)),
 			&expr.Lookup{SourceRegister: reg1, SetName: set},
-		},
+		),
 		text: fieldText(fam, dstAddr) + " . th dport @" + set,
 	})
 }
@@ -359,15 +367,36 @@ func actionVerdict(a ir.Action) frag {
 	return drop()
 }
 
-// maxComment bounds a comment so that its userdata TLV fits one byte length.
-const maxComment = 250
+// maxComment bounds a comment in bytes: nft refuses to load a longer one
+// (so a listing of our table could not be loaded back), and the userdata
+// TLV's length is one byte.
+const maxComment = 128
 
 // comment encodes s as rule/chain/set userdata (the TLV nft reads as
-// `comment "..."`).
+// `comment "..."`), made printable by commentSafe.
 func comment(typ byte, s string) []byte {
-	s = truncate(s, maxComment)
+	s = commentSafe(s)
 	return append([]byte{typ, byte(len(s) + 1)}, append([]byte(s), 0)...)
 }
+
+// commentSafe bounds s and makes it something nft prints as a comment it
+// can parse back: nft quotes comments with '"' and knows no escapes, so a
+// double quote becomes a single one and control characters spaces.
+func commentSafe(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '"':
+			return '\''
+		case r < 0x20 || r == 0x7f:
+			return ' '
+		}
+		return r
+	}, s)
+	return truncate(s, maxComment)
+}
+
+// nftQuote is a comment as nft writes it.
+func nftQuote(s string) string { return `"` + commentSafe(s) + `"` }
 
 // commentText decodes what comment encoded; empty when absent.
 func commentText(typ byte, udata []byte) string {

@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -22,10 +23,14 @@ func TestFragments(t *testing.T) {
 		exprs []expr.Any
 	}{
 		{"ipv4 source in set", matchAddrSet(ir.IPv4, srcAddr, "a4-x"), "ip saddr @a4-x", []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
 			&expr.Lookup{SourceRegister: 1, SetName: "a4-x"},
 		}},
 		{"ipv6 destination in set", matchAddrSet(ir.IPv6, dstAddr, "a6-x"), "ip6 daddr @a6-x", []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV6}},
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
 			&expr.Lookup{SourceRegister: 1, SetName: "a6-x"},
 		}},
@@ -48,6 +53,8 @@ func TestFragments(t *testing.T) {
 		{"ipv4 named port", matchNamedPorts(ir.IPv4, ir.TCP, "n4-http"), "meta l4proto tcp ip daddr . th dport @n4-http", []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{6}},
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 			&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 			&expr.Lookup{SourceRegister: 1, SetName: "n4-http"},
@@ -55,14 +62,15 @@ func TestFragments(t *testing.T) {
 		{"ipv6 named port", matchNamedPorts(ir.IPv6, ir.UDP, "n6-dns"), "meta l4proto udp ip6 daddr . th dport @n6-dns", []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{17}},
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV6}},
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
 			&expr.Payload{DestRegister: 2, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}, // register 32-bit 12 is register 2
 			&expr.Lookup{SourceRegister: 1, SetName: "n6-dns"},
 		}},
-		{"dispatch", dispatch(ir.IPv4, dstAddr, "ingress-v4", "profiles"), "ip daddr map @ingress-v4 vmap @profiles", []expr.Any{
+		{"dispatch", dispatch(ir.IPv4, dstAddr, "ingress-v4"), "ip daddr vmap @ingress-v4", []expr.Any{
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-			&expr.Lookup{SourceRegister: 1, SetName: "ingress-v4", DestRegister: 1, IsDestRegSet: true},
-			&expr.Lookup{SourceRegister: 1, SetName: "profiles", DestRegister: 0, IsDestRegSet: true},
+			&expr.Lookup{SourceRegister: 1, SetName: "ingress-v4", DestRegister: 0, IsDestRegSet: true},
 		}},
 		{"family", matchNFProto(ir.IPv6), "meta nfproto ipv6", []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
@@ -99,7 +107,7 @@ func TestFragments(t *testing.T) {
 func TestJoinAndRule(t *testing.T) {
 	f := join(matchPorts(ir.TCP, 80, 80), frag{}, matchAddrSet(ir.IPv4, srcAddr, "a4-x"), counter(), accept())
 	assert.Equal(t, "meta l4proto tcp th dport 80 ip saddr @a4-x counter accept", f.text)
-	assert.Len(t, f.exprs, 8)
+	assert.Len(t, f.exprs, 10)
 	r, err := newRule(f, "NetworkPolicy/ns/p ingress rule 0: allow")
 	require.NoError(t, err)
 	assert.Equal(t, "NetworkPolicy/ns/p ingress rule 0: allow", commentText(udataRuleComment, r.udata))
@@ -139,7 +147,11 @@ func TestJoinAndRule(t *testing.T) {
 func TestComment(t *testing.T) {
 	assert.Equal(t, "hello", commentText(0, comment(0, "hello")))
 	long := string(make([]byte, 400))
-	assert.Len(t, commentText(0, comment(0, long)), 0, "NULs trimmed")
+	assert.Equal(t, strings.Repeat(" ", maxComment), commentText(0, comment(0, long)), "control characters are spaces, the length bounded")
+	// nft quotes comments with '"' and has no escapes: a double quote
+	// would make a listing of the table impossible to load back.
+	assert.Equal(t, `named port 'http'/TCP`, commentText(0, comment(0, `named port "http"/TCP`)))
+	assert.Equal(t, `"a 'b'"`, nftQuote(`a "b"`))
 	s := ""
 	for len(s) < 300 {
 		s += "é"
@@ -222,5 +234,4 @@ func TestPortKey(t *testing.T) {
 	var ar arena
 	assert.Equal(t, []byte{10, 0, 0, 1, 0x1f, 0x90, 0, 0}, ar.port(netip.MustParseAddrPort("10.0.0.1:8080")))
 	assert.Len(t, ar.port(netip.MustParseAddrPort("[fd00::1]:53")), 20)
-	assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 1, 2}, ar.id(0x102))
 }

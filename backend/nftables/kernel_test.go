@@ -56,26 +56,29 @@ func TestSyncProgramsSnapshot(t *testing.T) {
 	assert.Equal(t, map[netip.AddrPort]struct{}{irtest.AddrPort("[fd00::10]:8080"): {}}, ks.m.sets["n6-http-tcp"].ports)
 
 	// Dispatch: restricted directions only; the unrestricted endpoint has
-	// no entry; both families. Entries hold profile numbers, which the
-	// profiles map turns into jumps.
-	in4, eg4, in6 := ks.m.sets["ingress-v4"].ids, ks.m.sets["egress-v4"].ids, ks.m.sets["ingress-v6"].ids
+	// no entry; both families. Entries jump to profile chains, shared by
+	// endpoints with the same tiers.
+	in4, eg4, in6 := ks.m.sets["ingress-v4"].jumps, ks.m.sets["egress-v4"].jumps, ks.m.sets["ingress-v6"].jumps
 	assert.Len(t, in4, 2)
 	assert.Contains(t, in4, irtest.Addr("10.0.0.10"))
 	assert.Contains(t, in4, irtest.Addr("10.0.0.2"))
 	assert.NotContains(t, in4, irtest.Addr("10.0.0.3"))
 	assert.Equal(t, []netip.Addr{irtest.Addr("10.0.0.10")}, keys(eg4))
 	assert.Len(t, in6, 2)
-	assert.Equal(t, []netip.Addr{irtest.Addr("fd00::10")}, keys(ks.m.sets["egress-v6"].ids))
-	jumps := ks.m.sets[profilesMap].jumps
-	assert.Len(t, jumps, 6, "db in, db out, web in; two families each")
-	for id, chain := range jumps {
-		assert.Equal(t, "p", chain[:1])
-		assert.Equal(t, hexID(id), chain[3:], "a profile's number is its name's hash")
+	assert.Equal(t, []netip.Addr{irtest.Addr("fd00::10")}, keys(ks.m.sets["egress-v6"].jumps))
+	profiles := map[string]bool{}
+	for _, name := range []string{"ingress-v4", "egress-v4", "ingress-v6", "egress-v6"} {
+		for _, chain := range ks.m.sets[name].jumps {
+			assert.Equal(t, "p"+name[len(name)-1:]+"-", chain[:3], "%s jumps to a profile chain of its family", name)
+			require.NotNil(t, ks.m.chains[chain], "%s jumps to a chain that exists", name)
+			profiles[chain] = true
+		}
 	}
+	assert.Len(t, profiles, 6, "db in, db out, web in; two families each")
 
 	// The db ingress profile: invalid drop, the Admin tier chain (two lists),
 	// the NetworkPolicy list then its default drop, the Baseline list.
-	prof := ks.m.chains[jumps[in4[irtest.Addr("10.0.0.10")]]]
+	prof := ks.m.chains[in4[irtest.Addr("10.0.0.10")]]
 	require.NotNil(t, prof)
 	var comments []string
 	for _, r := range prof.rules {
@@ -354,8 +357,8 @@ func TestApplyRefusesWrongBase(t *testing.T) {
 
 	d := deltaSteps()[1] // Base 2, the backend holds 1
 	err = b.Apply(context.Background(), &d)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "does not apply to generation 1")
+	require.ErrorIs(t, err, ir.ErrStaleBase)
+	assert.ErrorContains(t, err, "does not apply to generation 1")
 
 	bad := ir.Delta{Base: 1, Generation: 2, RemovedEndpoints: []string{"default/nobody"}}
 	require.Error(t, b.Apply(context.Background(), &bad))
@@ -593,6 +596,7 @@ func TestHostSetRefusesPrefix(t *testing.T) {
 	d := ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{
 		{ID: "frontend", Added: []netip.Prefix{irtest.Prefix("10.1.0.0/24")}}}}
 	err = b.Apply(context.Background(), &d)
+	require.ErrorIs(t, err, ir.ErrInvalid)
 	require.ErrorContains(t, err, `address set "frontend": holds hosts only, but has 10.1.0.0/24`)
 	d = ir.Delta{Base: 1, Generation: 2, AddedAddressSets: []ir.AddressSet{irtest.HostSet("pods", "10.0.0.0/31")}}
 	require.ErrorContains(t, b.Apply(context.Background(), &d), `address set "pods": holds hosts only`)
@@ -608,9 +612,13 @@ func TestHostSetRefusesPrefix(t *testing.T) {
 	assert.Equal(t, gen, after, "nothing was committed")
 	requireKernelEquals(t, b, snap)
 
-	// A host set takes IPv4-mapped and plain addresses alike.
+	// The IR holds IPv4 in its plain form only (the memory backend would
+	// read a mapped one as IPv6): a mapped address is refused.
+	mapped := ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{
+		{ID: "frontend", Added: []netip.Prefix{irtest.Prefix("::ffff:10.0.0.7/128")}}}}
+	require.ErrorIs(t, b.Apply(context.Background(), &mapped), ir.ErrInvalid)
 	ok := ir.Delta{Base: 1, Generation: 2, AddressSetChanges: []ir.AddressSetChange{
-		{ID: "frontend", Added: []netip.Prefix{irtest.Prefix("::ffff:10.0.0.7/128"), irtest.Prefix("fd00::7/128")}}}}
+		{ID: "frontend", Added: []netip.Prefix{irtest.Prefix("10.0.0.7/32"), irtest.Prefix("fd00::7/128")}}}}
 	require.NoError(t, b.Apply(context.Background(), &ok))
 	require.NoError(t, snap.Apply(&ok))
 	requireKernelEquals(t, b, snap)

@@ -25,11 +25,8 @@ const (
 	chainEgressInput    = "egress-input"
 )
 
-// profilesMap is the verdict map from profile number to profile chain.
-const profilesMap = "profiles"
-
-// vmapName is the map from endpoint address to profile number for one
-// direction and family.
+// vmapName is the verdict map from endpoint address to profile chain for
+// one direction and family.
 func vmapName(dir ir.Direction, fam ir.Family) string {
 	switch {
 	case dir == ir.Ingress && fam == ir.IPv6:
@@ -143,10 +140,9 @@ const (
 	hostKind
 	// portKind: named ports, a set of (address . port) for one protocol.
 	portKind
-	// vmapKind: endpoint dispatch, address → profile number.
+	// vmapKind: endpoint dispatch, a verdict map from address to a jump to
+	// the endpoint's profile chain.
 	vmapKind
-	// jumpKind: profile number → jump to the profile chain.
-	jumpKind
 )
 
 // setAttrs are the attributes fixed at a set's creation.
@@ -156,15 +152,11 @@ type setAttrs struct {
 
 // nft datatype numbers.
 const (
-	typeInteger = 4
 	typeIPv4    = 7
 	typeIPv6    = 8
 	typeService = 13
 	typeVerdict = 0xffffff00
 )
-
-// profileIDLen is the length of a profile number (64 bits of a hash).
-const profileIDLen = 8
 
 type setModel struct {
 	name    string
@@ -175,8 +167,7 @@ type setModel struct {
 	ivals map[interval]struct{}
 	hosts map[netip.Addr]struct{}
 	ports map[netip.AddrPort]struct{}
-	ids   map[netip.Addr]uint64 // endpoint address → profile number
-	jumps map[uint64]string     // profile number → chain
+	jumps map[netip.Addr]string // endpoint address → profile chain
 
 	// broken marks a kernel set whose elements could not be read as ours.
 	broken bool
@@ -192,9 +183,7 @@ func newSet(name string, kind setKind, fam ir.Family, comment string) *setModel 
 	case portKind:
 		s.ports = map[netip.AddrPort]struct{}{}
 	case vmapKind:
-		s.ids = map[netip.Addr]uint64{}
-	case jumpKind:
-		s.jumps = map[uint64]string{}
+		s.jumps = map[netip.Addr]string{}
 	}
 	return s
 }
@@ -211,14 +200,12 @@ func (s *setModel) attrs() setAttrs {
 		return setAttrs{keyType: addrType, keyLen: addrLen(s.fam)}
 	case portKind:
 		return setAttrs{keyType: addrType<<6 | typeService, keyLen: addrLen(s.fam) + 4}
-	case vmapKind:
-		return setAttrs{flags: unix.NFT_SET_MAP, keyType: addrType, keyLen: addrLen(s.fam), dataType: typeInteger, dataLen: profileIDLen}
 	}
-	return setAttrs{flags: unix.NFT_SET_MAP, keyType: typeInteger, keyLen: profileIDLen, dataType: typeVerdict}
+	return setAttrs{flags: unix.NFT_SET_MAP, keyType: addrType, keyLen: addrLen(s.fam), dataType: typeVerdict}
 }
 
 func (s *setModel) size() int {
-	return len(s.ivals) + len(s.hosts) + len(s.ports) + len(s.ids) + len(s.jumps)
+	return len(s.ivals) + len(s.hosts) + len(s.ports) + len(s.jumps)
 }
 
 // baseHook makes a chain a base chain: type filter, policy accept.

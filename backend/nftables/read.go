@@ -89,9 +89,6 @@ func (c *conn) read(table string) (*kernelState, error) {
 
 // kindOf recognises the attributes of our set kinds.
 func kindOf(at setAttrs) (setKind, ir.Family) {
-	if at == (&setModel{kind: jumpKind}).attrs() {
-		return jumpKind, 0
-	}
 	for _, kind := range []setKind{addrKind, hostKind, portKind, vmapKind} {
 		for _, fam := range families {
 			if (&setModel{kind: kind, fam: fam}).attrs() == at {
@@ -163,19 +160,11 @@ func (c *conn) readElements(table string, s *setModel) error {
 	case vmapKind:
 		for _, e := range elems {
 			a, ok := addr(e.key)
-			if !ok || len(e.key) != alen || len(e.data) != profileIDLen {
+			if !ok || len(e.key) != alen || e.chain == "" {
 				s.broken = true
 				continue
 			}
-			s.ids[a] = binary.BigEndian.Uint64(e.data)
-		}
-	case jumpKind:
-		for _, e := range elems {
-			if len(e.key) != profileIDLen || e.chain == "" {
-				s.broken = true
-				continue
-			}
-			s.jumps[binary.BigEndian.Uint64(e.key)] = e.chain
+			s.jumps[a] = e.chain
 		}
 	}
 	return nil
@@ -402,6 +391,23 @@ var canonMemo = struct {
 }{m: map[string][]byte{}}
 
 func canonicalize(b []byte) []byte {
+	e, err := decodeExpr(b)
+	if err != nil {
+		return append([]byte("?"), b...)
+	}
+	if c, ok := e.(*expr.Counter); ok {
+		c.Bytes, c.Packets = 0, 0
+	}
+	out, err := expr.Marshal(unix.NFPROTO_INET, e)
+	if err != nil {
+		return append([]byte("?"), b...)
+	}
+	return out
+}
+
+// decodeExpr decodes one expression (NFTA_EXPR_NAME, NFTA_EXPR_DATA) of the
+// kinds we write; a verdict comes back as an *expr.Verdict.
+func decodeExpr(b []byte) (expr.Any, error) {
 	var name string
 	var data []byte
 	forAttrs(b, func(typ uint16, v []byte) {
@@ -433,28 +439,19 @@ func canonicalize(b []byte) []byte {
 	case "immediate":
 		e = &expr.Immediate{}
 	default:
-		return append([]byte("?"), b...)
+		return nil, fmt.Errorf("expression %q is not one we write", name)
 	}
 	if err := expr.Unmarshal(unix.NFPROTO_INET, data, e); err != nil {
-		return append([]byte("?"), b...)
+		return nil, fmt.Errorf("decode %s: %w", name, err)
 	}
-	switch x := e.(type) {
-	case *expr.Immediate:
-		if x.Register == unix.NFT_REG_VERDICT && len(x.Data) == 0 {
-			v := &expr.Verdict{}
-			if err := expr.Unmarshal(unix.NFPROTO_INET, data, v); err != nil {
-				return append([]byte("?"), b...)
-			}
-			e = v
+	if x, ok := e.(*expr.Immediate); ok && x.Register == unix.NFT_REG_VERDICT && len(x.Data) == 0 {
+		v := &expr.Verdict{}
+		if err := expr.Unmarshal(unix.NFPROTO_INET, data, v); err != nil {
+			return nil, fmt.Errorf("decode verdict: %w", err)
 		}
-	case *expr.Counter:
-		x.Bytes, x.Packets = 0, 0
+		e = v
 	}
-	out, err := expr.Marshal(unix.NFPROTO_INET, e)
-	if err != nil {
-		return append([]byte("?"), b...)
-	}
-	return out
+	return e, nil
 }
 
 func cstring(b []byte) string {

@@ -100,28 +100,18 @@ func renderSet(b *strings.Builder, s *setModel) {
 			elems = append(elems, ap.Addr().String()+" . "+strconv.Itoa(int(ap.Port())))
 		}
 	case vmapKind:
-		fmt.Fprintf(b, "\tmap %s {\n\t\ttype %s : integer\n", s.name, addrTypeName(s.fam))
-		addrs := make([]netip.Addr, 0, len(s.ids))
-		for a := range s.ids {
+		fmt.Fprintf(b, "\tmap %s {\n\t\ttype %s : verdict\n", s.name, addrTypeName(s.fam))
+		addrs := make([]netip.Addr, 0, len(s.jumps))
+		for a := range s.jumps {
 			addrs = append(addrs, a)
 		}
 		slices.SortFunc(addrs, netip.Addr.Compare)
 		for _, a := range addrs {
-			elems = append(elems, fmt.Sprintf("%s : 0x%s", a, hexID(s.ids[a])))
-		}
-	case jumpKind:
-		fmt.Fprintf(b, "\tmap %s {\n\t\ttype integer : verdict\n", s.name)
-		ids := make([]uint64, 0, len(s.jumps))
-		for id := range s.jumps {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
-			elems = append(elems, fmt.Sprintf("0x%s : jump %s", hexID(id), s.jumps[id]))
+			elems = append(elems, fmt.Sprintf("%s : jump %s", a, s.jumps[a]))
 		}
 	}
 	if s.comment != "" {
-		fmt.Fprintf(b, "\t\tcomment %s\n", strconv.Quote(truncate(s.comment, maxComment)))
+		fmt.Fprintf(b, "\t\tcomment %s\n", nftQuote(s.comment))
 	}
 	if len(elems) > 0 {
 		fmt.Fprintf(b, "\t\telements = { %s }\n", strings.Join(elems, ",\n\t\t\t     "))
@@ -147,10 +137,10 @@ func renderChain(b *strings.Builder, c *chainModel) {
 		fmt.Fprintf(b, "\t\ttype filter hook %s priority %d; policy accept;\n", hookName(c.base.hook), c.base.prio)
 	}
 	if c.comment != "" {
-		fmt.Fprintf(b, "\t\tcomment %s\n", strconv.Quote(truncate(c.comment, maxComment)))
+		fmt.Fprintf(b, "\t\tcomment %s\n", nftQuote(c.comment))
 	}
 	for _, r := range c.rules {
-		fmt.Fprintf(b, "\t\t%s comment %s\n", r.text, strconv.Quote(commentText(udataRuleComment, r.udata)))
+		fmt.Fprintf(b, "\t\t%s comment %s\n", r.text, nftQuote(commentText(udataRuleComment, r.udata)))
 	}
 	b.WriteString("\t}\n")
 }

@@ -49,6 +49,7 @@ func TestRender(t *testing.T) {
 	bad := smallSnapshot()
 	bad.Endpoints[0].Ingress[0].RuleLists = []string{"missing"}
 	_, err = Render(bad)
+	assert.ErrorIs(t, err, ir.ErrInvalid)
 	assert.ErrorContains(t, err, `unknown rule list "missing"`)
 }
 
@@ -77,43 +78,38 @@ const renderGolden = `table inet palisade {
 		elements = { fd00::10 }
 	}
 	map egress-v4 {
-		type ipv4_addr : integer
-		comment "egress dispatch: endpoint address → profile number"
+		type ipv4_addr : verdict
+		comment "egress dispatch: endpoint address → profile chain"
 	}
 	map egress-v6 {
-		type ipv6_addr : integer
-		comment "egress dispatch: endpoint address → profile number"
+		type ipv6_addr : verdict
+		comment "egress dispatch: endpoint address → profile chain"
 	}
 	map ingress-v4 {
-		type ipv4_addr : integer
-		comment "ingress dispatch: endpoint address → profile number"
-		elements = { 10.0.0.10 : 0x224ede5cf5e378b5 }
+		type ipv4_addr : verdict
+		comment "ingress dispatch: endpoint address → profile chain"
+		elements = { 10.0.0.10 : jump p4-224ede5cf5e378b5 }
 	}
 	map ingress-v6 {
-		type ipv6_addr : integer
-		comment "ingress dispatch: endpoint address → profile number"
+		type ipv6_addr : verdict
+		comment "ingress dispatch: endpoint address → profile chain"
 	}
 	set n4-http-tcp {
 		type ipv4_addr . inet_service
-		comment "port set http-tcp: named port \"http\"/TCP"
+		comment "port set http-tcp: named port http/TCP"
 		elements = { 10.0.0.10 . 8080 }
 	}
 	set n6-http-tcp {
 		type ipv6_addr . inet_service
-		comment "port set http-tcp: named port \"http\"/TCP"
-	}
-	map profiles {
-		type integer : verdict
-		comment "profile number → profile chain"
-		elements = { 0x224ede5cf5e378b5 : jump p4-224ede5cf5e378b5 }
+		comment "port set http-tcp: named port http/TCP"
 	}
 
 	chain egress-forward {
 		type filter hook forward priority 0; policy accept;
 		comment "palisade: egress policy of the source endpoint, forwarded traffic"
 		ct state established,related counter accept comment "established and related connections"
-		meta nfproto ipv4 counter ip saddr map @egress-v4 vmap @profiles comment "egress check of local endpoints (ip)"
-		meta nfproto ipv6 counter ip6 saddr map @egress-v6 vmap @profiles comment "egress check of local endpoints (ip6)"
+		meta nfproto ipv4 counter ip saddr vmap @egress-v4 comment "egress check of local endpoints (ip)"
+		meta nfproto ipv6 counter ip6 saddr vmap @egress-v6 comment "egress check of local endpoints (ip6)"
 	}
 
 	chain egress-input {
@@ -121,16 +117,16 @@ const renderGolden = `table inet palisade {
 		comment "palisade: egress policy of the source endpoint, traffic to this node"
 		ct state established,related counter accept comment "established and related connections"
 		meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 133-137 counter accept comment "IPv6 neighbour discovery to the node"
-		meta nfproto ipv4 counter ip saddr map @egress-v4 vmap @profiles comment "egress check of local endpoints (ip)"
-		meta nfproto ipv6 counter ip6 saddr map @egress-v6 vmap @profiles comment "egress check of local endpoints (ip6)"
+		meta nfproto ipv4 counter ip saddr vmap @egress-v4 comment "egress check of local endpoints (ip)"
+		meta nfproto ipv6 counter ip6 saddr vmap @egress-v6 comment "egress check of local endpoints (ip6)"
 	}
 
 	chain ingress-forward {
 		type filter hook forward priority 1; policy accept;
 		comment "palisade: ingress policy of the destination endpoint, forwarded traffic"
 		ct state established,related counter accept comment "established and related connections"
-		meta nfproto ipv4 counter ip daddr map @ingress-v4 vmap @profiles comment "ingress check of local endpoints (ip)"
-		meta nfproto ipv6 counter ip6 daddr map @ingress-v6 vmap @profiles comment "ingress check of local endpoints (ip6)"
+		meta nfproto ipv4 counter ip daddr vmap @ingress-v4 comment "ingress check of local endpoints (ip)"
+		meta nfproto ipv6 counter ip6 daddr vmap @ingress-v6 comment "ingress check of local endpoints (ip6)"
 	}
 
 	chain l4-f372d5fbe08ec0fa {

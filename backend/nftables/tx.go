@@ -1,7 +1,6 @@
 package nftables
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"slices"
 
@@ -43,19 +42,12 @@ type elemOps struct {
 	addIv, delIv []interval
 	addH, delH   []netip.Addr
 	addPt, delPt []netip.AddrPort
-	addID        []idEntry
-	delID        []netip.Addr
 	addJump      []jumpEntry
-	delJump      []uint64
-}
-
-type idEntry struct {
-	addr netip.Addr
-	id   uint64
+	delJump      []netip.Addr
 }
 
 type jumpEntry struct {
-	id    uint64
+	addr  netip.Addr
 	chain string
 }
 
@@ -184,31 +176,17 @@ func (t *tx) delPort(s *setModel, ap netip.AddrPort) {
 	}
 }
 
-func (t *tx) addID(s *setModel, a netip.Addr, id uint64) {
+func (t *tx) addDispatch(s *setModel, a netip.Addr, chain string) {
 	if t != nil {
 		o := t.ops(s)
-		o.addID = append(o.addID, idEntry{a, id})
+		o.addJump = append(o.addJump, jumpEntry{a, chain})
 	}
 }
 
-func (t *tx) delID(s *setModel, a netip.Addr) {
+func (t *tx) delDispatch(s *setModel, a netip.Addr) {
 	if t != nil {
 		o := t.ops(s)
-		o.delID = append(o.delID, a)
-	}
-}
-
-func (t *tx) addJump(s *setModel, id uint64, chain string) {
-	if t != nil {
-		o := t.ops(s)
-		o.addJump = append(o.addJump, jumpEntry{id, chain})
-	}
-}
-
-func (t *tx) delJump(s *setModel, id uint64) {
-	if t != nil {
-		o := t.ops(s)
-		o.delJump = append(o.delJump, id)
+		o.delJump = append(o.delJump, a)
 	}
 }
 
@@ -222,7 +200,7 @@ func (t *tx) changes() int {
 		n += w.old + len(w.c.rules)
 	}
 	for _, o := range t.elems {
-		n += len(o.addIv) + len(o.delIv) + len(o.addH) + len(o.delH) + len(o.addPt) + len(o.delPt) + len(o.addID) + len(o.delID) + len(o.addJump) + len(o.delJump)
+		n += len(o.addIv) + len(o.delIv) + len(o.addH) + len(o.delH) + len(o.addPt) + len(o.delPt) + len(o.addJump) + len(o.delJump)
 	}
 	return n
 }
@@ -240,7 +218,7 @@ func (t *tx) messages() []netlink.Message {
 	}
 	for _, name := range sortedKeys(t.elems) {
 		o := t.elems[name]
-		if o.set.kind == jumpKind {
+		if o.set.kind == vmapKind {
 			phase[1] = append(phase[1], t.elemMsgs(unix.NFT_MSG_DELSETELEM, o.set, o.delElems())...)
 			phase[9] = append(phase[9], t.elemMsgs(unix.NFT_MSG_NEWSETELEM, o.set, o.addElems())...)
 			continue
@@ -399,11 +377,9 @@ type element struct {
 	chain string // verdict map: jump target
 }
 
-func idBytes(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
-
 func (o *elemOps) addElems() []element {
 	var ar arena
-	out := make([]element, 0, 2*len(o.addIv)+len(o.addH)+len(o.addPt)+len(o.addID)+len(o.addJump))
+	out := make([]element, 0, 2*len(o.addIv)+len(o.addH)+len(o.addPt)+len(o.addJump))
 	for _, iv := range o.addIv {
 		out = appendInterval(out, &ar, iv)
 	}
@@ -413,18 +389,15 @@ func (o *elemOps) addElems() []element {
 	for _, ap := range o.addPt {
 		out = append(out, element{key: ar.port(ap)})
 	}
-	for _, v := range o.addID {
-		out = append(out, element{key: ar.addr(v.addr), data: ar.id(v.id)})
-	}
 	for _, j := range o.addJump {
-		out = append(out, element{key: ar.id(j.id), chain: j.chain})
+		out = append(out, element{key: ar.addr(j.addr), chain: j.chain})
 	}
 	return out
 }
 
 func (o *elemOps) delElems() []element {
 	var ar arena
-	out := make([]element, 0, 2*len(o.delIv)+len(o.delH)+len(o.delPt)+len(o.delID)+len(o.delJump))
+	out := make([]element, 0, 2*len(o.delIv)+len(o.delH)+len(o.delPt)+len(o.delJump))
 	for _, iv := range o.delIv {
 		out = appendInterval(out, &ar, iv)
 	}
@@ -434,11 +407,8 @@ func (o *elemOps) delElems() []element {
 	for _, ap := range o.delPt {
 		out = append(out, element{key: ar.port(ap)})
 	}
-	for _, a := range o.delID {
+	for _, a := range o.delJump {
 		out = append(out, element{key: ar.addr(a)})
-	}
-	for _, id := range o.delJump {
-		out = append(out, element{key: ar.id(id)})
 	}
 	return out
 }
@@ -480,12 +450,6 @@ func (ar *arena) port(ap netip.AddrPort) []byte {
 	k := ar.take(len(a) + 4)
 	copy(k, a)
 	k[len(a)], k[len(a)+1], k[len(a)+2], k[len(a)+3] = byte(ap.Port()>>8), byte(ap.Port()), 0, 0
-	return k
-}
-
-func (ar *arena) id(id uint64) []byte {
-	k := ar.take(8)
-	binary.BigEndian.PutUint64(k, id)
 	return k
 }
 

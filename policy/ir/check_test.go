@@ -1,77 +1,66 @@
 package ir_test
 
 import (
-	"net/netip"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/palisade-net/palisade/policy/ir"
+	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
 
-// heldMap is a Held over plain maps.
-type heldMap struct {
-	addr  map[string]bool // ID → hosts only
-	ports map[string]ir.Protocol
-	lists map[string]ir.Direction
-	eps   map[string]bool
-}
-
-func (h heldMap) AddressSet(id string) (bool, bool)       { hosts, ok := h.addr[id]; return ok, hosts }
-func (h heldMap) PortSet(id string) (ir.Protocol, bool)   { p, ok := h.ports[id]; return p, ok }
-func (h heldMap) RuleList(id string) (ir.Direction, bool) { d, ok := h.lists[id]; return d, ok }
-func (h heldMap) Endpoint(id string) bool                 { return h.eps[id] }
-
-func TestCheckDelta(t *testing.T) {
-	have := heldMap{
-		addr:  map[string]bool{"pods": true, "net": false},
-		ports: map[string]ir.Protocol{"tcp-http": ir.TCP},
-		lists: map[string]ir.Direction{"in": ir.Ingress},
-		eps:   map[string]bool{"x/a": true},
-	}
-	pfx := netip.MustParsePrefix
-	for _, tc := range []struct {
-		name string
-		d    ir.Delta
-		want []string // each must appear; none means the delta fits
-	}{
-		{name: "fits", d: ir.Delta{
-			AddressSetChanges: []ir.AddressSetChange{{ID: "pods", Added: []netip.Prefix{pfx("10.0.0.9/32")}}, {ID: "net", Added: []netip.Prefix{pfx("10.1.0.0/16")}}},
-			RuleLists:         []ir.RuleList{{ID: "out", Direction: ir.Egress, Rules: []ir.Rule{{Action: ir.Allow, Peers: []string{"net"}, Ports: []ir.PortMatch{{Protocol: ir.TCP, NamedSet: "tcp-http"}}}}}},
-			Endpoints:         []ir.Endpoint{{ID: "x/b", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.2")}, Egress: []ir.Tier{{Kind: ir.TierNetworkPolicy, RuleLists: []string{"out"}}}}},
-		}},
-		{name: "existence", d: ir.Delta{
-			AddedAddressSets:   []ir.AddressSet{{ID: "pods"}},
-			AddressSetChanges:  []ir.AddressSetChange{{ID: "nope"}},
-			RemovedPortSets:    []string{"udp-dns"},
-			RemovedRuleLists:   []string{"gone"},
-			RemovedEndpoints:   []string{"x/zz"},
-			RemovedAddressSets: []string{"missing"},
-		}, want: []string{`address set "pods": added but exists`, `address set "nope": changed but does not exist`,
-			`port set "udp-dns": removed but does not exist`, `rule list "gone": removed`, `endpoint "x/zz": removed`, `address set "missing": removed`}},
-		{name: "hosts only", d: ir.Delta{
-			AddressSetChanges: []ir.AddressSetChange{{ID: "pods", Added: []netip.Prefix{pfx("10.0.0.0/24")}}},
-			AddedAddressSets:  []ir.AddressSet{{ID: "new", Hosts: true, Members: []netip.Prefix{pfx("fd00::/64")}}},
-		}, want: []string{`"pods": holds hosts only, but has 10.0.0.0/24`, `"new": holds hosts only, but has fd00::/64`}},
-		{name: "dangling and mismatched references", d: ir.Delta{
-			RemovedAddressSets: []string{"net"},
-			RuleLists: []ir.RuleList{{ID: "out", Direction: ir.Egress, Rules: []ir.Rule{{Index: 2, Action: "Maybe", Peers: []string{"net"},
-				Ports: []ir.PortMatch{{Protocol: ir.UDP, NamedSet: "tcp-http"}, {Protocol: ir.TCP, Port: 90, EndPort: 80}}}}}},
-			Endpoints: []ir.Endpoint{{ID: "x/b", Ingress: []ir.Tier{{Kind: ir.TierNetworkPolicy, RuleLists: []string{"out", "unknown"}}, {Kind: "Sideways"}}}},
-		}, want: []string{`unknown action "Maybe"`, `unknown address set "net"`, `port set "tcp-http" is TCP, match is UDP`, `port range 90-80 is empty`,
-			`rule list "out" is for Egress`, `unknown rule list "unknown"`, `unknown tier kind "Sideways"`}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := ir.CheckDelta(have, &tc.d)
-			if len(tc.want) == 0 {
-				assert.NoError(t, err)
+// TestContract runs the contract's edge cases through Validate, CheckDelta
+// and Snapshot.Apply: they accept and reject alike, with errors that wrap
+// ErrInvalid and name the object and field.
+func TestContract(t *testing.T) {
+	for _, tc := range irtest.ContractCases() {
+		t.Run(tc.Name, func(t *testing.T) {
+			check := func(what string, err error) {
+				t.Helper()
+				if tc.Want == "" {
+					assert.NoError(t, err, what)
+					return
+				}
+				assert.ErrorIs(t, err, ir.ErrInvalid, what)
+				assert.ErrorContains(t, err, tc.Want, what)
+			}
+			if tc.Delta == nil {
+				check("Validate", tc.Snapshot.Validate())
+				check("CheckDelta from nothing", ir.CheckDelta((&ir.Snapshot{}).Held(), tc.Snapshot.FromNothing()))
+				s := &ir.Snapshot{}
+				d := *tc.Snapshot.FromNothing()
+				check("Apply from nothing", s.Apply(&d))
 				return
 			}
-			if assert.Error(t, err) {
-				for _, w := range tc.want {
-					assert.Contains(t, err.Error(), w)
-				}
+			require.NoError(t, tc.Snapshot.Validate(), "the base of a delta case is valid")
+			check("CheckDelta", ir.CheckDelta(tc.Snapshot.Held(), tc.Delta))
+			s := tc.Snapshot.Clone()
+			err := s.Apply(tc.Delta)
+			check("Apply", err)
+			if err != nil {
+				assert.Empty(t, cmp.Diff(tc.Snapshot, s, irCmp), "a rejected delta changed the snapshot")
+				return
 			}
+			assert.Equal(t, tc.Delta.Generation, s.Generation)
+			assert.NoError(t, s.Validate(), "an accepted delta leaves a valid snapshot")
 		})
 	}
+}
+
+func TestCheckDeltaReportsEveryProblem(t *testing.T) {
+	d := &ir.Delta{
+		AddedAddressSets: []ir.AddressSet{irtest.AddrSet("net")},
+		RuleLists: []ir.RuleList{irtest.List("x", "NetworkPolicy", "ns", "x", ir.Egress,
+			irtest.Rule(2, "Maybe", irtest.Peers("gone"), irtest.Ports(irtest.Port(ir.TCP, 90, 80))))},
+		RemovedEndpoints: []string{"ns/zz"},
+	}
+	err := ir.CheckDelta(irtest.ContractBase().Held(), d)
+	require.ErrorIs(t, err, ir.ErrInvalid)
+	for _, w := range []string{`address set "net": added but exists`, `rule list "x" rule 2: unknown action "Maybe"`,
+		`unknown address set "gone"`, `port range 90-80 is empty`, `endpoint "ns/zz": removed but does not exist`} {
+		assert.ErrorContains(t, err, w)
+	}
+	assert.ErrorIs(t, ir.CheckDelta(irtest.ContractBase().Held(), nil), ir.ErrInvalid)
 }

@@ -21,4 +21,13 @@
 // A Delta carries the change between two generations; Snapshot.Apply applies
 // one and the engine guarantees that applying every delta in order to an empty
 // snapshot yields its full snapshot.
+//
+// The contract has one validator, CheckDelta: Snapshot.Validate checks the
+// delta that builds a snapshot from nothing (Snapshot.FromNothing),
+// Snapshot.Apply and every backend check each delta against what they hold
+// (Held) with it, so the memory, nftables and iptables backends accept and
+// reject exactly the same IR, and what they accept they can program. Errors
+// wrap ErrInvalid (the IR breaks the contract) or ErrStaleBase (a delta from
+// another generation); test them with errors.Is. irtest.ContractCases lists
+// the edge cases every validator and backend is tested on.
 package ir

@@ -164,6 +164,7 @@ type AddressSet struct {
 // resolves a named port against the destination of a connection: the rule's
 // port matches when (destination IP, destination port) is a member.
 type PortSet struct {
+	// ID has the form of AddressSet.ID.
 	ID       string
 	Protocol Protocol
 	// PortName is the container port name the set resolves.
@@ -175,9 +176,10 @@ type PortSet struct {
 // PortMatch matches the destination protocol and port of a connection.
 type PortMatch struct {
 	Protocol Protocol
-	// Port and EndPort bound the destination port range, inclusive. Port 0
-	// means every port of the protocol (EndPort is then 0 too). EndPort equals
-	// Port for a single port.
+	// Port and EndPort bound the destination port range, inclusive:
+	// 1 <= Port <= EndPort, with EndPort equal to Port for a single port.
+	// Port and EndPort both 0 mean every port of the protocol. Any other
+	// pair ({80, 0}, {0, 80}, {90, 80}) is invalid (CheckDelta).
 	Port, EndPort uint16
 	// NamedSet, when set, is the ID of the PortSet the destination must be
 	// in; Port and EndPort are then 0 and Protocol equals the set's protocol.
@@ -210,8 +212,11 @@ type RuleList struct {
 	ID        string
 	Origin    Origin
 	Direction Direction
-	// Priority orders lists within a first-match tier (lower first); lists of
-	// equal priority are ordered by ID. Zero for NetworkPolicy lists.
+	// Priority is the source object's priority within its first-match tier
+	// (lower is evaluated first); zero for NetworkPolicy lists. It is
+	// informational: the evaluation order is that of Tier.RuleLists, which
+	// the engine sorts by priority, then kind (AdminNetworkPolicy before
+	// ClusterNetworkPolicy), then name.
 	Priority int32
 	Rules    []Rule
 }
@@ -219,7 +224,8 @@ type RuleList struct {
 // Tier is one tier of an endpoint's policy for a direction.
 type Tier struct {
 	Kind TierKind
-	// RuleLists are RuleList IDs in evaluation order.
+	// RuleLists are RuleList IDs in evaluation order; backends evaluate them
+	// in this order and never re-sort them.
 	RuleLists []string
 }
 

@@ -26,48 +26,51 @@ func HostPrefix(a netip.Addr) netip.Prefix {
 
 // Subtract returns the addresses of cidr that lie in none of excepts, as the
 // fewest disjoint prefixes, sorted. Excepts of another family, or outside
-// cidr, remove nothing. cidr is masked first.
+// cidr, remove nothing. cidr is masked first. The cost grows with the
+// number of excepts times the prefix length, not with their product.
+//
+// go4.org/netipx (IPSetBuilder) does the same in fewer lines, but not
+// faster (BenchmarkSubtract in examples/internal/bench, same run: 1 except
+// 1.2-2.2 µs here, 2.7-7.1 µs netipx; 100 IPv4 excepts 0.14-0.27 ms and
+// 0.30-0.34 ms; 100 IPv6 excepts 0.42-1.1 ms and 0.91-1.6 ms), and its
+// go.mod would add seven modules to every importer's module graph.
 func Subtract(cidr netip.Prefix, excepts []netip.Prefix) []netip.Prefix {
 	cidr = cidr.Masked()
-	out := []netip.Prefix{cidr}
+	var in []netip.Prefix
 	for _, ex := range excepts {
-		ex = ex.Masked()
-		if ex.Addr().BitLen() != cidr.Addr().BitLen() {
-			continue
+		if ex = ex.Masked(); ex.Addr().BitLen() == cidr.Addr().BitLen() && cidr.Overlaps(ex) {
+			in = append(in, ex)
 		}
-		var next []netip.Prefix
-		for _, p := range out {
-			next = append(next, subtractOne(p, ex)...)
-		}
-		out = next
 	}
-	slices.SortFunc(out, ComparePrefix)
-	return out
+	slices.SortFunc(in, ComparePrefix)
+	return subtract(cidr, in, nil)
 }
 
-// subtractOne returns p minus ex as disjoint prefixes.
-func subtractOne(p, ex netip.Prefix) []netip.Prefix {
-	if !p.Overlaps(ex) {
-		return []netip.Prefix{p}
+// subtract appends to out, in address order, the parts of p outside every
+// prefix of ex; ex overlap p and are sorted by address. A part is emitted
+// whole as soon as nothing of ex falls in it, so two emitted halves of one
+// prefix never both come whole: the result is the fewest prefixes.
+func subtract(p netip.Prefix, ex []netip.Prefix, out []netip.Prefix) []netip.Prefix {
+	if len(ex) == 0 {
+		return append(out, p)
 	}
-	if ex.Bits() <= p.Bits() {
-		return nil // ex covers p
-	}
-	// Walk from p down to ex; at each level keep the sibling half that does
-	// not contain ex.
-	var out []netip.Prefix
-	cur := p
-	for cur.Bits() < ex.Bits() {
-		lo, hi := halves(cur)
-		if lo.Contains(ex.Addr()) {
-			out = append(out, hi)
-			cur = lo
-		} else {
-			out = append(out, lo)
-			cur = hi
+	for _, e := range ex {
+		if e.Bits() <= p.Bits() {
+			return out // e overlaps p and is no longer: it covers p
 		}
 	}
-	return out
+	// Every e is longer than p, so it lies in one half; sorted, those of
+	// the lower half come first.
+	lo, hi := halves(p)
+	split := len(ex)
+	for i, e := range ex {
+		if !lo.Contains(e.Addr()) {
+			split = i
+			break
+		}
+	}
+	out = subtract(lo, ex[:split], out)
+	return subtract(hi, ex[split:], out)
 }
 
 // halves splits p into its two prefixes one bit longer.

@@ -2,124 +2,32 @@ package ir
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
+	"iter"
+	"maps"
 	"net/netip"
 	"slices"
 )
 
-// Validate checks that every reference in the snapshot resolves and that IDs
-// are unique: endpoints name existing rule lists and no two share an
-// address, rules name existing address and port sets, named port matches
-// agree with their set's protocol, set members do not overlap. It returns every problem found, joined.
-func (s *Snapshot) Validate() error {
-	var errs []error
-	addr := make(map[string]bool, len(s.AddressSets))
-	for i := range s.AddressSets {
-		set := &s.AddressSets[i]
-		if addr[set.ID] {
-			errs = append(errs, fmt.Errorf("address set %q: duplicate ID", set.ID))
-		}
-		addr[set.ID] = true
-		if err := checkDisjoint(set.Members); err != nil {
-			errs = append(errs, fmt.Errorf("address set %q: %w", set.ID, err))
-		}
-		if set.Hosts {
-			for _, m := range set.Members {
-				if !m.IsSingleIP() {
-					errs = append(errs, fmt.Errorf("address set %q: holds hosts only, but has %s", set.ID, m))
-					break
-				}
-			}
-		}
-	}
-	ports := make(map[string]Protocol, len(s.PortSets))
-	for _, set := range s.PortSets {
-		if _, dup := ports[set.ID]; dup {
-			errs = append(errs, fmt.Errorf("port set %q: duplicate ID", set.ID))
-		}
-		ports[set.ID] = set.Protocol
-	}
-	lists := make(map[string]*RuleList, len(s.RuleLists))
-	for i := range s.RuleLists {
-		rl := &s.RuleLists[i]
-		if lists[rl.ID] != nil {
-			errs = append(errs, fmt.Errorf("rule list %q: duplicate ID", rl.ID))
-		}
-		lists[rl.ID] = rl
-		for _, r := range rl.Rules {
-			errs = append(errs, checkRule(rl.ID, &r, addr, ports)...)
-		}
-	}
-	eps := make(map[string]bool, len(s.Endpoints))
-	owners := make(map[netip.Addr]string, len(s.Endpoints))
-	for _, ep := range s.Endpoints {
-		if eps[ep.ID] {
-			errs = append(errs, fmt.Errorf("endpoint %q: duplicate ID", ep.ID))
-		}
-		eps[ep.ID] = true
-		for _, ip := range ep.IPs {
-			if o, ok := owners[ip]; ok && o != ep.ID {
-				errs = append(errs, fmt.Errorf("endpoint %q: address %s is also endpoint %q's", ep.ID, ip, o))
-			}
-			owners[ip] = ep.ID
-		}
-		for _, dir := range []Direction{Ingress, Egress} {
-			for _, t := range ep.Tiers(dir) {
-				for _, id := range t.RuleLists {
-					rl := lists[id]
-					switch {
-					case rl == nil:
-						errs = append(errs, fmt.Errorf("endpoint %q: %s tier %s: unknown rule list %q", ep.ID, dir, t.Kind, id))
-					case rl.Direction != dir:
-						errs = append(errs, fmt.Errorf("endpoint %q: %s tier %s: rule list %q is for %s", ep.ID, dir, t.Kind, id, rl.Direction))
-					}
-				}
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
+// Validate checks the snapshot against the IR contract (see CheckDelta,
+// which it calls on the delta that builds s from nothing): references
+// resolve, IDs are unique, set members are canonical and do not overlap,
+// port ranges are not empty, no two endpoints share an address. It returns
+// nil or an error wrapping ErrInvalid that joins every problem found. The
+// empty snapshot is valid.
+func (s *Snapshot) Validate() error { return CheckDelta(noneHeld{}, s.FromNothing()) }
 
-func checkRule(list string, r *Rule, addr map[string]bool, ports map[string]Protocol) []error {
-	var errs []error
-	for _, id := range r.Peers {
-		if !addr[id] {
-			errs = append(errs, fmt.Errorf("rule list %q rule %d: unknown address set %q", list, r.Index, id))
-		}
+// FromNothing returns the delta that creates s from the empty state (Base
+// 0): every set added, every rule list and endpoint upserted. It shares s's
+// slices. A backend compiles a whole snapshot as this delta.
+func (s *Snapshot) FromNothing() *Delta {
+	return &Delta{
+		Generation:       s.Generation,
+		AddedAddressSets: s.AddressSets,
+		AddedPortSets:    s.PortSets,
+		RuleLists:        s.RuleLists,
+		Endpoints:        s.Endpoints,
 	}
-	for _, pm := range r.Ports {
-		if pm.NamedSet != "" {
-			proto, ok := ports[pm.NamedSet]
-			switch {
-			case !ok:
-				errs = append(errs, fmt.Errorf("rule list %q rule %d: unknown port set %q", list, r.Index, pm.NamedSet))
-			case proto != pm.Protocol:
-				errs = append(errs, fmt.Errorf("rule list %q rule %d: port set %q is %s, match is %s", list, r.Index, pm.NamedSet, proto, pm.Protocol))
-			}
-			continue
-		}
-		if pm.EndPort < pm.Port {
-			errs = append(errs, fmt.Errorf("rule list %q rule %d: port range %d-%d is empty", list, r.Index, pm.Port, pm.EndPort))
-		}
-	}
-	switch r.Action {
-	case Allow, Deny, Pass:
-	default:
-		errs = append(errs, fmt.Errorf("rule list %q rule %d: unknown action %q", list, r.Index, r.Action))
-	}
-	return errs
-}
-
-func checkDisjoint(ps []netip.Prefix) error {
-	sorted := slices.Clone(ps)
-	slices.SortFunc(sorted, ComparePrefix)
-	for i := 1; i < len(sorted); i++ {
-		if sorted[i-1].Overlaps(sorted[i]) {
-			return fmt.Errorf("members %s and %s overlap", sorted[i-1], sorted[i])
-		}
-	}
-	return nil
 }
 
 // Clone returns a deep copy of s.
@@ -190,109 +98,61 @@ func (s *Snapshot) Sort() {
 }
 
 // Apply applies d to s in place and advances s.Generation, all or nothing:
-// when d's Base is not s's generation, or d names a set, list or endpoint in a
-// way that does not fit s (adding what exists, changing or removing what does
-// not, leaving a reference dangling), s is left unchanged and the error says
-// what did not fit.
+// when d's Base is not s's generation (ErrStaleBase) or d does not fit s
+// (CheckDelta; ErrInvalid), s is left unchanged and the error says why.
 func (s *Snapshot) Apply(d *Delta) error {
+	if d == nil {
+		return fmt.Errorf("%w: nil delta", ErrInvalid)
+	}
 	if d.Base != s.Generation {
-		return fmt.Errorf("delta from generation %d does not apply to generation %d", d.Base, s.Generation)
+		return fmt.Errorf("%w: delta %d→%d does not apply to generation %d", ErrStaleBase, d.Base, d.Generation, s.Generation)
 	}
-	next, err := applied(s, d)
-	if err != nil {
-		return err
+	if err := CheckDelta(s.Held(), d); err != nil {
+		return fmt.Errorf("delta %d→%d: %w", d.Base, d.Generation, err)
 	}
-	if err := next.Validate(); err != nil {
-		return fmt.Errorf("delta %d→%d leaves the IR inconsistent: %w", d.Base, d.Generation, err)
-	}
-	*s = *next
+	*s = *applied(s, d)
 	return nil
 }
 
-func applied(s *Snapshot, d *Delta) (*Snapshot, error) {
-	var errs []error
-	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
-	addr := make(map[string]map[netip.Prefix]struct{}, len(s.AddressSets)+len(d.AddedAddressSets))
-	addrDesc := make(map[string]string, len(s.AddressSets))
-	addrHosts := make(map[string]bool, len(s.AddressSets))
-	for _, set := range s.AddressSets {
-		addr[set.ID] = setOf(set.Members)
-		addrDesc[set.ID], addrHosts[set.ID] = set.Description, set.Hosts
-	}
-	for _, set := range d.AddedAddressSets {
-		if _, ok := addr[set.ID]; ok {
-			fail("address set %q: added but exists", set.ID)
-			continue
+// applied returns s with the checked delta d applied.
+func applied(s *Snapshot, d *Delta) *Snapshot {
+	addr := make(map[string]*AddressSet, len(s.AddressSets)+len(d.AddedAddressSets))
+	members := make(map[string]map[netip.Prefix]struct{}, len(s.AddressSets)+len(d.AddedAddressSets))
+	for _, sets := range [][]AddressSet{s.AddressSets, d.AddedAddressSets} {
+		for i := range sets {
+			addr[sets[i].ID], members[sets[i].ID] = &sets[i], setOf(sets[i].Members)
 		}
-		addr[set.ID] = setOf(set.Members)
-		addrDesc[set.ID], addrHosts[set.ID] = set.Description, set.Hosts
 	}
 	for _, ch := range d.AddressSetChanges {
-		m, ok := addr[ch.ID]
-		if !ok {
-			fail("address set %q: changed but does not exist", ch.ID)
-			continue
-		}
+		m := members[ch.ID]
 		for _, p := range ch.Removed {
-			if _, ok := m[p]; !ok {
-				fail("address set %q: removed member %s is absent", ch.ID, p)
-			}
 			delete(m, p)
 		}
 		for _, p := range ch.Added {
-			if _, ok := m[p]; ok {
-				fail("address set %q: added member %s is present", ch.ID, p)
-			}
 			m[p] = struct{}{}
 		}
 	}
 	for _, id := range d.RemovedAddressSets {
-		if _, ok := addr[id]; !ok {
-			fail("address set %q: removed but does not exist", id)
-		}
 		delete(addr, id)
 	}
 
-	type portSet struct {
-		proto   Protocol
-		name    string
-		members map[netip.AddrPort]struct{}
-	}
-	ports := make(map[string]*portSet, len(s.PortSets)+len(d.AddedPortSets))
-	for _, set := range s.PortSets {
-		ports[set.ID] = &portSet{set.Protocol, set.PortName, setOf(set.Members)}
-	}
-	for _, set := range d.AddedPortSets {
-		if _, ok := ports[set.ID]; ok {
-			fail("port set %q: added but exists", set.ID)
-			continue
+	ports := make(map[string]*PortSet, len(s.PortSets)+len(d.AddedPortSets))
+	portMembers := make(map[string]map[netip.AddrPort]struct{}, len(s.PortSets)+len(d.AddedPortSets))
+	for _, sets := range [][]PortSet{s.PortSets, d.AddedPortSets} {
+		for i := range sets {
+			ports[sets[i].ID], portMembers[sets[i].ID] = &sets[i], setOf(sets[i].Members)
 		}
-		ports[set.ID] = &portSet{set.Protocol, set.PortName, setOf(set.Members)}
 	}
 	for _, ch := range d.PortSetChanges {
-		ps, ok := ports[ch.ID]
-		if !ok {
-			fail("port set %q: changed but does not exist", ch.ID)
-			continue
-		}
+		m := portMembers[ch.ID]
 		for _, p := range ch.Removed {
-			if _, ok := ps.members[p]; !ok {
-				fail("port set %q: removed member %s is absent", ch.ID, p)
-			}
-			delete(ps.members, p)
+			delete(m, p)
 		}
 		for _, p := range ch.Added {
-			if _, ok := ps.members[p]; ok {
-				fail("port set %q: added member %s is present", ch.ID, p)
-			}
-			ps.members[p] = struct{}{}
+			m[p] = struct{}{}
 		}
 	}
 	for _, id := range d.RemovedPortSets {
-		if _, ok := ports[id]; !ok {
-			fail("port set %q: removed but does not exist", id)
-		}
 		delete(ports, id)
 	}
 
@@ -304,9 +164,6 @@ func applied(s *Snapshot, d *Delta) (*Snapshot, error) {
 		lists[rl.ID] = rl.Clone()
 	}
 	for _, id := range d.RemovedRuleLists {
-		if _, ok := lists[id]; !ok {
-			fail("rule list %q: removed but does not exist", id)
-		}
 		delete(lists, id)
 	}
 
@@ -318,21 +175,15 @@ func applied(s *Snapshot, d *Delta) (*Snapshot, error) {
 		eps[ep.ID] = ep.Clone()
 	}
 	for _, id := range d.RemovedEndpoints {
-		if _, ok := eps[id]; !ok {
-			fail("endpoint %q: removed but does not exist", id)
-		}
 		delete(eps, id)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
 	}
 
 	next := &Snapshot{Generation: d.Generation}
-	for id, m := range addr {
-		next.AddressSets = append(next.AddressSets, AddressSet{ID: id, Description: addrDesc[id], Hosts: addrHosts[id], Members: keysOf(m)})
+	for id, set := range addr {
+		next.AddressSets = append(next.AddressSets, AddressSet{ID: id, Description: set.Description, Hosts: set.Hosts, Members: keysOf(members[id])})
 	}
-	for id, ps := range ports {
-		next.PortSets = append(next.PortSets, PortSet{ID: id, Protocol: ps.proto, PortName: ps.name, Members: keysOf(ps.members)})
+	for id, set := range ports {
+		next.PortSets = append(next.PortSets, PortSet{ID: id, Protocol: set.Protocol, PortName: set.PortName, Members: keysOf(portMembers[id])})
 	}
 	for _, rl := range lists {
 		next.RuleLists = append(next.RuleLists, rl)
@@ -341,8 +192,94 @@ func applied(s *Snapshot, d *Delta) (*Snapshot, error) {
 		next.Endpoints = append(next.Endpoints, ep)
 	}
 	next.Sort()
-	return next, nil
+	return next
 }
+
+// Held returns a view of s for CheckDelta. It indexes s once (a pass over
+// every set member and endpoint); s must not change while the view is in
+// use.
+func (s *Snapshot) Held() Held {
+	h := &snapHeld{
+		addr:   make(map[string]*AddressSet, len(s.AddressSets)),
+		member: make(map[string]map[netip.Prefix]struct{}, len(s.AddressSets)),
+		ports:  make(map[string]*PortSet, len(s.PortSets)),
+		pmem:   make(map[string]map[netip.AddrPort]struct{}, len(s.PortSets)),
+		lists:  make(map[string]*RuleList, len(s.RuleLists)),
+		eps:    make(map[string]*Endpoint, len(s.Endpoints)),
+		owners: make(map[netip.Addr]string, len(s.Endpoints)),
+	}
+	for i := range s.AddressSets {
+		set := &s.AddressSets[i]
+		h.addr[set.ID], h.member[set.ID] = set, setOf(set.Members)
+	}
+	for i := range s.PortSets {
+		set := &s.PortSets[i]
+		h.ports[set.ID], h.pmem[set.ID] = set, setOf(set.Members)
+	}
+	for i := range s.RuleLists {
+		h.lists[s.RuleLists[i].ID] = &s.RuleLists[i]
+	}
+	for i := range s.Endpoints {
+		ep := &s.Endpoints[i]
+		h.eps[ep.ID] = ep
+		for _, ip := range ep.IPs {
+			h.owners[ip] = ep.ID
+		}
+	}
+	return h
+}
+
+type snapHeld struct {
+	addr   map[string]*AddressSet
+	member map[string]map[netip.Prefix]struct{}
+	ports  map[string]*PortSet
+	pmem   map[string]map[netip.AddrPort]struct{}
+	lists  map[string]*RuleList
+	eps    map[string]*Endpoint
+	owners map[netip.Addr]string
+}
+
+func (h *snapHeld) AddressSet(id string) (bool, bool) {
+	set := h.addr[id]
+	return set != nil, set != nil && set.Hosts
+}
+
+func (h *snapHeld) HasAddress(id string, p netip.Prefix) bool {
+	_, ok := h.member[id][p]
+	return ok
+}
+
+func (h *snapHeld) AddressMembers(id string) iter.Seq[netip.Prefix] {
+	if set := h.addr[id]; set != nil {
+		return slices.Values(set.Members)
+	}
+	return slices.Values([]netip.Prefix(nil))
+}
+
+func (h *snapHeld) PortSet(id string) (Protocol, bool) {
+	if set := h.ports[id]; set != nil {
+		return set.Protocol, true
+	}
+	return 0, false
+}
+
+func (h *snapHeld) HasAddrPort(id string, ap netip.AddrPort) bool {
+	_, ok := h.pmem[id][ap]
+	return ok
+}
+
+func (h *snapHeld) RuleList(id string) *RuleList { return h.lists[id] }
+
+func (h *snapHeld) RuleLists() iter.Seq[*RuleList] { return maps.Values(h.lists) }
+
+func (h *snapHeld) Endpoint(id string) bool { return h.eps[id] != nil }
+
+func (h *snapHeld) Owner(a netip.Addr) (string, bool) {
+	id, ok := h.owners[a]
+	return id, ok
+}
+
+func (h *snapHeld) Endpoints() iter.Seq[*Endpoint] { return maps.Values(h.eps) }
 
 func setOf[T comparable](xs []T) map[T]struct{} {
 	m := make(map[T]struct{}, len(xs))

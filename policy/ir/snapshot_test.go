@@ -154,7 +154,7 @@ func TestValidate(t *testing.T) {
 			s := baseSnapshot()
 			tc.tweak(s)
 			err := s.Validate()
-			require.Error(t, err)
+			require.ErrorIs(t, err, ir.ErrInvalid)
 			for _, w := range tc.want {
 				assert.ErrorContains(t, err, w)
 			}
@@ -262,9 +262,10 @@ func TestApplyRejects(t *testing.T) {
 		name  string
 		delta ir.Delta
 		want  string
+		kind  error // ir.ErrInvalid unless set
 	}{
-		{name: "wrong base", delta: ir.Delta{Base: 0, Generation: 2}, want: "delta from generation 0 does not apply to generation 1"},
-		{name: "base ahead", delta: ir.Delta{Base: 2, Generation: 3}, want: "delta from generation 2 does not apply to generation 1"},
+		{name: "wrong base", delta: ir.Delta{Base: 0, Generation: 2}, want: "delta 0→2 does not apply to generation 1", kind: ir.ErrStaleBase},
+		{name: "base ahead", delta: ir.Delta{Base: 2, Generation: 3}, want: "delta 2→3 does not apply to generation 1", kind: ir.ErrStaleBase},
 		{
 			name:  "adding an existing address set",
 			delta: ir.Delta{Base: 1, Generation: 2, AddedAddressSets: []ir.AddressSet{addrSet("pods-a")}},
@@ -273,7 +274,7 @@ func TestApplyRejects(t *testing.T) {
 		{
 			name:  "adding an address set twice",
 			delta: ir.Delta{Base: 1, Generation: 2, AddedAddressSets: []ir.AddressSet{addrSet("x"), addrSet("x")}},
-			want:  `address set "x": added but exists`,
+			want:  `address set "x": duplicate ID`,
 		},
 		{
 			name:  "adding an existing port set",
@@ -333,12 +334,12 @@ func TestApplyRejects(t *testing.T) {
 		{
 			name:  "removing an address set still used by a rule",
 			delta: ir.Delta{Base: 1, Generation: 2, RemovedAddressSets: []string{"pods-a"}},
-			want:  `rule list "np-b-in" rule 0: unknown address set "pods-a"`,
+			want:  `rule list "np-b-in" rule 0: address set "pods-a" is removed but still used`,
 		},
 		{
 			name:  "removing a port set still used by a rule",
 			delta: ir.Delta{Base: 1, Generation: 2, RemovedPortSets: []string{"tcp-http"}},
-			want:  `rule list "np-b-in" rule 0: unknown port set "tcp-http"`,
+			want:  `rule list "np-b-in" rule 0: port set "tcp-http" is removed but still used`,
 		},
 		{
 			name:  "removing a rule list still used by an endpoint",
@@ -391,7 +392,11 @@ func TestApplyRejects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := baseSnapshot()
 			err := s.Apply(&tc.delta)
-			require.Error(t, err)
+			kind := tc.kind
+			if kind == nil {
+				kind = ir.ErrInvalid
+			}
+			require.ErrorIs(t, err, kind)
 			assert.ErrorContains(t, err, tc.want)
 			if diff := cmp.Diff(baseSnapshot(), s, irCmp); diff != "" {
 				t.Errorf("a rejected delta changed the snapshot (-want +got):\n%s", diff)

@@ -11,16 +11,23 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"sigs.k8s.io/network-policy-api/apis/v1alpha1"
+	"sigs.k8s.io/network-policy-api/apis/v1beta1"
 )
 
-// Cluster is a set of plain Kubernetes objects: namespaces, pods and
-// NetworkPolicies. It stores deep copies and hands out deep copies, so
+// Cluster is a set of plain Kubernetes objects: namespaces, pods,
+// NetworkPolicies, the cluster-wide policies (AdminNetworkPolicy,
+// BaselineAdminNetworkPolicy, ClusterNetworkPolicy) and nodes. It stores deep copies and hands out deep copies, so
 // neither a caller's later edits nor a clone's mutations leak into it. The
 // zero value is not usable; call NewCluster.
 type Cluster struct {
 	namespaces map[string]*corev1.Namespace
 	pods       map[string]*corev1.Pod                 // by namespace/name
 	policies   map[string]*networkingv1.NetworkPolicy // by namespace/name
+	anps       map[string]*v1alpha1.AdminNetworkPolicy
+	banps      map[string]*v1alpha1.BaselineAdminNetworkPolicy
+	cnps       map[string]*v1beta1.ClusterNetworkPolicy
+	nodes      map[string]*corev1.Node
 }
 
 // NewCluster returns an empty cluster.
@@ -29,6 +36,10 @@ func NewCluster() *Cluster {
 		namespaces: map[string]*corev1.Namespace{},
 		pods:       map[string]*corev1.Pod{},
 		policies:   map[string]*networkingv1.NetworkPolicy{},
+		anps:       map[string]*v1alpha1.AdminNetworkPolicy{},
+		banps:      map[string]*v1alpha1.BaselineAdminNetworkPolicy{},
+		cnps:       map[string]*v1beta1.ClusterNetworkPolicy{},
+		nodes:      map[string]*corev1.Node{},
 	}
 }
 
@@ -43,6 +54,18 @@ func (c *Cluster) Clone() *Cluster {
 	}
 	for k, v := range c.policies {
 		out.policies[k] = v.DeepCopy()
+	}
+	for k, v := range c.anps {
+		out.anps[k] = v.DeepCopy()
+	}
+	for k, v := range c.banps {
+		out.banps[k] = v.DeepCopy()
+	}
+	for k, v := range c.cnps {
+		out.cnps[k] = v.DeepCopy()
+	}
+	for k, v := range c.nodes {
+		out.nodes[k] = v.DeepCopy()
 	}
 	return out
 }
@@ -71,6 +94,65 @@ func (c *Cluster) SetPolicy(np *networkingv1.NetworkPolicy) {
 	if np != nil {
 		c.policies[key(np.Namespace, np.Name)] = np.DeepCopy()
 	}
+}
+
+// SetAdminNetworkPolicy adds anp, or replaces the one of the same name. A
+// nil policy is ignored.
+func (c *Cluster) SetAdminNetworkPolicy(anp *v1alpha1.AdminNetworkPolicy) {
+	if anp != nil {
+		c.anps[anp.Name] = anp.DeepCopy()
+	}
+}
+
+// SetBaselineAdminNetworkPolicy adds banp, or replaces the one of the same
+// name. A nil policy is ignored.
+func (c *Cluster) SetBaselineAdminNetworkPolicy(banp *v1alpha1.BaselineAdminNetworkPolicy) {
+	if banp != nil {
+		c.banps[banp.Name] = banp.DeepCopy()
+	}
+}
+
+// SetClusterNetworkPolicy adds cnp, or replaces the one of the same name. A
+// nil policy is ignored.
+func (c *Cluster) SetClusterNetworkPolicy(cnp *v1beta1.ClusterNetworkPolicy) {
+	if cnp != nil {
+		c.cnps[cnp.Name] = cnp.DeepCopy()
+	}
+}
+
+// SetNode adds n, or replaces the node of the same name. A nil node is
+// ignored.
+func (c *Cluster) SetNode(n *corev1.Node) {
+	if n != nil {
+		c.nodes[n.Name] = n.DeepCopy()
+	}
+}
+
+// ClusterNetworkPolicy returns a copy of the named ClusterNetworkPolicy, or
+// nil.
+func (c *Cluster) ClusterNetworkPolicy(name string) *v1beta1.ClusterNetworkPolicy {
+	return c.cnps[name].DeepCopy()
+}
+
+// DeleteAdminNetworkPolicy removes an AdminNetworkPolicy. Unknown names are
+// ignored.
+func (c *Cluster) DeleteAdminNetworkPolicy(name string) { delete(c.anps, name) }
+
+// DeleteBaselineAdminNetworkPolicy removes a BaselineAdminNetworkPolicy.
+// Unknown names are ignored.
+func (c *Cluster) DeleteBaselineAdminNetworkPolicy(name string) { delete(c.banps, name) }
+
+// DeleteClusterNetworkPolicy removes a ClusterNetworkPolicy. Unknown names
+// are ignored.
+func (c *Cluster) DeleteClusterNetworkPolicy(name string) { delete(c.cnps, name) }
+
+// DeleteNode removes a node. Unknown names are ignored.
+func (c *Cluster) DeleteNode(name string) { delete(c.nodes, name) }
+
+// HasClusterObjects reports whether the cluster holds a cluster-wide policy
+// or a node: what only a ClusterLoader can load.
+func (c *Cluster) HasClusterObjects() bool {
+	return len(c.anps)+len(c.banps)+len(c.cnps)+len(c.nodes) > 0
 }
 
 // DeleteNamespace removes the namespace object only: its pods and policies
@@ -211,6 +293,20 @@ type Loader interface {
 	DeleteNetworkPolicy(namespace, name string)
 }
 
+// ClusterLoader receives cluster-wide policies and nodes. Palisade's
+// policy.Engine satisfies it. Applying a change of those kinds to a Loader
+// that is not a ClusterLoader is an error.
+type ClusterLoader interface {
+	UpsertAdminNetworkPolicy(anp *v1alpha1.AdminNetworkPolicy) error
+	DeleteAdminNetworkPolicy(name string)
+	UpsertBaselineAdminNetworkPolicy(banp *v1alpha1.BaselineAdminNetworkPolicy) error
+	DeleteBaselineAdminNetworkPolicy(name string)
+	UpsertClusterNetworkPolicy(cnp *v1beta1.ClusterNetworkPolicy) error
+	DeleteClusterNetworkPolicy(name string)
+	UpsertNode(node *corev1.Node)
+	DeleteNode(name string)
+}
+
 // Op is what a Change does.
 type Op string
 
@@ -224,12 +320,14 @@ const (
 // Change is one event that turns a cluster state into the next.
 type Change struct {
 	Op Op
-	// Kind is "Namespace", "Pod" or "NetworkPolicy".
+	// Kind is "Namespace", "Pod", "NetworkPolicy", "Node",
+	// "AdminNetworkPolicy", "BaselineAdminNetworkPolicy" or
+	// "ClusterNetworkPolicy".
 	Kind      string
 	Namespace string
 	Name      string
-	// Object is the new object of an Upsert (a *corev1.Namespace,
-	// *corev1.Pod or *networkingv1.NetworkPolicy); nil for a Delete.
+	// Object is the new object of an Upsert (a pointer to the kind's API
+	// type); nil for a Delete.
 	Object any
 }
 
@@ -241,8 +339,17 @@ func (ch Change) String() string {
 	return fmt.Sprintf("%s %s %s/%s", ch.Op, ch.Kind, ch.Namespace, ch.Name)
 }
 
-// Apply sends the change to l.
+// Apply sends the change to l. A change of a cluster-wide policy or a node
+// needs l to be a ClusterLoader too.
 func (ch Change) Apply(l Loader) error {
+	switch ch.Kind {
+	case "Node", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy":
+		cl, ok := l.(ClusterLoader)
+		if !ok {
+			return fmt.Errorf("%s: the loader takes no cluster-wide policies or nodes", ch)
+		}
+		return ch.applyCluster(cl)
+	}
 	switch {
 	case ch.Op == Upsert && ch.Kind == "Namespace":
 		l.UpsertNamespace(ch.Object.(*corev1.Namespace))
@@ -262,10 +369,35 @@ func (ch Change) Apply(l Loader) error {
 	return nil
 }
 
+func (ch Change) applyCluster(l ClusterLoader) error {
+	switch {
+	case ch.Op == Upsert && ch.Kind == "Node":
+		l.UpsertNode(ch.Object.(*corev1.Node))
+	case ch.Op == Upsert && ch.Kind == "AdminNetworkPolicy":
+		return l.UpsertAdminNetworkPolicy(ch.Object.(*v1alpha1.AdminNetworkPolicy))
+	case ch.Op == Upsert && ch.Kind == "BaselineAdminNetworkPolicy":
+		return l.UpsertBaselineAdminNetworkPolicy(ch.Object.(*v1alpha1.BaselineAdminNetworkPolicy))
+	case ch.Op == Upsert && ch.Kind == "ClusterNetworkPolicy":
+		return l.UpsertClusterNetworkPolicy(ch.Object.(*v1beta1.ClusterNetworkPolicy))
+	case ch.Op == Delete && ch.Kind == "Node":
+		l.DeleteNode(ch.Name)
+	case ch.Op == Delete && ch.Kind == "AdminNetworkPolicy":
+		l.DeleteAdminNetworkPolicy(ch.Name)
+	case ch.Op == Delete && ch.Kind == "BaselineAdminNetworkPolicy":
+		l.DeleteBaselineAdminNetworkPolicy(ch.Name)
+	case ch.Op == Delete && ch.Kind == "ClusterNetworkPolicy":
+		l.DeleteClusterNetworkPolicy(ch.Name)
+	default:
+		return fmt.Errorf("%s: unknown change", ch)
+	}
+	return nil
+}
+
 // Changes returns the events that turn prev into next: upserts of the
-// objects that are new or differ (namespaces, then pods, then policies), then
-// deletes of the objects next no longer has (policies, then pods, then
-// namespaces), each group sorted by name. A nil prev or next is the empty
+// objects that are new or differ (namespaces, pods, NetworkPolicies, nodes,
+// AdminNetworkPolicies, BaselineAdminNetworkPolicies, then
+// ClusterNetworkPolicies), then deletes of the objects next no longer has
+// (in the reverse order of kinds), each group sorted by name. A nil prev or next is the empty
 // cluster. Upserted objects are copies.
 func Changes(prev, next *Cluster) []Change {
 	if prev == nil {
@@ -284,6 +416,22 @@ func Changes(prev, next *Cluster) []Change {
 	out = append(out, upserts("NetworkPolicy", prev.policies, next.policies, func(np *networkingv1.NetworkPolicy) (string, string, any) {
 		return np.Namespace, np.Name, np.DeepCopy()
 	})...)
+	out = append(out, upserts("Node", prev.nodes, next.nodes, func(n *corev1.Node) (string, string, any) {
+		return "", n.Name, n.DeepCopy()
+	})...)
+	out = append(out, upserts("AdminNetworkPolicy", prev.anps, next.anps, func(p *v1alpha1.AdminNetworkPolicy) (string, string, any) {
+		return "", p.Name, p.DeepCopy()
+	})...)
+	out = append(out, upserts("BaselineAdminNetworkPolicy", prev.banps, next.banps, func(p *v1alpha1.BaselineAdminNetworkPolicy) (string, string, any) {
+		return "", p.Name, p.DeepCopy()
+	})...)
+	out = append(out, upserts("ClusterNetworkPolicy", prev.cnps, next.cnps, func(p *v1beta1.ClusterNetworkPolicy) (string, string, any) {
+		return "", p.Name, p.DeepCopy()
+	})...)
+	out = append(out, deletes("ClusterNetworkPolicy", prev.cnps, next.cnps)...)
+	out = append(out, deletes("BaselineAdminNetworkPolicy", prev.banps, next.banps)...)
+	out = append(out, deletes("AdminNetworkPolicy", prev.anps, next.anps)...)
+	out = append(out, deletes("Node", prev.nodes, next.nodes)...)
 	out = append(out, deletes("NetworkPolicy", prev.policies, next.policies)...)
 	out = append(out, deletes("Pod", prev.pods, next.pods)...)
 	out = append(out, deletes("Namespace", prev.namespaces, next.namespaces)...)

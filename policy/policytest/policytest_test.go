@@ -18,13 +18,13 @@ func TestScenariosWellFormed(t *testing.T) {
 	assert.Len(t, upstream, 48, "the upstream suite has 42 TCP, 3 UDP and 3 SCTP scenarios")
 	names := map[string]bool{}
 	titles := map[string]bool{}
-	for i, sc := range append(upstream, Extras()...) {
+	for i, sc := range append(append(upstream, Extras()...), ClusterScenarios()...) {
 		isExtra := i >= len(upstream)
 		t.Run(sc.Name, func(t *testing.T) {
 			assert.False(t, names[sc.Name], "duplicate name")
 			names[sc.Name] = true
 			if isExtra {
-				assert.True(t, strings.HasPrefix(sc.Name, "extra/"))
+				assert.True(t, strings.HasPrefix(sc.Name, "extra/") || strings.HasPrefix(sc.Name, "cluster/"))
 				assert.Empty(t, sc.Upstream)
 			} else {
 				assert.NotEmpty(t, sc.Upstream)
@@ -54,7 +54,7 @@ func TestScenariosWellFormed(t *testing.T) {
 func TestScenarioMutationsDeterministic(t *testing.T) {
 	for _, fams := range [][]Family{{IPv4}, {IPv6}, {IPv4, IPv6}} {
 		m := StandardModel(fams...)
-		for _, sc := range append(Scenarios(), Extras()...) {
+		for _, sc := range append(append(Scenarios(), Extras()...), ClusterScenarios()...) {
 			run := func() []*Cluster {
 				c, err := m.Cluster()
 				require.NoError(t, err)
