@@ -218,3 +218,26 @@ func TestParseMode(t *testing.T) {
 	_, err := conntrack.ParseMode("Follow")
 	assert.Error(t, err)
 }
+
+// A Sync (a restart, a resync after drift) judges every entry: the ones
+// the synced state denies are cut, whatever changed.
+func TestFollowerSyncJudgesEveryEntry(t *testing.T) {
+	othTCP := entry(unix.IPPROTO_TCP, oth, db, 6379)
+	feTCP := entry(unix.IPPROTO_TCP, fe, db, 6379)
+	neither := entry(unix.IPPROTO_UDP, outside, "198.51.100.1", 53)
+	tab := &fakeTable{entries: []*netlink.ConntrackFlow{othTCP, feTCP, neither}}
+	m := &fakeMetrics{}
+	f, _ := newFollower(t, tab, m, conntrack.ModeFollow)
+	require.Len(t, tab.entries, 3)
+
+	next := cluster()
+	require.NoError(t, next.Apply(removeOth(1)))
+	tab.dumps = nil
+	_, err := f.Sync(context.Background(), next)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []uint8{unix.AF_INET, unix.AF_INET6}, tab.dumps, "both families")
+	assert.False(t, tab.has(othTCP))
+	assert.True(t, tab.has(feTCP))
+	assert.True(t, tab.has(neither), "neither end is an endpoint: left alone")
+	assert.Equal(t, []int{1}, m.cuts)
+}
