@@ -1,9 +1,11 @@
 // Package backendtest is a conformance suite for packet-filter backends,
 // ours or a user's. Run builds a lab of network namespaces (package lab),
 // programs the backend under test inside each lab node through the policy
-// engine, plays the upstream network-policy scenarios and Palisade's own
-// (label and policy changes, dual-stack, ipBlock with except, named ports
-// that differ per pod, endPort ranges, SCTP) as incremental deltas, probes
+// engine, plays the upstream network-policy scenarios, the cluster-wide
+// policy scenarios (policytest.ClusterScenarios: Admin, NetworkPolicy and
+// Baseline tiers, Pass, priorities) and Palisade's own (label and policy
+// changes, dual-stack, ipBlock with except, named ports that differ per pod,
+// endPort ranges, SCTP) as incremental deltas, probes
 // every pod pair with real TCP, UDP and SCTP traffic, and compares each
 // observed matrix with the scenario's expectation and with the memory
 // backend's verdicts. It needs root; without it the tests skip.
@@ -53,9 +55,11 @@ type Config struct {
 }
 
 // Scenarios returns what Run plays by default: the upstream suite, the
-// policytest extras and this package's own.
+// policytest extras, the cluster-wide policy scenarios and this package's
+// own.
 func Scenarios() []policytest.Scenario {
 	out := append(policytest.Scenarios(), policytest.Extras()...)
+	out = append(out, policytest.ClusterScenarios()...)
 	return append(out, Extras()...)
 }
 

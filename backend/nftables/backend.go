@@ -40,7 +40,7 @@ type Backend struct {
 	cfg Config
 
 	mu sync.Mutex
-	c  *conn
+	c  kernelConn
 	st *state // nil before the first Sync
 	// dirty: st may not match the kernel (a failed Apply); Apply refuses
 	// and the next Sync reads everything.
@@ -53,6 +53,21 @@ type Backend struct {
 }
 
 var _ backend.Backend = (*Backend)(nil)
+
+// kernelConn is what the backend needs from the kernel: the ruleset
+// generation, a read of our table, and one atomic batch (applied whole or
+// not at all; with checkGen, only while the generation is still gen). conn
+// is the netlink implementation; the tests' fakeKernel applies batches to
+// an in-memory table, so that the diff, read and batch logic runs without
+// root.
+type kernelConn interface {
+	generation() (uint32, error)
+	read(table string) (*kernelState, error)
+	commit(msgs []netlink.Message, gen uint32, checkGen bool) (uint32, error)
+	close() error
+}
+
+var _ kernelConn = (*conn)(nil)
 
 // New opens a netlink socket in cfg.NetNS. It does not touch the ruleset.
 func New(cfg Config) (*Backend, error) {
