@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/palisade-net/palisade/policy/ir"
 )
@@ -94,4 +95,24 @@ func CheckApply(ctx context.Context, name string, d *ir.Delta, synced, dirty boo
 		return fmt.Errorf("%s: Apply: %w: delta %d→%d does not apply to generation %d", name, ir.ErrStaleBase, d.Base, d.Generation, held)
 	}
 	return nil
+}
+
+type changeTimeKey struct{}
+
+// WithChangeTime returns a copy of ctx that carries t, the time of the
+// oldest change (an API event, say) that the Sync or Apply made with it
+// programs. Backends and decorators that measure how long a change took to
+// reach the kernel read it with ChangeTime. A zero t leaves ctx as it is.
+func WithChangeTime(ctx context.Context, t time.Time) context.Context {
+	if t.IsZero() {
+		return ctx
+	}
+	return context.WithValue(ctx, changeTimeKey{}, t)
+}
+
+// ChangeTime returns the time WithChangeTime put into ctx, and false when
+// ctx carries none.
+func ChangeTime(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(changeTimeKey{}).(time.Time)
+	return t, ok
 }

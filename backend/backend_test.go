@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -46,4 +47,15 @@ func TestCheckApply(t *testing.T) {
 	}
 	assert.ErrorIs(t, backend.ErrStaleBase, ir.ErrStaleBase)
 	assert.False(t, backend.NeedsSync(errors.New("netlink: EPERM")))
+}
+
+func TestChangeTime(t *testing.T) {
+	ctx := context.Background()
+	_, ok := backend.ChangeTime(ctx)
+	assert.False(t, ok, "none by default")
+	assert.Equal(t, ctx, backend.WithChangeTime(ctx, time.Time{}), "a zero time changes nothing")
+	t0 := time.Date(2026, 12, 3, 15, 0, 0, 0, time.UTC)
+	got, ok := backend.ChangeTime(backend.WithChangeTime(ctx, t0))
+	assert.True(t, ok)
+	assert.Equal(t, t0, got)
 }

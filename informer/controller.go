@@ -465,7 +465,8 @@ func (c *Controller) program(ctx context.Context, periodic bool) error {
 	first := !c.ready.Load()
 	c.mu.Unlock()
 
-	err := c.programOnce(ctx, full)
+	// The backend (or a decorator of it) may measure from the change.
+	err := c.programOnce(backend.WithChangeTime(ctx, since), full)
 	end := c.clock.Now()
 	if err == nil {
 		c.reportShared()

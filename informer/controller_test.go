@@ -335,6 +335,7 @@ func TestLatencyObservedWithFakeClock(t *testing.T) {
 	e.waitReady() // the first run needs no timer
 
 	// An event at T0, programmed by the run due at T0 + MinSyncInterval.
+	t0 := clk.Now()
 	h := handlers(e.c, "Pod", e.c.upsertPod, e.engine.DeletePod)
 	h.OnAdd(makePod("prod", "a", ipDB), false)
 	clk.Step(DefaultMinSyncInterval)
@@ -351,6 +352,10 @@ func TestLatencyObservedWithFakeClock(t *testing.T) {
 		assert.Equal(t, DefaultMinSyncInterval, e.metrics.latencies[0], "event received → run returned")
 		assert.Equal(t, 1, e.metrics.applies)
 	})
+	// The backend learns when the change it programs happened.
+	if got := e.backend.changeTime.Load(); assert.NotNil(t, got) {
+		assert.Equal(t, t0, *got)
+	}
 }
 
 // logLines collects a logger's lines.

@@ -90,7 +90,8 @@ const (
 type countingBackend struct {
 	*memory.Backend
 	applies, syncs       atomic.Int64
-	failApply, failSyncs atomic.Int64 // how many of the next calls fail
+	failApply, failSyncs atomic.Int64              // how many of the next calls fail
+	changeTime           atomic.Pointer[time.Time] // backend.ChangeTime of the last Apply
 }
 
 func newCountingBackend() *countingBackend {
@@ -99,6 +100,9 @@ func newCountingBackend() *countingBackend {
 
 func (b *countingBackend) Apply(ctx context.Context, d *ir.Delta) error {
 	b.applies.Add(1)
+	if t, ok := backend.ChangeTime(ctx); ok {
+		b.changeTime.Store(&t)
+	}
 	if b.failApply.Add(-1) >= 0 {
 		return errTest
 	}

@@ -86,6 +86,9 @@ func (b *Backend) Apply(ctx context.Context, d *ir.Delta) error {
 	if err := backend.CheckApply(ctx, "memory", d, true, false, b.snap.Generation); err != nil {
 		return err
 	}
+	if b.applyMembers(d) {
+		return nil
+	}
 	next := b.snap.Clone()
 	if err := next.Apply(d); err != nil {
 		return fmt.Errorf("memory: Apply: %w", err)
@@ -269,4 +272,82 @@ func FormatPort(p ir.PortMatch) string {
 		return fmt.Sprintf("%s/%d-%d", p.Protocol, p.Port, p.EndPort)
 	}
 	return fmt.Sprintf("%s/%d", p.Protocol, p.Port)
+}
+
+// Affected returns the addresses of the endpoints, in the state held, whose
+// verdicts d may change: the endpoints d upserts or removes, and those whose
+// tiers use a rule list d replaces or a rule list with a rule that uses an
+// address or port set d changes. Call it before applying d (for the old
+// addresses of endpoints d changes or removes) and after (for the new ones);
+// the union of the two answers covers every endpoint a flow's verdict can
+// change at. Names that the state does not hold are skipped; a nil or empty
+// delta affects nothing. The order of the addresses is unspecified.
+func (b *Backend) Affected(d *ir.Delta) []netip.Addr {
+	if d == nil {
+		return nil
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	sets := make(map[string]bool, len(d.AddressSetChanges)+len(d.PortSetChanges))
+	for _, ch := range d.AddressSetChanges {
+		sets[ch.ID] = true
+	}
+	for _, ch := range d.PortSetChanges {
+		sets[ch.ID] = true
+	}
+	lists := make(map[string]bool, len(d.RuleLists))
+	for _, rl := range d.RuleLists {
+		lists[rl.ID] = true
+	}
+	if len(sets) > 0 {
+		for id, rl := range b.state.lists {
+			if !lists[id] && usesSet(rl, sets) {
+				lists[id] = true
+			}
+		}
+	}
+	named := make(map[string]bool, len(d.Endpoints)+len(d.RemovedEndpoints))
+	for _, ep := range d.Endpoints {
+		named[ep.ID] = true
+	}
+	for _, id := range d.RemovedEndpoints {
+		named[id] = true
+	}
+	var out []netip.Addr
+	for i := range b.snap.Endpoints {
+		ep := &b.snap.Endpoints[i]
+		if named[ep.ID] || (len(lists) > 0 && usesList(ep, lists)) {
+			out = append(out, ep.IPs...)
+		}
+	}
+	return out
+}
+
+func usesSet(rl *ir.RuleList, sets map[string]bool) bool {
+	for _, r := range rl.Rules {
+		for _, id := range r.Peers {
+			if sets[id] {
+				return true
+			}
+		}
+		for _, p := range r.Ports {
+			if p.NamedSet != "" && sets[p.NamedSet] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func usesList(ep *ir.Endpoint, lists map[string]bool) bool {
+	for _, tiers := range [][]ir.Tier{ep.Ingress, ep.Egress} {
+		for _, t := range tiers {
+			for _, id := range t.RuleLists {
+				if lists[id] {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

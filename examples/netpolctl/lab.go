@@ -8,9 +8,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/spf13/cobra"
 
+	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/backend/backendtest/lab"
+	"github.com/palisade-net/palisade/backend/conntrack"
 	"github.com/palisade-net/palisade/backend/iptables"
 	"github.com/palisade-net/palisade/backend/nftables"
 	"github.com/palisade-net/palisade/examples/internal/sim"
@@ -22,6 +25,8 @@ func labCmd() *cobra.Command {
 	var backendName string
 	var nodes int
 	var timeout time.Duration
+	var held bool
+	var established string
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Decide flows with real packets through a real kernel (root)",
@@ -33,7 +38,14 @@ Nodes named by the pods and Node objects are spread over the lab's nodes in
 lexical order; each Node object's InternalIP becomes its lab node's address
 (for the nodes peers of cluster-wide policies), and a flow to a Node's
 InternalIP goes to that lab node.
-Output is that of simulate. Everything is removed on exit, error or Ctrl-C.`,
+Output is that of simulate. Everything is removed on exit, error or Ctrl-C.
+
+Each node cuts the established connections a change denies (--established
+follow, as the node agent does). With --held, every flow allowed at the first
+step is also kept open as a connection (TCP, and UDP from a fixed source port;
+SCTP cannot be held) and, at every later step, sends data and waits for the
+echo: one extra line per held connection, "conn":"held", verdict allow when
+the echo came back.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if os.Geteuid() != 0 {
@@ -41,6 +53,10 @@ Output is that of simulate. Everything is removed on exit, error or Ctrl-C.`,
 			}
 			if nodes != 1 && nodes != 2 {
 				return fmt.Errorf("--nodes %d: want 1 or 2", nodes)
+			}
+			mode, err := conntrack.ParseMode(established)
+			if err != nil {
+				return fmt.Errorf("--established: %w", err)
 			}
 			emit, flush, err := f.writer(cmd.OutOrStdout())
 			if err != nil {
@@ -73,26 +89,37 @@ Output is that of simulate. Everything is removed on exit, error or Ctrl-C.`,
 				if nodes > 1 {
 					cfg.IsLocal = place.IsLocal(i)
 				}
+				var be backend.Backend
 				switch backendName {
 				case "nftables":
-					be, err := nftables.New(nftables.Config{NetNS: int(ns)})
+					nft, err := nftables.New(nftables.Config{NetNS: int(ns)})
 					if err != nil {
 						return err
 					}
-					defer be.Close()
-					labNodes = append(labNodes, sim.Node{Engine: policy.New(cfg), Backend: be})
+					defer nft.Close()
+					be = nft
 				case "iptables":
-					be, err := iptables.New(iptables.Config{NetNS: int(ns)})
+					ipt, err := iptables.New(iptables.Config{NetNS: int(ns)})
 					if err != nil {
 						return err
 					}
-					defer be.Close()
-					labNodes = append(labNodes, sim.Node{Engine: policy.New(cfg), Backend: be})
+					defer ipt.Close()
+					be = ipt
 				default:
 					return fmt.Errorf("--backend %q: want nftables or iptables", backendName)
 				}
+				// Failures to follow are warnings on stderr.
+				logger := funcr.New(func(prefix, args string) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: node %d: %s\n", i, args)
+				}, funcr.Options{})
+				follower, err := conntrack.New(be, conntrack.Config{Mode: mode, NetNS: int(ns), Logger: logger})
+				if err != nil {
+					return err
+				}
+				defer follower.Close()
+				labNodes = append(labNodes, sim.Node{Engine: policy.New(cfg), Backend: follower})
 			}
-			pr := &sim.LabProber{Lab: l, Placement: place, Flows: fl}
+			pr := &sim.LabProber{Lab: l, Placement: place, Flows: fl, Hold: held}
 			if err := sim.Run(ctx, f.in, steps, fl, labNodes, pr, warn, emit); err != nil {
 				return err
 			}
@@ -103,5 +130,7 @@ Output is that of simulate. Everything is removed on exit, error or Ctrl-C.`,
 	cmd.Flags().StringVar(&backendName, "backend", "nftables", "backend to program in each lab node: nftables or iptables")
 	cmd.Flags().IntVar(&nodes, "nodes", 1, "lab nodes: 1 or 2")
 	cmd.Flags().DurationVar(&timeout, "probe-timeout", 0, "how long a probe waits for an answer (default the lab's, 400ms)")
+	cmd.Flags().BoolVar(&held, "held", false, "keep the flows allowed at the first step open as connections and check them at every later step")
+	cmd.Flags().StringVar(&established, "established", string(conntrack.ModeFollow), "established connections a change denies: follow (cut them) or keep")
 	return cmd
 }

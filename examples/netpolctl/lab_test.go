@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,6 +43,87 @@ func TestLabAgreesWithSimulate(t *testing.T) {
 	}
 }
 
+// TestLabHeld runs the demo's steps with --held: the new-connection lines
+// equal simulate's, and from step 1 on each flow allowed at step 0 (TCP
+// and UDP) has a held line whose verdict is simulate's for that flow at
+// that step (established connections follow the policy) until it is first
+// denied; with --established keep, held connections all stay open.
+func TestLabHeld(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("netpolctl lab needs root: it creates network namespaces and packet filters")
+	}
+	args := []string{"--steps", demo + "/steps", "--flows", demo + "/flows.txt", "-o", "jsonl"}
+	sim := netpolctl(t, append([]string{"simulate"}, args...)...)
+	require.Equal(t, 0, sim.code, sim.stderr)
+	want := parseJSONL(t, sim.stdout)
+	type key struct {
+		step               int
+		src, dst, protocol string
+		port               int
+	}
+	keyOf := func(l line) key { return key{l.Step, l.Src, l.Dst, l.Protocol, l.Port} }
+	simVerdict := map[key]string{}
+	absent := map[key]bool{} // an end of the flow does not exist at that step
+	var heldAtStart []key    // flows allowed at step 0, with step 0
+	for _, l := range want {
+		simVerdict[keyOf(l)] = l.Verdict
+		absent[keyOf(l)] = strings.HasPrefix(l.Reason, "source ") || strings.HasPrefix(l.Reason, "destination ")
+		if l.Step == 0 && l.Verdict == "allow" && l.Protocol != "SCTP" {
+			heldAtStart = append(heldAtStart, keyOf(l))
+		}
+	}
+	require.NotEmpty(t, heldAtStart)
+	steps := want[len(want)-1].Step + 1
+	require.Greater(t, steps, 1)
+
+	for _, run := range [][3]string{{"nftables", "1", "follow"}, {"nftables", "2", "follow"}, {"iptables", "1", "follow"}, {"iptables", "2", "follow"}, {"nftables", "2", "keep"}} {
+		t.Run(run[0]+"/nodes="+run[1]+"/"+run[2], func(t *testing.T) {
+			lab := netpolctl(t, append([]string{"lab", "--held", "--backend", run[0], "--nodes", run[1], "--established", run[2]}, args...)...)
+			require.Equal(t, 0, lab.code, lab.stderr)
+			var fresh []line
+			held := map[key]string{}
+			for _, l := range parseJSONL(t, lab.stdout) {
+				switch l.Conn {
+				case "":
+					fresh = append(fresh, l)
+				case "held":
+					require.Positive(t, l.Step, "no held line at step 0: %s", l.short())
+					held[keyOf(l)] = l.Verdict
+				default:
+					t.Fatalf("conn %q: %s", l.Conn, l.short())
+				}
+			}
+			require.Len(t, fresh, len(want))
+			for i := range want {
+				assert.Equal(t, want[i].short(), fresh[i].short(), "flow %d", i)
+			}
+			cut := 0
+			for _, k0 := range heldAtStart {
+				for step := 1; step < steps; step++ {
+					k := k0
+					k.step = step
+					got, ok := held[k]
+					require.True(t, ok, "no held line for %v", k)
+					wantV := simVerdict[k]
+					if run[2] == "keep" && !absent[k] {
+						wantV = "allow" // open connections survive changes
+					}
+					assert.Equal(t, wantV, got, "held %v", k)
+					if got == "deny" {
+						cut++
+						break // lines after the first deny are not compared
+					}
+				}
+			}
+			if run[2] == "follow" {
+				assert.Positive(t, cut, "the demo's steps deny some held connections")
+			} else {
+				assert.Zero(t, cut, "keep: no held connection cut")
+			}
+		})
+	}
+}
+
 func TestLabRefusesBadArguments(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("netpolctl lab needs root")
@@ -49,6 +131,7 @@ func TestLabRefusesBadArguments(t *testing.T) {
 	for _, args := range [][]string{
 		{"lab", "-f", demo, "--flows", demo + "/flows.txt", "--nodes", "3"},
 		{"lab", "-f", demo, "--flows", demo + "/flows.txt", "--backend", "pf"},
+		{"lab", "-f", demo, "--flows", demo + "/flows.txt", "--established", "sometimes"},
 	} {
 		r := netpolctl(t, args...)
 		assert.NotEqual(t, 0, r.code)

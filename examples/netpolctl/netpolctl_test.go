@@ -84,6 +84,7 @@ type line struct {
 	Reason   string `json:"reason"`
 	Egress   string `json:"egress"`
 	Ingress  string `json:"ingress"`
+	Conn     string `json:"conn"`
 }
 
 // short renders a line as "step SRC DST PORT PROTOCOL verdict".

@@ -56,6 +56,9 @@ func (f *inputFlags) writer(w io.Writer) (func([]sim.Result) error, func() error
 
 // why summarizes a result's trace in one cell.
 func why(r sim.Result) string {
+	if r.Conn != "" {
+		return r.Conn + " connection: " + r.Reason
+	}
 	if r.Reason != "" {
 		return r.Reason
 	}

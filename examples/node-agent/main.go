@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -28,6 +29,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/backend/conntrack"
 	"github.com/palisade-net/palisade/backend/iptables"
 	"github.com/palisade-net/palisade/backend/nftables"
 	"github.com/palisade-net/palisade/informer"
@@ -60,6 +62,7 @@ type options struct {
 	// and ClusterNetworkPolicy (and the Node watch their node peers need).
 	clusterPolicies   bool
 	clusterPolicyPoll time.Duration
+	established       string
 }
 
 // parseFlags parses args (without the program name). getenv supplies the
@@ -82,6 +85,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.DurationVar(&o.apiTimeout, "api-timeout", 15*time.Second, "how long to wait for the API server at startup before failing")
 	fs.BoolVar(&o.clusterPolicies, "cluster-policies", true, "enforce the cluster-wide policies of policy.networking.k8s.io (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy) whenever their CRDs are installed; needs list/watch on them and on nodes")
 	fs.DurationVar(&o.clusterPolicyPoll, "cluster-policy-poll", informer.DefaultClusterPolicyPoll, "how often discovery is asked whether the cluster-wide policy CRDs were installed or removed")
+	fs.StringVar(&o.established, "established", string(conntrack.ModeFollow), "established connections a policy change denies: follow (cut them, so every packet is judged by the current policy) or keep (they survive; only new connections see the change)")
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -122,6 +126,9 @@ func (o *options) validate() error {
 	}
 	if o.clusterPolicyPoll <= 0 {
 		errs = append(errs, fmt.Errorf("--cluster-policy-poll %v: must be positive", o.clusterPolicyPoll))
+	}
+	if _, err := conntrack.ParseMode(o.established); err != nil {
+		errs = append(errs, fmt.Errorf("--established: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -185,17 +192,23 @@ func run(ctx context.Context, o *options) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component, Host: o.nodeName})
 
-	metrics, metricsHandler, err := newMetrics()
+	metrics, reg, err := newMetrics()
 	if err != nil {
 		return err
 	}
 	if !o.clusterPolicies {
 		dyn = nil
 	}
+	// After the bootstrap, which needs the backend itself.
+	enforcing, closeFollower, err := followEstablished(be, o, newEstablishedMetrics(reg), log.WithName("conntrack"))
+	if err != nil {
+		return err
+	}
+	defer closeFollower()
 	ctrl, err := informer.New(informer.Config{
 		Client:          client,
 		Engine:          policy.New(policy.Config{NodeName: o.nodeName}),
-		Backend:         be,
+		Backend:         enforcing,
 		MinSyncInterval: o.minSyncInterval,
 		ResyncPeriod:    o.resyncPeriod,
 		Recorder:        recorder,
@@ -209,7 +222,7 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 
-	servers, err := startServers(ctx, o, metricsHandler, ctrl.Ready)
+	servers, err := startServers(ctx, o, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), ctrl.Ready)
 	if err != nil {
 		return err
 	}
@@ -222,7 +235,7 @@ func run(ctx context.Context, o *options) error {
 	}()
 
 	log.Info("Starting", "node", o.nodeName, "backend", o.backend, "table", o.tableName,
-		"netns", o.netns, "failMode", o.failMode, "apiServer", host)
+		"netns", o.netns, "failMode", o.failMode, "established", o.established, "apiServer", host)
 	if err := ctrl.Run(ctx); err != nil {
 		return err
 	}

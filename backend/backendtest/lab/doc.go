@@ -78,8 +78,18 @@
 //
 // A probe may meet a conntrack entry an earlier probe of the same flow left
 // (the kernel picks source ports at random) and pass as established: after
-// changing a filter, call ForgetConnections so that probes are judged as
-// new connections. TCP servers accept with a 65535-deep queue, so bursts
+// changing a filter, call ForgetProbes (the entries of the probes made so
+// far, by their tuples) or ForgetConnections (whole tables) so that probes
+// are judged as new connections.
+//
+// # Held connections
+//
+// Hold opens long-lived connections (TCP: connected and kept; UDP: one
+// connected socket with a fixed source port; SCTP cannot be held) and
+// CheckHeld sends a token over each and waits for the echo: whether a
+// packet filter still lets an established connection through after a
+// change. TCP servers echo what each connection sends until it closes.
+// ForgetProbes leaves held connections' entries alone. TCP servers accept with a 65535-deep queue, so bursts
 // of connects are not stalled by the server. Sockets opens client sockets
 // in an endpoint's namespace for hand-written probes and benchmarks.
 //

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Protocol is a transport protocol the lab serves and probes.
@@ -87,6 +88,8 @@ type Lab struct {
 	seq    int // numbers node-side interfaces
 
 	waiters sctpWaiters
+	probed  probeTuples // tuples of the probes ForgetProbes has not forgotten
+	held    map[*Held]struct{}
 
 	// Test hooks.
 	failAddStage string // attach fails right after this stage
@@ -256,7 +259,8 @@ func (l *Lab) AddExternal(ctx context.Context, ip netip.Addr) error {
 }
 
 // ForgetConnections empties the connection-tracking table of every node,
-// both families. Probes open a new socket each, but the kernel picks the
+// both families, held connections' entries included (ForgetProbes keeps
+// them). Probes open a new socket each, but the kernel picks the
 // source port at random, so a probe can meet the conntrack entry an earlier
 // probe of the same flow left behind and pass as an established connection
 // whatever the policy says now. Call it after changing a node's filter and
@@ -289,6 +293,16 @@ func (l *Lab) Close() error {
 	}
 	l.closed = true
 	var errs []error
+	for h := range l.held {
+		// Held.Close takes l.mu: close the socket here.
+		h.mu.Lock()
+		if h.fd >= 0 {
+			errs = append(errs, unix.Close(h.fd))
+			h.fd = -1
+		}
+		h.mu.Unlock()
+	}
+	l.held = nil
 	for _, ep := range l.byName {
 		if ep.kind == kindNode {
 			continue

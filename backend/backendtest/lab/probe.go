@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -78,22 +77,11 @@ func (l *Lab) Probe(ctx context.Context, probes []Probe) []Result {
 	}
 	l.mu.Unlock()
 
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(l.cfg.Parallelism, len(probes)) {
-		wg.Go(func() {
-			for i := range next {
-				l.run(ctx, plans[i], &res[i])
-			}
-		})
-	}
-	for i := range probes {
+	l.parallel(len(probes), func(i int) {
 		if res[i].Err == nil {
-			next <- i
+			l.run(ctx, plans[i], &res[i])
 		}
-	}
-	close(next)
-	wg.Wait()
+	})
 	return res
 }
 
@@ -209,6 +197,7 @@ func (l *Lab) probeTCP(pl plan, r *Result, deadline time.Time) {
 		return
 	}
 	defer unix.Close(fd)
+	l.probed.add(unix.IPPROTO_TCP, pl, localPort(fd), r.Probe.Port)
 	// Close with a reset: no TIME_WAIT left behind, so thousands of probes
 	// never run out of ports.
 	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
@@ -251,6 +240,7 @@ func (l *Lab) probeUDP(pl plan, r *Result, deadline time.Time) {
 		return
 	}
 	defer unix.Close(fd)
+	l.probed.add(unix.IPPROTO_UDP, pl, localPort(fd), r.Probe.Port)
 	// Connected: only the destination's replies arrive, and ICMP errors
 	// (a reject) are reported.
 	if err := unix.Connect(fd, sockaddr(pl.dstIP, r.Probe.Port)); err != nil {
@@ -326,6 +316,7 @@ func (l *Lab) probeSCTP(pl plan, r *Result, deadline time.Time) {
 		return
 	}
 	defer unix.Close(fd)
+	l.probed.add(protoSCTP, pl, key.sport, key.dport)
 	pkt := sctpInit(key.sport, key.dport, key.tag)
 	if l.corruptSCTP {
 		pkt[8] ^= 0xff

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -17,18 +18,22 @@ import (
 // receivers. The maps are guarded by Lab.mu; sctpPorts by portsMu, since the
 // receivers read it.
 type servers struct {
-	tcp  map[uint16]net.Listener
-	udp  map[uint16][]net.PacketConn
-	raw  [2]net.PacketConn // SCTP receivers, IPv4 and IPv6
-	wg   sync.WaitGroup
-	done bool
+	tcp map[uint16]net.Listener
+	// conns are the accepted TCP connections still open, closed by stop.
+	connsMu  sync.Mutex
+	conns    map[net.Conn]struct{}
+	stopping bool
+	udp      map[uint16][]net.PacketConn
+	raw      [2]net.PacketConn // SCTP receivers, IPv4 and IPv6
+	wg       sync.WaitGroup
+	done     bool
 
 	portsMu   sync.Mutex
 	sctpPorts map[uint16]bool
 }
 
 // Serve makes sure target answers proto on port: a TCP listener that
-// accepts and closes, a UDP socket that echoes each datagram, or (SCTP) an
+// echoes what each connection sends until the peer closes it, a UDP socket that echoes each datagram, or (SCTP) an
 // INIT watcher on that port. Target is a pod name, the IP literal of a pod or
 // external host, or "node:i". TCP listens on every address of the target;
 // UDP and SCTP serve each of its addresses. Serving what is already served
@@ -133,10 +138,43 @@ func (l *Lab) serveTCP(ep *endpoint, port uint16) error {
 				time.Sleep(5 * time.Millisecond) // e.g. out of descriptors: retry, never spin
 				continue
 			}
-			c.Close()
+			if !s.track(c) {
+				c.Close()
+				return
+			}
+			s.wg.Go(func() {
+				defer s.untrack(c)
+				// Echo until the client closes (probes reset at once;
+				// held connections keep talking). A plain copy: TCPConn's
+				// ReadFrom would splice through pooled pipes, descriptors
+				// that outlive the connection.
+				buf := make([]byte, 512)
+				_, _ = io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, buf)
+			})
 		}
 	})
 	return nil
+}
+
+// track registers an accepted connection; false once stop has begun.
+func (s *servers) track(c net.Conn) bool {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if s.conns == nil {
+		s.conns = map[net.Conn]struct{}{}
+	}
+	if s.stopping {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *servers) untrack(c net.Conn) {
+	c.Close()
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	delete(s.conns, c)
 }
 
 func (l *Lab) serveUDP(ep *endpoint, port uint16) error {
@@ -250,6 +288,12 @@ func (s *servers) stop() error {
 	for _, ln := range s.tcp {
 		errs = append(errs, ln.Close())
 	}
+	s.connsMu.Lock()
+	s.stopping = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.connsMu.Unlock()
 	for _, cs := range s.udp {
 		for _, c := range cs {
 			errs = append(errs, c.Close())

@@ -123,8 +123,21 @@ type LabProber struct {
 	// hosts they name.
 	Flows []flows.Flow
 
+	// Hold keeps, from the first step on, a connection open for every flow
+	// allowed at the first step (TCP and UDP; SCTP cannot be held) and
+	// checks it at every later step (see Held).
+	Hold bool
+
 	pods      map[string]lab.PodSpec
 	externals map[netip.Addr]bool
+	held      []heldFlow
+}
+
+// heldFlow is a connection held for one flow of the flow file.
+type heldFlow struct {
+	flow int       // index in the flow file
+	conn *lab.Held // nil when it could not be opened
+	why  string    // why it could not be opened
 }
 
 // Prepare makes the lab's pods those of the step: running, non-hostNetwork
@@ -190,38 +203,43 @@ func (lp *LabProber) Prepare(ctx context.Context, step Step) error {
 		}
 	}
 	// Each step's verdicts are for new connections, not for what an
-	// earlier step's probes left in conntrack.
-	return lp.Lab.ForgetConnections()
+	// earlier step's probes left in conntrack; held connections stay.
+	return lp.Lab.ForgetProbes()
+}
+
+// probeOf is the lab probe of a resolved flow.
+func (lp *LabProber) probeOf(f flows.Resolved) lab.Probe {
+	p := lab.Probe{Dst: f.DstIP, Port: f.Port, Protocol: lab.Protocol(f.Protocol.String())}
+	switch {
+	case f.SrcPod != nil && f.SrcPod.Spec.HostNetwork:
+		p.Src = fmt.Sprintf("node:%d", lp.Placement.Node(f.SrcPod.Spec.NodeName))
+	case f.SrcPod != nil:
+		p.Src = f.SrcPod.Namespace + "/" + f.SrcPod.Name
+	default:
+		p.Src = f.SrcIP.String()
+	}
+	if lip, ok := lp.Placement.labNodeAddr(lp.Lab, f.DstIP); ok && f.DstPod == nil {
+		// A Node's address: the lab node's (see UseLabAddresses).
+		p.Dst = lip
+	}
+	if f.DstPod != nil && f.DstPod.Spec.HostNetwork {
+		// A hostNetwork pod answers on its node's address; the lab's
+		// nodes have addresses of their own.
+		node := lp.Placement.Node(f.DstPod.Spec.NodeName)
+		for _, ip := range lp.Lab.NodeIPs(node) {
+			if ir.FamilyOf(ip) == ir.FamilyOf(f.DstIP) {
+				p.Dst = ip
+			}
+		}
+	}
+	return p
 }
 
 // Probe sends one probe per flow, in parallel.
 func (lp *LabProber) Probe(ctx context.Context, _ Step, fl []flows.Resolved) ([]Result, error) {
 	probes := make([]lab.Probe, len(fl))
 	for i, f := range fl {
-		p := lab.Probe{Dst: f.DstIP, Port: f.Port, Protocol: lab.Protocol(f.Protocol.String())}
-		switch {
-		case f.SrcPod != nil && f.SrcPod.Spec.HostNetwork:
-			p.Src = fmt.Sprintf("node:%d", lp.Placement.Node(f.SrcPod.Spec.NodeName))
-		case f.SrcPod != nil:
-			p.Src = f.SrcPod.Namespace + "/" + f.SrcPod.Name
-		default:
-			p.Src = f.SrcIP.String()
-		}
-		if lip, ok := lp.Placement.labNodeAddr(lp.Lab, f.DstIP); ok && f.DstPod == nil {
-			// A Node's address: the lab node's (see UseLabAddresses).
-			p.Dst = lip
-		}
-		if f.DstPod != nil && f.DstPod.Spec.HostNetwork {
-			// A hostNetwork pod answers on its node's address; the lab's
-			// nodes have addresses of their own.
-			node := lp.Placement.Node(f.DstPod.Spec.NodeName)
-			for _, ip := range lp.Lab.NodeIPs(node) {
-				if ir.FamilyOf(ip) == ir.FamilyOf(f.DstIP) {
-					p.Dst = ip
-				}
-			}
-		}
-		probes[i] = p
+		probes[i] = lp.probeOf(f)
 	}
 	out := make([]Result, len(fl))
 	for i, r := range lp.Lab.Probe(ctx, probes) {
@@ -234,4 +252,70 @@ func (lp *LabProber) Probe(ctx context.Context, _ Step, fl []flows.Resolved) ([]
 		}
 	}
 	return out, nil
+}
+
+// Holding reports whether the prober holds connections (Hold).
+func (lp *LabProber) Holding() bool { return lp.Hold }
+
+// HoldAllowed opens a connection for every flow of the first step whose
+// result is allowed, except SCTP ones (the lab cannot hold them). at[i] is
+// the index in the flow file of fl[i] and res[i].
+func (lp *LabProber) HoldAllowed(ctx context.Context, fl []flows.Resolved, at []int, res []Result) error {
+	var probes []lab.Probe
+	var idx []int
+	for i, f := range fl {
+		if res[i].Verdict != Allow || f.Protocol == ir.SCTP {
+			continue
+		}
+		probes = append(probes, lp.probeOf(f))
+		idx = append(idx, at[i])
+	}
+	conns, rs := lp.Lab.Hold(ctx, probes)
+	for i, r := range rs {
+		if r.Err != nil {
+			return fmt.Errorf("hold %s -> %s %s/%d: %w", probes[i].Src, probes[i].Dst, probes[i].Protocol, probes[i].Port, r.Err)
+		}
+		h := heldFlow{flow: idx[i], conn: conns[i]}
+		if conns[i] == nil {
+			h.why = "could not be held: " + r.Detail
+		}
+		lp.held = append(lp.held, h)
+	}
+	return nil
+}
+
+// CheckHeld checks every held connection once, in parallel, and returns
+// one result per held connection, in flow order, with only Verdict, Reason
+// and Conn set. A connection whose flow names a pod absent at this step
+// is denied and closed.
+func (lp *LabProber) CheckHeld(ctx context.Context, step Step, fl []flows.Flow) []HeldResult {
+	out := make([]HeldResult, len(lp.held))
+	var check []*lab.Held
+	var at []int
+	for i, h := range lp.held {
+		out[i] = HeldResult{Flow: h.flow, Result: Result{Verdict: Deny, Reason: h.why, Conn: ConnHeld}}
+		if h.conn == nil {
+			continue
+		}
+		if r := flows.Resolve(step.State, fl[h.flow]); r.Absent != "" {
+			out[i].Result.Reason = r.Absent
+			h.conn.Close()
+			lp.held[i].conn, lp.held[i].why = nil, r.Absent
+			continue
+		}
+		check = append(check, h.conn)
+		at = append(at, i)
+	}
+	for j, r := range lp.Lab.CheckHeld(ctx, check) {
+		i := at[j]
+		switch {
+		case r.Err != nil:
+			out[i].Result.Reason = r.Err.Error()
+		case r.Connected:
+			out[i].Result.Verdict, out[i].Result.Reason = Allow, "echoed"
+		default:
+			out[i].Result.Reason = r.Detail
+		}
+	}
+	return out
 }

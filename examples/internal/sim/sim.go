@@ -103,6 +103,31 @@ type Result struct {
 	Egress  string `json:"egress,omitempty"`
 	Ingress string `json:"ingress,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+	// Conn is ConnHeld on the line of a connection held open since the
+	// first step; empty on the line of a new connection.
+	Conn string `json:"conn,omitempty"`
+}
+
+// ConnHeld marks the result of a held connection.
+const ConnHeld = "held"
+
+// HeldResult is the result of one held connection: Flow is the index of
+// its flow in the flow file.
+type HeldResult struct {
+	Flow   int
+	Result Result
+}
+
+// Holder is a Prober that can also keep connections open across steps
+// (netpolctl lab --held).
+type Holder interface {
+	// Holding reports whether connections are held in this run.
+	Holding() bool
+	// HoldAllowed opens a connection for each flow of the first step
+	// that res allows; at[i] is the flow-file index of fl[i] and res[i].
+	HoldAllowed(ctx context.Context, fl []flows.Resolved, at []int, res []Result) error
+	// CheckHeld checks each held connection at a later step.
+	CheckHeld(ctx context.Context, step Step, fl []flows.Flow) []HeldResult
 }
 
 // Verdict values.
@@ -134,6 +159,10 @@ type Node struct {
 // previous state; its backend gets a full Sync of the first step and the
 // engine's delta at every later one (the incremental path). Then the prober
 // decides the flows. emit receives the results of each step in flow order.
+// When pr is a Holder that is holding, the flows allowed at the first step
+// are also held open, and from the second step on emit receives, after the
+// flows' results, one result per held connection (Conn ConnHeld) in flow
+// order.
 // Validation problems are reported once, from the first node's engine.
 func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []Node, pr Prober, warn Warn, emit func([]Result) error) error {
 	var prev *manifest.State
@@ -187,6 +216,14 @@ func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []N
 			probe = append(probe, r)
 			at = append(at, i)
 		}
+		holder, holding := pr.(Holder)
+		holding = holding && holder.Holding()
+		var held []HeldResult
+		if holding && step.Index > 0 {
+			// Before the new probes: the held connections see the step's
+			// policy, with nothing else in flight.
+			held = holder.CheckHeld(ctx, step, fl)
+		}
 		got, err := pr.Probe(ctx, step, probe)
 		if err != nil {
 			return fmt.Errorf("step %s: %w", step.Name, err)
@@ -196,6 +233,20 @@ func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []N
 			g.Step, g.Src, g.Dst, g.Port, g.Protocol = results[i].Step, results[i].Src, results[i].Dst, results[i].Port, results[i].Protocol
 			g.SrcIP, g.DstIP = results[i].SrcIP, results[i].DstIP
 			results[i] = g
+		}
+		if holding && step.Index == 0 {
+			if err := holder.HoldAllowed(ctx, probe, at, got); err != nil {
+				return fmt.Errorf("step %s: %w", step.Name, err)
+			}
+		}
+		for _, h := range held {
+			r := h.Result
+			f := fl[h.Flow]
+			r.Step, r.Src, r.Dst, r.Port, r.Protocol = step.Index, f.Src.String(), f.Dst.String(), f.Port, f.Protocol.String()
+			if res := results[h.Flow]; res.SrcIP != "" {
+				r.SrcIP, r.DstIP = res.SrcIP, res.DstIP
+			}
+			results = append(results, r)
 		}
 		if err := emit(results); err != nil {
 			return err
