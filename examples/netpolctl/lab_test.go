@@ -154,8 +154,8 @@ func TestRenderPrintsOurTable(t *testing.T) {
 	// Cluster-wide policies: every rule named by kind, policy and rule.
 	r = netpolctl(t, "render", "-f", demo, "-f", demoAdmin, "--node", "node-1")
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stdout, `AdminNetworkPolicy/protect-vault ingress rule 1 \"nobody-else\": deny`)
-	assert.Contains(t, r.stdout, `ClusterNetworkPolicy/cluster-dns egress rule 0 \"to-kube-dns\": allow`)
+	assert.Contains(t, r.stdout, "AdminNetworkPolicy/protect-vault ingress rule 1 'nobody-else': deny")
+	assert.Contains(t, r.stdout, "ClusterNetworkPolicy/cluster-dns egress rule 0 'to-kube-dns': allow")
 	r = netpolctl(t, "render", "-f", demo, "-f", demoAdmin, "--node", "node-1", "--backend", "iptables")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "AdminNetworkPolicy reports-to-frontends ingress rule 0 shop-decides: pass")
