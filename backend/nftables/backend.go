@@ -103,9 +103,10 @@ func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncRepo
 	if snap == nil {
 		return backend.SyncReport{}, fmt.Errorf("nftables: Sync: %w: nil snapshot", ir.ErrInvalid)
 	}
-	if err := snap.Validate(); err != nil {
-		return backend.SyncReport{}, fmt.Errorf("nftables: Sync of generation %d: %w", snap.Generation, err)
-	}
+	// Both paths of sync check the whole snapshot against the IR contract
+	// before anything is sent: the fast one as the delta from the state it
+	// holds (what the snapshot leaves unchanged was checked when it was
+	// programmed), the other by building it from nothing.
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var err error
@@ -129,7 +130,7 @@ func (b *Backend) sync(snap *ir.Snapshot) (backend.SyncReport, error) {
 	if err != nil {
 		return backend.SyncReport{}, err
 	}
-	if b.st != nil && !b.dirty && b.kgenKnown && g0 == b.kgen {
+	if b.st != nil && !b.dirty && b.kgenKnown && g0 == b.kgen && idsInOrder(snap) {
 		if d, ok := b.st.deltaTo(snap); ok {
 			if err := b.st.check(d); err != nil {
 				return backend.SyncReport{}, fmt.Errorf("nftables: snapshot %d: %w", snap.Generation, err)
@@ -247,6 +248,25 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 // deltaTo computes the IR change from the state to snap. ok is false when
 // the change does not fit a delta (a port set changed protocol or name, an
 // address set its Hosts).
+// idsInOrder reports whether every slice of snap is in strictly increasing
+// ID order, as Snapshot documents and the engine emits. deltaTo needs it: a
+// repeated ID would go unseen there (the full path's check reports it).
+func idsInOrder(snap *ir.Snapshot) bool {
+	return inOrder(snap.AddressSets, func(s *ir.AddressSet) string { return s.ID }) &&
+		inOrder(snap.PortSets, func(s *ir.PortSet) string { return s.ID }) &&
+		inOrder(snap.RuleLists, func(rl *ir.RuleList) string { return rl.ID }) &&
+		inOrder(snap.Endpoints, func(ep *ir.Endpoint) string { return ep.ID })
+}
+
+func inOrder[T any](xs []T, id func(*T) string) bool {
+	for i := 1; i < len(xs); i++ {
+		if id(&xs[i-1]) >= id(&xs[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *state) deltaTo(snap *ir.Snapshot) (*ir.Delta, bool) {
 	d := &ir.Delta{Base: s.gen, Generation: snap.Generation}
 	found := 0

@@ -1,6 +1,7 @@
 package nftables
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -54,4 +55,31 @@ func TestContractKernel(t *testing.T) {
 		b, _ := newTestBackend(tb)
 		return b
 	})
+}
+
+// TestResyncRefusesRepeatedIDs: a resync takes the fast path (the delta
+// from the state held) only for a snapshot whose IDs are in order; one that
+// repeats an unchanged endpoint or set is refused as the full check refuses
+// it, and changes nothing.
+func TestResyncRefusesRepeatedIDs(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeKernel{}
+	be := newFakeBackend(f, "palisade")
+	snap := testSnapshot()
+	_, err := be.Sync(ctx, snap)
+	require.NoError(t, err)
+	commits := f.commits
+
+	twiceEP := snap.Clone()
+	twiceEP.Endpoints = append(twiceEP.Endpoints, twiceEP.Endpoints[0])
+	twiceSet := snap.Clone()
+	twiceSet.AddressSets = append(twiceSet.AddressSets, twiceSet.AddressSets[0])
+	for name, bad := range map[string]*ir.Snapshot{"endpoint": twiceEP, "address set": twiceSet} {
+		_, err := be.Sync(ctx, bad)
+		assert.ErrorIs(t, err, ir.ErrInvalid, name)
+	}
+	assert.Equal(t, commits, f.commits, "a refused snapshot commits nothing")
+	rep, err := be.Sync(ctx, snap)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Changes)
 }

@@ -93,6 +93,17 @@ type checker struct {
 	removedLists map[string]bool
 	upsertedEps  map[string]bool
 	removedEps   map[string]bool
+
+	// goodRefs are the tier references found to resolve: endpoints share
+	// few distinct ones, so each is checked once.
+	goodRefs map[tierRef]struct{}
+}
+
+// tierRef is a reference from a tier of an endpoint to a rule list.
+type tierRef struct {
+	dir  Direction
+	kind TierKind
+	list string
 }
 
 func (c *checker) fail(format string, args ...any) {
@@ -483,7 +494,7 @@ func (c *checker) endpoints() {
 		}
 	}
 	seen := make(map[string]bool, len(d.Endpoints))
-	owners := make(map[netip.Addr]string)
+	owners := make(map[netip.Addr]string, len(d.Endpoints))
 	for i := range d.Endpoints {
 		ep := &d.Endpoints[i]
 		switch {
@@ -592,6 +603,10 @@ func (c *checker) tiers(ep *Endpoint) {
 // reference checks that list id resolves for a tier of kind in ep's
 // direction dir once d is applied.
 func (c *checker) reference(ep *Endpoint, dir Direction, kind TierKind, id string) {
+	ref := tierRef{dir, kind, id}
+	if _, ok := c.goodRefs[ref]; ok {
+		return
+	}
 	rl := c.listAfter(id)
 	switch {
 	case rl == nil:
@@ -600,6 +615,11 @@ func (c *checker) reference(ep *Endpoint, dir Direction, kind TierKind, id strin
 		c.fail("endpoint %q: %s tier %s: rule list %q is for %s", ep.ID, dir, kind, id, rl.Direction)
 	case kind == TierNetworkPolicy && !allowOnly(rl):
 		c.fail("endpoint %q: %s tier %s: rule list %q has rules other than Allow", ep.ID, dir, kind, id)
+	default:
+		if c.goodRefs == nil {
+			c.goodRefs = make(map[tierRef]struct{})
+		}
+		c.goodRefs[ref] = struct{}{}
 	}
 }
 
