@@ -384,6 +384,7 @@ func TestInvalidClusterPoliciesFailClosed(t *testing.T) {
 				assert.Contains(t, err.Error(), f+":", "the error names the field")
 			}
 			assert.Contains(t, w.e.Problems(), ve)
+			assert.False(t, ve.Unsupported(), "invalid, not merely unsupported")
 			for _, f := range tc.flows {
 				v := w.verdict(f.src, f.dst, f.proto, f.port)
 				assert.Equal(t, f.allowed, v.Allowed, "%s -> %s %s/%d: egress %s; ingress %s", f.src, f.dst, f.proto, f.port, v.Egress, v.Ingress)
@@ -405,6 +406,7 @@ func TestDomainNamesAreReportedAndMatchNothing(t *testing.T) {
 	require.True(t, ok)
 	assert.Contains(t, ve.Error(), "spec.egress[0].to[0].domainNames")
 	assert.Len(t, ve.Errs, 1)
+	assert.True(t, ve.Unsupported(), "a warning, not an invalid object")
 	assert.True(t, w.allowed(xa, za, ir.TCP, 80), "the rule's other peers still match")
 	assert.False(t, w.allowed(xa, "93.184.215.14", ir.TCP, 443), "a domain name never allows")
 }

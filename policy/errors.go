@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -43,6 +44,19 @@ func (e *ValidationError) Unwrap() []error {
 		out[i] = fe
 	}
 	return out
+}
+
+// Unsupported reports whether every problem listed is a valid field the
+// engine does not support (a cluster-wide policy's domainNames peer): the
+// object is then applied as written, the peer matching nothing. A caller
+// can treat such an error as a warning. False when Errs is empty.
+func (e *ValidationError) Unsupported() bool {
+	for _, fe := range e.Errs {
+		if fe.Type != field.ErrorTypeNotSupported || !strings.HasSuffix(fe.Field, ".domainNames") {
+			return false
+		}
+	}
+	return len(e.Errs) > 0
 }
 
 // AsValidationError reports whether err is or wraps a *ValidationError, and
