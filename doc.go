@@ -48,12 +48,13 @@
 //		log.Print(err) // invalid: it isolates what it selects and allows nothing
 //	}
 //
-//	if _, err := be.Sync(ctx, engine.Snapshot()); err != nil { ... } // full state, once
+//	if _, err := be.Sync(ctx, engine.Checkpoint()); err != nil { ... } // full state, once
 //	for range changes {
 //		if err := be.Apply(ctx, engine.Delta()); err != nil {
-//			be.Sync(ctx, engine.Snapshot()) // a missed delta is repaired by a full sync
+//			be.Sync(ctx, engine.Checkpoint()) // a missed delta is repaired by a full sync
 //		}
 //	}
+//	_ = engine.Snapshot() // reading the state, any time, changes nothing
 //
 //	v := be.Evaluate(memory.Flow{Src: a, Dst: b, Protocol: ir.TCP, Port: 6379})
 //	fmt.Println(v.Allowed, v.Ingress) // allowed by NetworkPolicy/shop/db-from-frontend rule 0

@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -47,6 +48,10 @@ const (
 	ErrorInvalidPod = "invalid_pod"
 )
 
+// ErrInvalidConfig is wrapped by the error New returns for a Config it
+// cannot use; the message names every field at fault.
+var ErrInvalidConfig = errors.New("invalid config")
+
 // EventReasonInvalidNetworkPolicy is the reason of the Warning Event
 // recorded on a NetworkPolicy that fails validation.
 const EventReasonInvalidNetworkPolicy = "InvalidNetworkPolicy"
@@ -58,8 +63,8 @@ type EventRecorder interface {
 }
 
 // Metrics receives the controller's observations. Every method must be safe
-// for concurrent use and cheap. An implementation over Prometheus lives in
-// examples/node-agent.
+// for concurrent use and cheap. Instruments implements it over counters,
+// gauges and histograms; package informer/prommetrics over Prometheus.
 type Metrics interface {
 	// ObserveSync reports a successful full Sync and how long it took.
 	ObserveSync(d time.Duration, report backend.SyncReport)
@@ -82,11 +87,22 @@ type Metrics interface {
 // Config configures a Controller. Client, Engine and Backend are required;
 // every other field has a working zero value.
 type Config struct {
-	// Client reaches the API server. Required.
+	// Client reaches the API server. Required unless Factory is set.
 	Client kubernetes.Interface
-	// Engine receives every Namespace, Pod and NetworkPolicy. Required.
-	// The controller owns its Delta/Snapshot stream: nothing else may call
-	// Delta or Snapshot on it.
+	// Factory, when set, is the caller's informer factory: the controller
+	// registers its Namespace, Pod and NetworkPolicy informers on it
+	// instead of keeping caches of its own, starts it in Run (starting an
+	// informer twice is harmless) and never shuts it down. The controller
+	// sets no transform on a caller's factory, since other users of its
+	// caches may need what a transform drops; a caller whose other users
+	// need no more than the engine installs TrimPod on the pod informer
+	// itself, before starting the factory. When nil, the controller builds
+	// its own factory from Client, with TrimPod on the pod cache.
+	Factory informers.SharedInformerFactory
+	// Engine receives every Namespace, Pod and NetworkPolicy (and, with
+	// Dynamic, every Node and cluster-wide policy). Required.
+	// The controller ends its deltas (Delta, Checkpoint); anyone may read
+	// it (Snapshot, Problems) at any time.
 	Engine policy.Engine
 	// Backend is programmed with the Engine's output. Required. The
 	// controller calls it from one goroutine.
@@ -113,13 +129,27 @@ type Config struct {
 	Clock clock.Clock
 	// Logger logs; klog's background logger when unset.
 	Logger klog.Logger
+	// Dynamic, when set, enables cluster-wide policy: the controller
+	// watches AdminNetworkPolicies, BaselineAdminNetworkPolicies
+	// (policy.networking.k8s.io/v1alpha1) and ClusterNetworkPolicies
+	// (v1beta1) through it whenever the API server serves their CRDs (it
+	// asks Client's discovery, so Client is then required), and Nodes (for
+	// `nodes` peers) through the informer factory. When nil, none of these
+	// is read (and no RBAC for them is needed).
+	Dynamic dynamic.Interface
+	// ClusterPolicyPoll is the period of the discovery check that notices
+	// the cluster-wide policy CRDs being installed or removed while the
+	// controller runs. DefaultClusterPolicyPoll when zero.
+	ClusterPolicyPoll time.Duration
+
 	// InformerResync is the resync period of the shared informers (replays
 	// of the cache to the handlers, not a backend Sync). Zero disables it,
 	// which is what the controller needs.
 	InformerResync time.Duration
 }
 
-// Controller watches Namespaces, Pods and NetworkPolicies, feeds them to the
+// Controller watches Namespaces, Pods and NetworkPolicies (and, with
+// Config.Dynamic, Nodes and the cluster-wide policies), feeds them to the
 // Engine, and programs the Backend: first a full Sync once every cache has
 // synced, then coalesced Applies of the Engine's deltas, a full Sync when an
 // Apply fails, and a periodic full Sync that repairs drift.
@@ -128,8 +158,12 @@ type Controller struct {
 	log     klog.Logger
 	clock   clock.Clock
 	factory informers.SharedInformerFactory
-	synced  []cache.InformerSynced
-	runner  *runner
+	// ownFactory: the controller built the factory, and shuts it down.
+	ownFactory bool
+	synced     []cache.InformerSynced
+	runner     *runner
+	// cluster watches the cluster-wide policies; nil without Config.Dynamic.
+	cluster *clusterPolicies
 	// counts mirrors the size of the programmed state for Metrics; used
 	// by the runner goroutine only.
 	counts counts
@@ -154,8 +188,11 @@ type Controller struct {
 // see Run.
 func New(cfg Config) (*Controller, error) {
 	var errs []error
-	if cfg.Client == nil {
-		errs = append(errs, errors.New("Client is required"))
+	if cfg.Client == nil && cfg.Factory == nil {
+		errs = append(errs, errors.New("Client or Factory is required"))
+	}
+	if cfg.Dynamic != nil && cfg.Client == nil {
+		errs = append(errs, errors.New("Dynamic needs Client too: discovery tells which cluster-wide policy kinds are served"))
 	}
 	if cfg.Engine == nil {
 		errs = append(errs, errors.New("Engine is required"))
@@ -166,11 +203,14 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.MinSyncInterval < 0 {
 		errs = append(errs, fmt.Errorf("MinSyncInterval %v is negative", cfg.MinSyncInterval))
 	}
+	if cfg.ClusterPolicyPoll < 0 {
+		errs = append(errs, fmt.Errorf("ClusterPolicyPoll %v is negative", cfg.ClusterPolicyPoll))
+	}
 	if cfg.MinRetryInterval < 0 || cfg.MaxRetryInterval < 0 {
 		errs = append(errs, errors.New("retry intervals must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("informer: invalid config: %w", err)
+		return nil, fmt.Errorf("informer: %w: %w", ErrInvalidConfig, err)
 	}
 	if cfg.MinSyncInterval == 0 {
 		cfg.MinSyncInterval = DefaultMinSyncInterval
@@ -185,6 +225,9 @@ func New(cfg Config) (*Controller, error) {
 		cfg.MaxRetryInterval = DefaultMaxRetryInterval
 	}
 	cfg.MaxRetryInterval = max(cfg.MaxRetryInterval, cfg.MinRetryInterval)
+	if cfg.ClusterPolicyPoll == 0 {
+		cfg.ClusterPolicyPoll = DefaultClusterPolicyPoll
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
@@ -197,9 +240,17 @@ func New(cfg Config) (*Controller, error) {
 		cfg:      cfg,
 		log:      log,
 		clock:    cfg.Clock,
-		factory:  informers.NewSharedInformerFactory(cfg.Client, cfg.InformerResync),
+		factory:  cfg.Factory,
 		needFull: true,
 		counts:   newCounts(),
+	}
+	// Transforms go on a factory of our own only: the caches of a
+	// caller's factory may serve others who read more than we do.
+	podTransform, metaTransform := cache.TransformFunc(nil), cache.TransformFunc(nil)
+	if c.factory == nil {
+		c.factory = informers.NewSharedInformerFactory(cfg.Client, cfg.InformerResync)
+		c.ownFactory = true
+		podTransform, metaTransform = TrimPod, dropManagedFields
 	}
 	c.runner = newRunner(c.program, cfg.MinSyncInterval, cfg.ResyncPeriod,
 		cfg.MinRetryInterval, cfg.MaxRetryInterval, cfg.Clock)
@@ -208,14 +259,24 @@ func New(cfg Config) (*Controller, error) {
 	// adds its informer here.
 	e := cfg.Engine
 	err := errors.Join(
-		watch(c, "Namespace", c.factory.Core().V1().Namespaces().Informer(),
+		watch(c, "Namespace", c.factory.Core().V1().Namespaces().Informer(), metaTransform,
 			func(ns *corev1.Namespace) error { e.UpsertNamespace(ns); return nil },
 			func(_, name string) { e.DeleteNamespace(name) }),
-		watch(c, "Pod", c.factory.Core().V1().Pods().Informer(),
+		watch(c, "Pod", c.factory.Core().V1().Pods().Informer(), podTransform,
 			c.upsertPod, e.DeletePod),
-		watch(c, "NetworkPolicy", c.factory.Networking().V1().NetworkPolicies().Informer(),
+		watch(c, "NetworkPolicy", c.factory.Networking().V1().NetworkPolicies().Informer(), metaTransform,
 			c.upsertNetworkPolicy, e.DeleteNetworkPolicy),
 	)
+	if err == nil && cfg.Dynamic != nil {
+		c.cluster = newClusterPolicies(c)
+		nodeTransform := cache.TransformFunc(nil)
+		if c.ownFactory {
+			nodeTransform = trimNode
+		}
+		err = watch(c, "Node", c.factory.Core().V1().Nodes().Informer(), nodeTransform,
+			func(n *corev1.Node) error { e.UpsertNode(n); return nil },
+			func(_, name string) { e.DeleteNode(name) })
+	}
 	if err != nil {
 		return nil, fmt.Errorf("informer: %w", err)
 	}
@@ -231,10 +292,16 @@ func (c *Controller) Run(ctx context.Context) error {
 		return errors.New("informer: Run called twice")
 	}
 	c.factory.Start(ctx.Done())
-	defer c.factory.Shutdown()
+	if c.ownFactory {
+		defer c.factory.Shutdown()
+	}
 
+	clusterSynced, ok := c.startClusterPolicies(ctx)
+	if !ok {
+		return nil // ctx done
+	}
 	c.log.Info("Waiting for informer caches to sync")
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+	if !cache.WaitForCacheSync(ctx.Done(), append(c.synced, clusterSynced...)...) {
 		return nil // ctx done
 	}
 	c.log.Info("Caches synced; programming the backend")
@@ -259,12 +326,14 @@ type object interface {
 }
 
 // watch registers handlers that feed objects of type T to the engine, and
-// adds the registration to what Run waits for.
-func watch[T object](c *Controller, kind string, inf cache.SharedIndexInformer,
+// adds the registration to what Run waits for. A non-nil transform is set
+// on the informer.
+func watch[T object](c *Controller, kind string, inf cache.SharedIndexInformer, transform cache.TransformFunc,
 	upsert func(T) error, del func(namespace, name string)) error {
-	// Keep the cache lean; the engine never reads managed fields.
-	if err := inf.SetTransform(dropManagedFields); err != nil {
-		return fmt.Errorf("%s informer: %w", kind, err)
+	if transform != nil {
+		if err := inf.SetTransform(transform); err != nil {
+			return fmt.Errorf("%s informer: %w", kind, err)
+		}
 	}
 	reg, err := inf.AddEventHandler(handlers(c, kind, upsert, del))
 	if err != nil {
@@ -467,7 +536,7 @@ func (c *Controller) programOnce(ctx context.Context, full bool) error {
 		c.incError(ErrorApply)
 	}
 
-	snap := c.cfg.Engine.Snapshot()
+	snap := c.cfg.Engine.Checkpoint()
 	start := c.clock.Now()
 	rep, err := c.cfg.Backend.Sync(ctx, snap)
 	if err != nil {

@@ -31,15 +31,15 @@ import (
 
 func TestNewRequiresClientEngineBackend(t *testing.T) {
 	_, err := New(Config{})
-	require.Error(t, err)
-	for _, field := range []string{"Client", "Engine", "Backend"} {
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	for _, field := range []string{"Client", "Engine", "Backend"} { // the message names them
 		assert.Contains(t, err.Error(), field)
 	}
 	_, err = New(Config{
 		Client: nil, Engine: policy.New(policy.Config{}), Backend: memory.New(memory.Config{}),
 		MinSyncInterval: -time.Second,
 	})
-	require.Error(t, err)
+	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "MinSyncInterval")
 }
 

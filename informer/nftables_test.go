@@ -7,7 +7,6 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vishvananda/netns"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -16,18 +15,11 @@ import (
 	"github.com/palisade-net/palisade/policy"
 )
 
-// scratchNetNS is a fresh network namespace for the test
-// (backendtest.NewNetNS).
-func scratchNetNS(t *testing.T) netns.NsHandle {
-	return backendtest.NewNetNS(t, "programs nftables")
-}
-
-// TestNftablesBackend runs the controller against the real nftables
-// backend in a scratch namespace: the first Sync and the Applies of later
-// events must succeed without falling back.
-func TestNftablesBackend(t *testing.T) {
-	ns := scratchNetNS(t)
-	nft, err := nftables.New(nftables.Config{TableName: "palisade-informer-test", NetNS: int(ns)})
+// scratchNftables is an nftables backend with the given table in a fresh
+// network namespace (backendtest.NewNetNS), removed after the test.
+func scratchNftables(t *testing.T, table string) *nftables.Backend {
+	ns := backendtest.NewNetNS(t, "programs nftables")
+	nft, err := nftables.New(nftables.Config{TableName: table, NetNS: int(ns)})
 	if err != nil {
 		t.Skipf("nftables unavailable: %v", err)
 	}
@@ -35,6 +27,14 @@ func TestNftablesBackend(t *testing.T) {
 		_ = nft.Cleanup(bg)
 		_ = nft.Close()
 	})
+	return nft
+}
+
+// TestNftablesBackend runs the controller against the real nftables
+// backend in a scratch namespace: the first Sync and the Applies of later
+// events must succeed without falling back.
+func TestNftablesBackend(t *testing.T) {
+	nft := scratchNftables(t, "palisade-informer-test")
 
 	client := fake.NewClientset(makeNamespace("prod", nil),
 		makePod("prod", "db", ipDB, withLabels("role", "db")),
@@ -63,4 +63,26 @@ func TestNftablesBackend(t *testing.T) {
 	rep, err := nft.Sync(bg, e.c.cfg.Engine.Snapshot())
 	require.NoError(t, err)
 	assert.Empty(t, rep.Repairs, "the kernel holds what the controller programmed")
+}
+
+// TestFailClosedInNetNS installs the fail-closed isolation on a fresh
+// namespace through the nftables backend, and leaves an existing table
+// untouched.
+func TestFailClosedInNetNS(t *testing.T) {
+	nft := scratchNftables(t, "palisade-failclosed-test")
+	res, err := FailClosed(bg, fake.NewClientset(makePod("x", "a", "10.0.0.1")), nft, "node-a")
+	require.NoError(t, err)
+	assert.Equal(t, FailClosedResult{Endpoints: 1, Changes: res.Changes}, res)
+	installed, err := nft.Installed(bg)
+	require.NoError(t, err)
+	assert.True(t, installed, "table installed on a fresh node")
+
+	// A restart finds the table and changes nothing, whatever the API
+	// server lists now: the kernel still holds exactly the first isolation.
+	res, err = FailClosed(bg, fake.NewClientset(makePod("y", "b", "10.0.0.2")), nft, "node-a")
+	require.NoError(t, err)
+	assert.True(t, res.Kept)
+	drift, err := nft.Drift(bg)
+	require.NoError(t, err)
+	assert.Empty(t, drift, "the existing table was left alone")
 }

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	"github.com/palisade-net/palisade/policy"
 	"github.com/palisade-net/palisade/policy/policytest"
@@ -28,11 +29,26 @@ type objects struct {
 	namespaces []*corev1.Namespace
 	pods       []*corev1.Pod
 	policies   []*networkingv1.NetworkPolicy
+	// clusterChanges upsert the cluster-wide policies and nodes, loaded
+	// after the rest.
+	clusterChanges []policytest.Change
 }
 
 func objectsOf(c *policytest.Cluster) objects {
-	return objects{c.Namespaces(), c.Pods(), c.Policies()}
+	o := objects{namespaces: c.Namespaces(), pods: c.Pods(), policies: c.Policies()}
+	for _, ch := range policytest.Changes(nil, c) {
+		switch ch.Kind {
+		case "Namespace", "Pod", "NetworkPolicy":
+		default:
+			o.clusterChanges = append(o.clusterChanges, ch)
+		}
+	}
+	return o
 }
+
+// clusterBenchPolicies is how many cluster-wide policies the "+cluster"
+// variants mix in.
+const clusterBenchPolicies = 100
 
 func load(b *testing.B, e policy.Engine, c objects) {
 	for _, ns := range c.namespaces {
@@ -48,6 +64,11 @@ func load(b *testing.B, e policy.Engine, c objects) {
 			b.Fatal(err)
 		}
 	}
+	for _, ch := range c.clusterChanges {
+		if err := ch.Apply(e); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkFullCompile loads a whole cluster into a new engine and takes its
@@ -56,13 +77,18 @@ func load(b *testing.B, e policy.Engine, c objects) {
 // view). heap-MiB is the live heap the engine and its snapshot hold after the
 // compile (the input objects excluded).
 // The baseline is the same objects loaded with no policy at all.
+// "+cluster" mixes in 100 cluster-wide policies and the nodes (10k pods
+// only; compare with the same size's all-local and node).
 func BenchmarkFullCompile(b *testing.B) {
 	for _, size := range benchSizes {
 		full := policytest.Synthetic(size)
 		c := objectsOf(full)
+		withCluster := full.Clone()
+		policytest.AddSyntheticClusterPolicies(withCluster, size, clusterBenchPolicies)
+		wc := objectsOf(withCluster)
 		full.DeletePolicies()
 		noPolicies := objectsOf(full)
-		for _, variant := range []struct {
+		variants := []struct {
 			name    string
 			cfg     policy.Config
 			cluster objects
@@ -70,7 +96,21 @@ func BenchmarkFullCompile(b *testing.B) {
 			{"baseline-no-policies", policy.Config{}, noPolicies},
 			{"all-local", policy.Config{}, c},
 			{"node", policy.Config{NodeName: "node-0"}, c},
-		} {
+		}
+		if size.Pods <= 10_000 {
+			variants = append(variants,
+				struct {
+					name    string
+					cfg     policy.Config
+					cluster objects
+				}{"all-local+cluster", policy.Config{}, wc},
+				struct {
+					name    string
+					cfg     policy.Config
+					cluster objects
+				}{"node+cluster", policy.Config{NodeName: "node-0"}, wc})
+		}
+		for _, variant := range variants {
 			b.Run(sizeName(size)+"/"+variant.name, func(b *testing.B) {
 				var heap uint64
 				for b.Loop() {
@@ -79,7 +119,7 @@ func BenchmarkFullCompile(b *testing.B) {
 					b.StartTimer()
 					e := policy.New(variant.cfg)
 					load(b, e, variant.cluster)
-					snap := e.Snapshot()
+					snap := e.Checkpoint()
 					b.StopTimer()
 					heap = liveHeap() - before
 					runtime.KeepAlive(e)
@@ -97,18 +137,29 @@ func BenchmarkFullCompile(b *testing.B) {
 // ns-1's role=frontend rules and of every namespace's cross-namespace
 // "env=prod, role in (backend,worker)" rules, and may be selected by ns-1's
 // policies, so the change moves set members and endpoint tiers. Its cost
-// must not grow with the cluster.
+// must not grow with the cluster. "+cluster" mixes in 100 cluster-wide
+// policies whose peers include role=frontend pods: the same change must cost
+// about the same.
 func BenchmarkPodLabelChange(b *testing.B) {
 	for _, size := range benchSizes {
-		c := objectsOf(policytest.Synthetic(size))
+		full := policytest.Synthetic(size)
+		plain := objectsOf(full)
+		policytest.AddSyntheticClusterPolicies(full, size, clusterBenchPolicies)
+		withCluster := objectsOf(full)
 		for _, variant := range []struct {
-			name string
-			cfg  policy.Config
-		}{{"all-local", policy.Config{}}, {"node", policy.Config{NodeName: "node-1"}}} {
+			name    string
+			cfg     policy.Config
+			cluster objects
+		}{
+			{"all-local", policy.Config{}, plain},
+			{"node", policy.Config{NodeName: "node-1"}, plain},
+			{"all-local+cluster", policy.Config{}, withCluster},
+			{"node+cluster", policy.Config{NodeName: "node-1"}, withCluster},
+		} {
 			b.Run(sizeName(size)+"/"+variant.name, func(b *testing.B) {
 				e := policy.New(variant.cfg)
-				load(b, e, c)
-				e.Snapshot()
+				load(b, e, variant.cluster)
+				e.Checkpoint() // the changes so far are the base of the deltas below
 				pods := []*corev1.Pod{
 					policytest.SyntheticPod(1, size.Namespaces, size.Nodes, map[string]string{"app": "app-1", "role": "frontend", "version": "v1"}),
 					policytest.SyntheticPod(1, size.Namespaces, size.Nodes, map[string]string{"app": "app-1", "role": "backend", "version": "v1"}),
@@ -131,6 +182,52 @@ func BenchmarkPodLabelChange(b *testing.B) {
 				b.ReportMetric(float64(changes)/float64(i), "members/op")
 			})
 		}
+	}
+}
+
+// BenchmarkClusterPriorityChange moves one ClusterNetworkPolicy between two
+// priorities and takes the delta: its own rule list is re-emitted (its
+// Priority changed: its ingress and its egress list) and the endpoints it
+// selects re-ordered; no other list and no set changes. The baseline is the pod label change of the same
+// cluster (BenchmarkPodLabelChange, "+cluster").
+func BenchmarkClusterPriorityChange(b *testing.B) {
+	size := benchSizes[0]
+	full := policytest.Synthetic(size)
+	policytest.AddSyntheticClusterPolicies(full, size, clusterBenchPolicies)
+	c := objectsOf(full)
+	for _, variant := range []struct {
+		name string
+		cfg  policy.Config
+	}{{"all-local", policy.Config{}}, {"node", policy.Config{NodeName: "node-1"}}} {
+		b.Run(sizeName(size)+"/"+variant.name, func(b *testing.B) {
+			e := policy.New(variant.cfg)
+			load(b, e, c)
+			e.Delta() // ends the delta: the loop sees only its changes
+			cnps := []*v1beta1.ClusterNetworkPolicy{full.ClusterNetworkPolicy("cnp-admin-1"), full.ClusterNetworkPolicy("cnp-admin-1")}
+			cnps[1].Spec.Priority = 0 // before anp-51, at 10 like cnp-admin-1: re-orders
+			var lists, others, endpoints, sets int
+			i := 0
+			for b.Loop() {
+				if err := e.UpsertClusterNetworkPolicy(cnps[(i+1)%2]); err != nil { // cnps[0] is loaded
+					b.Fatal(err)
+				}
+				i++
+				d := e.Delta()
+				for _, rl := range d.RuleLists {
+					if rl.Origin.Name != "cnp-admin-1" {
+						others++
+					}
+				}
+				lists += len(d.RuleLists) + len(d.RemovedRuleLists)
+				endpoints += len(d.Endpoints)
+				sets += len(d.AddedAddressSets) + len(d.AddressSetChanges) + len(d.RemovedAddressSets)
+			}
+			if lists != 2*i || others != 0 || sets != 0 {
+				b.Fatalf("%d priority changes re-emitted %d lists (%d of other policies) and %d sets; want its own 2 lists each", i, lists, others, sets)
+			}
+			b.ReportMetric(float64(lists)/float64(i), "lists/op")
+			b.ReportMetric(float64(endpoints)/float64(i), "endpoints/op")
+		})
 	}
 }
 

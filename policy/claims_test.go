@@ -44,7 +44,7 @@ func TestSharedAddressBelongsToOnePod(t *testing.T) {
 
 	check := func(owner string) {
 		t.Helper()
-		snap := w.e.Snapshot() // ends the current delta: the memory backend takes the snapshot
+		snap := w.e.Checkpoint() // ends the current delta: the memory backend takes the snapshot
 		require.NoError(t, snap.Validate())
 		_, err := w.mem.Sync(context.Background(), snap)
 		require.NoError(t, err)

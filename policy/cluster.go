@@ -118,8 +118,6 @@ type clusterPeer struct {
 	nodes       *metav1.LabelSelector
 	networks    []string
 	domainNames []string
-	// set counts the fields present (networks and domainNames when non-nil).
-	set int
 }
 
 func (e *engine) upsertAdminNetworkPolicy(anp *v1alpha1.AdminNetworkPolicy) error {
@@ -162,23 +160,15 @@ func fromANP(anp *v1alpha1.AdminNetworkPolicy) clusterPolicy {
 	}
 	c.errs = append(c.errs, checkPriority(anp.Spec.Priority, spec.Child("priority"))...)
 	for i, r := range anp.Spec.Ingress {
-		path := spec.Child("ingress").Index(i)
-		cr := clusterRule{path: path, name: r.Name, action: string(r.Action), pass: true, allowName: "Allow", peersPath: path.Child("from")}
-		for _, pe := range r.From {
-			cr.peers = append(cr.peers, clusterPeer{namespaces: pe.Namespaces, pods: anpPods(pe.Pods)})
-		}
-		cr.allPorts, cr.ports, cr.named, cr.portErrs = compileANPPorts(r.Ports, maxANPRules, path.Child("ports"))
-		c.ingress = append(c.ingress, cr)
+		c.ingress = append(c.ingress, anpRule(spec.Child("ingress").Index(i), "from", r.Name, string(r.Action), true, anpIngressPeers(r.From), r.Ports))
 	}
 	for i, r := range anp.Spec.Egress {
-		path := spec.Child("egress").Index(i)
-		cr := clusterRule{path: path, name: r.Name, action: string(r.Action), pass: true, allowName: "Allow", peersPath: path.Child("to")}
+		var peers []clusterPeer
 		for _, pe := range r.To {
-			cr.peers = append(cr.peers, clusterPeer{namespaces: pe.Namespaces, pods: anpPods(pe.Pods), nodes: pe.Nodes,
-				networks: cidrStrings(pe.Networks), domainNames: domainStrings(pe.DomainNames)})
+			peers = append(peers, clusterPeer{namespaces: pe.Namespaces, pods: anpPods(pe.Pods), nodes: pe.Nodes,
+				networks: cidrStrings(pe.Networks), domainNames: cidrStrings(pe.DomainNames)})
 		}
-		cr.allPorts, cr.ports, cr.named, cr.portErrs = compileANPPorts(r.Ports, maxANPRules, path.Child("ports"))
-		c.egress = append(c.egress, cr)
+		c.egress = append(c.egress, anpRule(spec.Child("egress").Index(i), "to", r.Name, string(r.Action), true, peers, r.Ports))
 	}
 	return c
 }
@@ -196,25 +186,33 @@ func fromBANP(banp *v1alpha1.BaselineAdminNetworkPolicy) clusterPolicy {
 		c.errs = append(c.errs, field.Invalid(field.NewPath("metadata", "name"), banp.Name, `must be "default": a cluster has one BaselineAdminNetworkPolicy`))
 	}
 	for i, r := range banp.Spec.Ingress {
-		path := spec.Child("ingress").Index(i)
-		cr := clusterRule{path: path, name: r.Name, action: string(r.Action), allowName: "Allow", peersPath: path.Child("from")}
-		for _, pe := range r.From {
-			cr.peers = append(cr.peers, clusterPeer{namespaces: pe.Namespaces, pods: anpPods(pe.Pods)})
-		}
-		cr.allPorts, cr.ports, cr.named, cr.portErrs = compileANPPorts(r.Ports, maxANPRules, path.Child("ports"))
-		c.ingress = append(c.ingress, cr)
+		c.ingress = append(c.ingress, anpRule(spec.Child("ingress").Index(i), "from", r.Name, string(r.Action), false, anpIngressPeers(r.From), r.Ports))
 	}
 	for i, r := range banp.Spec.Egress {
-		path := spec.Child("egress").Index(i)
-		cr := clusterRule{path: path, name: r.Name, action: string(r.Action), allowName: "Allow", peersPath: path.Child("to")}
+		var peers []clusterPeer
 		for _, pe := range r.To {
-			cr.peers = append(cr.peers, clusterPeer{namespaces: pe.Namespaces, pods: anpPods(pe.Pods), nodes: pe.Nodes,
-				networks: cidrStrings(pe.Networks)})
+			peers = append(peers, clusterPeer{namespaces: pe.Namespaces, pods: anpPods(pe.Pods), nodes: pe.Nodes, networks: cidrStrings(pe.Networks)})
 		}
-		cr.allPorts, cr.ports, cr.named, cr.portErrs = compileANPPorts(r.Ports, maxANPRules, path.Child("ports"))
-		c.egress = append(c.egress, cr)
+		c.egress = append(c.egress, anpRule(spec.Child("egress").Index(i), "to", r.Name, string(r.Action), false, peers, r.Ports))
 	}
 	return c
+}
+
+// anpRule is a rule of an AdminNetworkPolicy or BaselineAdminNetworkPolicy
+// (pass says whether Pass is a valid action) at path, its peers under
+// peersField.
+func anpRule(path *field.Path, peersField, name, action string, pass bool, peers []clusterPeer, ports *[]v1alpha1.AdminNetworkPolicyPort) clusterRule {
+	cr := clusterRule{path: path, name: name, action: action, pass: pass, allowName: "Allow", peersPath: path.Child(peersField), peers: peers}
+	cr.allPorts, cr.ports, cr.named, cr.portErrs = compileANPPorts(ports, maxANPRules, path.Child("ports"))
+	return cr
+}
+
+func anpIngressPeers(in []v1alpha1.AdminNetworkPolicyIngressPeer) []clusterPeer {
+	var out []clusterPeer
+	for _, pe := range in {
+		out = append(out, clusterPeer{namespaces: pe.Namespaces, pods: anpPods(pe.Pods)})
+	}
+	return out
 }
 
 func fromCNP(cnp *v1beta1.ClusterNetworkPolicy) clusterPolicy {
@@ -249,7 +247,7 @@ func fromCNP(cnp *v1beta1.ClusterNetworkPolicy) clusterPolicy {
 		cr := clusterRule{path: path, name: r.Name, action: string(r.Action), pass: true, allowName: "Accept", peersPath: path.Child("to")}
 		for _, pe := range r.To {
 			cr.peers = append(cr.peers, clusterPeer{namespaces: pe.Namespaces, pods: cnpPods(pe.Pods), nodes: pe.Nodes,
-				networks: cidrStrings(pe.Networks), domainNames: domainStrings(pe.DomainNames)})
+				networks: cidrStrings(pe.Networks), domainNames: cidrStrings(pe.DomainNames)})
 		}
 		cr.allPorts, cr.ports, cr.named, cr.portErrs = compileCNPProtocols(r.Protocols, path.Child("protocols"))
 		c.egress = append(c.egress, cr)
@@ -275,6 +273,8 @@ func cnpPods(p *v1beta1.NamespacedPod) *namespacedPod {
 	return &namespacedPod{namespaces: p.NamespaceSelector, pods: p.PodSelector}
 }
 
+// cidrStrings converts CIDRs or domain names to strings; nil stays nil (a
+// field absent), empty stays empty (a field present without items).
 func cidrStrings[S ~string](in []S) []string {
 	if in == nil {
 		return nil
@@ -285,8 +285,6 @@ func cidrStrings[S ~string](in []S) []string {
 	}
 	return out
 }
-
-func domainStrings[S ~string](in []S) []string { return cidrStrings(in) }
 
 func checkPriority(p int32, path *field.Path) field.ErrorList {
 	if p < 0 || p > maxPriority {

@@ -117,12 +117,23 @@ func tiersEqual(a, b []ir.Tier) bool {
 	})
 }
 
-// delta collects every change since the last emission and marks it emitted.
-// With build false it only marks (Snapshot emits the full state instead) and
+// nameState returns the generation of the current state: the last one
+// named, or a new one when the state was mutated since.
+func (e *engine) nameState() uint64 {
+	if e.mutated {
+		e.generation++
+		e.mutated = false
+	}
+	return e.generation
+}
+
+// delta collects every change since the base (the state the last delta
+// ended at), marks it emitted and makes the current state the base. With
+// build false it only marks (checkpoint emits the full state instead) and
 // returns a delta with nothing but generations.
 func (e *engine) delta(build bool) *ir.Delta {
 	e.refreshEndpoints()
-	d := &ir.Delta{Base: e.generation}
+	d := &ir.Delta{Base: e.base}
 	changed := false
 
 	for id := range e.changedAddr {
@@ -219,21 +230,45 @@ func (e *engine) delta(build bool) *ir.Delta {
 	e.changedEPs = make(map[string]struct{})
 
 	sortDelta(d)
-	if changed {
+	switch {
+	case changed && e.generation == e.base:
+		// A change always gets a new generation, even one no mutation
+		// flagged.
 		e.generation++
+		e.mutated = false
+	case changed || e.generation != e.base:
+		// A Snapshot may have named a state since the base.
+		e.nameState()
+	default:
+		// Nothing changed: the state is the base's, whatever happened.
+		e.mutated = false
 	}
 	d.Generation = e.generation
+	e.base = e.generation
 	return d
 }
 
-// snapshot ends the current delta and returns the full state.
-func (e *engine) snapshot() *ir.Snapshot {
+// checkpoint ends the current delta and returns the full state.
+func (e *engine) checkpoint() *ir.Snapshot {
 	e.delta(false)
-	s := &ir.Snapshot{Generation: e.generation}
+	return e.snapshot()
+}
+
+// snapshot returns the full state. It changes nothing a Delta reports: the
+// pending changes stay pending.
+func (e *engine) snapshot() *ir.Snapshot {
+	e.refreshEndpoints()
+	s := &ir.Snapshot{Generation: e.nameState()}
 	for id, set := range e.addrSets {
+		if set.refs == 0 {
+			continue // withdrawn at the next delta
+		}
 		s.AddressSets = append(s.AddressSets, ir.AddressSet{ID: id, Description: set.desc, Hosts: set.pods || set.nodes, Members: set.list(ir.ComparePrefix)})
 	}
 	for id, set := range e.portSets {
+		if set.refs == 0 {
+			continue
+		}
 		s.PortSets = append(s.PortSets, ir.PortSet{ID: id, Protocol: set.port.proto, PortName: set.port.name, Members: set.list(ir.CompareAddrPort)})
 	}
 	// Rule lists and endpoints are many: build them in order (sorting the

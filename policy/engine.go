@@ -81,13 +81,22 @@ type Engine interface {
 	// DeleteNode removes a node. Unknown names are ignored.
 	DeleteNode(name string)
 
-	// Snapshot returns the full IR at the current generation. It ends the
-	// current delta: the next Delta starts from the returned snapshot. The
-	// caller owns the result.
+	// Snapshot returns the full IR as it stands. It has no side effect:
+	// anyone may call it at any time (a debug endpoint, a test) without
+	// disturbing the deltas. Its Generation names the state: two snapshots
+	// with the same Generation are equal. The caller owns the result.
 	Snapshot() *ir.Snapshot
-	// Delta returns the change since the previous Delta or Snapshot (since
-	// the empty state for the first call). When nothing changed, the delta is
-	// empty and its Base equals its Generation. The caller owns the result.
+	// Checkpoint returns the full IR, as Snapshot does, and ends the
+	// current delta: the next Delta's Base is the returned Generation. A
+	// program keeping a Backend in step calls it for each full Sync (the
+	// first, and the one after a failed Apply). The caller owns the result.
+	Checkpoint() *ir.Snapshot
+	// Delta returns the change since the end of the previous delta (the
+	// previous Delta or Checkpoint; the empty state, generation 0, before
+	// either) and ends it: the next Delta starts where this one ends. When
+	// nothing changed, the delta is empty and its Base equals its
+	// Generation. If the Backend fails to apply it, the change is not lost:
+	// call Checkpoint and Sync. The caller owns the result.
 	Delta() *ir.Delta
 
 	// Problems returns the validation errors of the objects currently held,
@@ -131,87 +140,82 @@ type lockedEngine struct {
 	e  *engine
 }
 
-func (l *lockedEngine) UpsertNamespace(ns *corev1.Namespace) {
+// mutate locks the engine for a call that may change its state, and marks
+// the state changed for Snapshot's generation. Every mutating method uses
+// it: defer l.mutate()().
+func (l *lockedEngine) mutate() (unlock func()) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.e.mutated = true
+	return l.mu.Unlock
+}
+
+func (l *lockedEngine) UpsertNamespace(ns *corev1.Namespace) {
+	defer l.mutate()()
 	l.e.upsertNamespace(ns)
 }
 
 func (l *lockedEngine) DeleteNamespace(name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.deleteNamespace(name)
 }
 
 func (l *lockedEngine) UpsertPod(pod *corev1.Pod) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	return l.e.upsertPod(pod)
 }
 
 func (l *lockedEngine) DeletePod(namespace, name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.deletePod(namespace, name)
 }
 
 func (l *lockedEngine) UpsertNetworkPolicy(np *networkingv1.NetworkPolicy) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	return l.e.upsertNetworkPolicy(np)
 }
 
 func (l *lockedEngine) DeleteNetworkPolicy(namespace, name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.deletePolicy(policyKey{kind: kindNetworkPolicy, namespace: namespace, name: name})
 }
 
 func (l *lockedEngine) UpsertAdminNetworkPolicy(anp *v1alpha1.AdminNetworkPolicy) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	return l.e.upsertAdminNetworkPolicy(anp)
 }
 
 func (l *lockedEngine) DeleteAdminNetworkPolicy(name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.deletePolicy(policyKey{kind: kindAdminNetworkPolicy, name: name})
 }
 
 func (l *lockedEngine) UpsertBaselineAdminNetworkPolicy(banp *v1alpha1.BaselineAdminNetworkPolicy) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	return l.e.upsertBaselineAdminNetworkPolicy(banp)
 }
 
 func (l *lockedEngine) DeleteBaselineAdminNetworkPolicy(name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.deletePolicy(policyKey{kind: kindBaselineAdminNetworkPolicy, name: name})
 }
 
 func (l *lockedEngine) UpsertClusterNetworkPolicy(cnp *v1beta1.ClusterNetworkPolicy) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	return l.e.upsertClusterNetworkPolicy(cnp)
 }
 
 func (l *lockedEngine) DeleteClusterNetworkPolicy(name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.deletePolicy(policyKey{kind: kindClusterNetworkPolicy, name: name})
 }
 
 func (l *lockedEngine) UpsertNode(node *corev1.Node) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.upsertNode(node)
 }
 
 func (l *lockedEngine) DeleteNode(name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mutate()()
 	l.e.deleteNode(name)
 }
 
@@ -219,6 +223,12 @@ func (l *lockedEngine) Snapshot() *ir.Snapshot {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.e.snapshot()
+}
+
+func (l *lockedEngine) Checkpoint() *ir.Snapshot {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.checkpoint()
 }
 
 func (l *lockedEngine) Delta() *ir.Delta {
@@ -279,8 +289,13 @@ type engine struct {
 	endpoints map[string]*ir.Endpoint
 	dirtyPods map[string]struct{}
 
-	// What the last Delta or Snapshot emitted, and what changed since.
-	generation     uint64
+	// generation names the state last read (by Snapshot, Delta or
+	// Checkpoint); mutated says the state may have changed since. base is
+	// the generation the last delta ended at.
+	generation uint64
+	mutated    bool
+	base       uint64
+	// What the last delta emitted, and what changed since.
 	emittedLists   map[string]*ir.RuleList
 	emittedEPs     map[string]*ir.Endpoint
 	changedLists   map[string]struct{}

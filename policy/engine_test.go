@@ -296,17 +296,17 @@ func TestNilAndUnknownInputsAreIgnored(t *testing.T) {
 	assert.NoError(t, e.Snapshot().Validate())
 }
 
-func TestGenerationsChainAndSnapshotEndsTheDelta(t *testing.T) {
+func TestGenerationsChainAndCheckpointEndsTheDelta(t *testing.T) {
 	e := policy.New(policy.Config{})
 	require.NoError(t, e.UpsertPod(pod("x", "a", nil, "10.0.0.1")))
 	d1 := e.Delta()
 	assert.Equal(t, uint64(0), d1.Base)
 	assert.Equal(t, uint64(1), d1.Generation)
 	require.NoError(t, e.UpsertNetworkPolicy(pt.NetworkPolicy("x", "deny", pt.WithPodSelector(pt.MatchLabels(nil)))))
-	snap := e.Snapshot()
+	snap := e.Checkpoint()
 	assert.Equal(t, uint64(2), snap.Generation)
 	d := e.Delta()
-	assert.True(t, d.Empty(), "the snapshot took the pending change")
+	assert.True(t, d.Empty(), "the checkpoint took the pending change")
 	assert.Equal(t, uint64(2), d.Base)
 	require.NoError(t, e.UpsertPod(pod("x", "b", nil, "10.0.0.2")))
 	d3 := e.Delta()
@@ -314,4 +314,37 @@ func TestGenerationsChainAndSnapshotEndsTheDelta(t *testing.T) {
 	assert.Equal(t, uint64(3), d3.Generation)
 	require.NoError(t, snap.Apply(d3))
 	assert.Len(t, snap.Endpoints, 2)
+}
+
+func TestSnapshotHasNoSideEffect(t *testing.T) {
+	e := policy.New(policy.Config{})
+	require.NoError(t, e.UpsertPod(pod("x", "a", nil, "10.0.0.1")))
+	base := e.Checkpoint()
+	require.NoError(t, e.UpsertNetworkPolicy(pt.NetworkPolicy("x", "deny", pt.WithPodSelector(pt.MatchLabels(nil)))))
+	s1 := e.Snapshot()
+	s2 := e.Snapshot()
+	assert.Equal(t, s1, s2, "reading twice without a change reads the same state")
+	assert.Greater(t, s1.Generation, base.Generation, "a changed state has a new generation")
+
+	d := e.Delta()
+	assert.False(t, d.Empty(), "the snapshots left the change pending")
+	assert.Equal(t, base.Generation, d.Base)
+	assert.Equal(t, s1.Generation, d.Generation, "the delta ends at the state the snapshot read")
+	require.NoError(t, base.Apply(d))
+	assert.Equal(t, s1, base, "base + delta = snapshot")
+
+	// A change undone before the next delta: the snapshot between names
+	// its own state, and the delta leads back from it.
+	require.NoError(t, e.UpsertPod(pod("x", "b", nil, "10.0.0.2")))
+	mid := e.Snapshot()
+	assert.Len(t, mid.Endpoints, 2)
+	e.DeletePod("x", "b")
+	d = e.Delta()
+	assert.True(t, d.Empty())
+	assert.Equal(t, s1.Generation, d.Base)
+	assert.NotEqual(t, mid.Generation, d.Generation, "the state after the delete is not the one the snapshot read")
+	require.NoError(t, base.Apply(d))
+	after := e.Snapshot()
+	assert.Equal(t, d.Generation, after.Generation)
+	assert.Equal(t, after, base)
 }

@@ -11,7 +11,13 @@ import (
 // applies the object in its safe form: a NetworkPolicy that fails validation
 // isolates the pods it selects (every pod of its namespace when its pod
 // selector is the problem) and contributes no allow rule; a Pod with an
-// unusable IP is applied without that IP.
+// unusable IP is applied without that IP. In a cluster-wide policy an
+// invalid Allow/Accept rule matches nothing and an invalid Deny or Pass rule
+// denies everything at its place; an error of the object itself (subject,
+// priority, tier, name) leaves only its denials, first in its tier when the
+// priority or tier is at fault. A cluster-wide policy with a `domainNames`
+// peer is valid but reported (the peer is not supported and matches
+// nothing).
 type ValidationError struct {
 	// Kind, Namespace and Name identify the object.
 	Kind      string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -11,11 +12,20 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/policy"
 	"github.com/palisade-net/palisade/policy/ir"
 )
+
+// irCmpOpts compare IR values.
+var irCmpOpts = []cmp.Option{
+	cmpopts.EquateEmpty(),
+	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }),
+}
 
 // probeAddrs are every pod address the generator can make, plus two
 // addresses no pod has.
@@ -45,25 +55,42 @@ func checkRun(t *testing.T, c *chooser, events int) {
 		ev := genEvent(c)
 		log = append(log, ev.desc)
 		ev.apply(cl, eng)
+		if c.chance(25) {
+			_ = eng.Snapshot() // a reader looking in: it must not disturb the deltas
+		}
 		if !c.chance(40) && i != events-1 {
 			continue // let changes pile up between deltas
 		}
-		d := eng.Delta()
-		if err := folded.Apply(d); err != nil {
-			t.Fatalf("after %s: delta does not apply: %v\nevents:\n%s", ev.desc, err, strings.Join(log, "\n"))
+		if c.chance(10) {
+			// A full sync in the middle of the stream: the deltas go on
+			// from the checkpoint.
+			folded = eng.Checkpoint()
+			_, err := incr.Sync(ctx, folded.Clone())
+			require.NoError(t, err)
+		} else {
+			d := eng.Delta()
+			if err := folded.Apply(d); err != nil {
+				t.Fatalf("after %s: delta does not apply: %v\nevents:\n%s", ev.desc, err, strings.Join(log, "\n"))
+			}
+			require.NoError(t, incr.Apply(ctx, d))
 		}
-		require.NoError(t, incr.Apply(ctx, d))
+		// The sum of the deltas is the snapshot, generation included.
+		if snap := eng.Snapshot(); reflect.DeepEqual(snap, folded) {
+			// equal: the fast path
+		} else if diff := cmp.Diff(snap, folded, irCmpOpts...); diff != "" {
+			t.Fatalf("after %s: folded deltas differ from the engine's snapshot (-snapshot +folded):\n%s\nevents:\n%s", ev.desc, diff, strings.Join(log, "\n"))
+		}
 
 		fresh := policy.New(policy.Config{})
 		cl.load(fresh)
 		full := fresh.Snapshot()
-		if diff := cmp.Diff(full, folded, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(ir.Snapshot{}, "Generation"), cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }), cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+		if diff := cmp.Diff(full, folded, append(irCmpOpts, cmpopts.IgnoreFields(ir.Snapshot{}, "Generation"))...); diff != "" {
 			t.Fatalf("after %s: incremental state differs from a full compile (-full +incremental):\n%s\nevents:\n%s", ev.desc, diff, strings.Join(log, "\n"))
 		}
 		fullMem := memory.New(memory.Config{})
 		_, err := fullMem.Sync(ctx, full)
 		require.NoError(t, err)
-		ref := reference{cl: cl}
+		ref := reference{cl: cl, sels: map[*metav1.LabelSelector]compiledSelector{}}
 		ref.pols = ref.clusterPolicies()
 		// Shared addresses: the same as the reference's, with the same owner.
 		shared := map[netip.Addr]string{}

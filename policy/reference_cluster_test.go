@@ -44,8 +44,8 @@ type refRule struct {
 	ports  []v1beta1.ClusterNetworkPolicyProtocol // nil: every port
 }
 
-func selectorValid(s *metav1.LabelSelector) bool {
-	_, err := metav1.LabelSelectorAsSelector(s)
+func (r reference) selectorValid(s *metav1.LabelSelector) bool {
+	_, err := r.selector(s)
 	return err == nil
 }
 
@@ -172,21 +172,21 @@ func cnpPorts(in *[]v1alpha1.AdminNetworkPolicyPort) []v1beta1.ClusterNetworkPol
 // subject is valid (an invalid one selects every pod).
 func (r reference) subjectSelects(s v1beta1.ClusterNetworkPolicySubject, pod *corev1.Pod) (selects, valid bool) {
 	if s.Namespaces != nil {
-		if !selectorValid(s.Namespaces) {
+		if !r.selectorValid(s.Namespaces) {
 			return true, false
 		}
-		sel, _ := metav1.LabelSelectorAsSelector(s.Namespaces)
+		sel, _ := r.selector(s.Namespaces)
 		return sel.Matches(r.nsLabels(pod.Namespace)), true
 	}
 	ns, pods := &s.Pods.NamespaceSelector, &s.Pods.PodSelector
-	valid = selectorValid(ns) && selectorValid(pods)
+	valid = r.selectorValid(ns) && r.selectorValid(pods)
 	nsOK, podOK := true, true
-	if selectorValid(ns) {
-		sel, _ := metav1.LabelSelectorAsSelector(ns)
+	if r.selectorValid(ns) {
+		sel, _ := r.selector(ns)
 		nsOK = sel.Matches(r.nsLabels(pod.Namespace))
 	}
-	if selectorValid(pods) {
-		sel, _ := metav1.LabelSelectorAsSelector(pods)
+	if r.selectorValid(pods) {
+		sel, _ := r.selector(pods)
 		podOK = sel.Matches(labels.Set(pod.Labels))
 	}
 	return nsOK && podOK, valid
@@ -197,14 +197,14 @@ func (r reference) subjectSelects(s v1beta1.ClusterNetworkPolicySubject, pod *co
 func (r reference) clusterPeerMatches(pe v1beta1.ClusterNetworkPolicyEgressPeer, ip netip.Addr, pod *corev1.Pod) bool {
 	switch {
 	case pe.Namespaces != nil:
-		sel, _ := metav1.LabelSelectorAsSelector(pe.Namespaces)
+		sel, _ := r.selector(pe.Namespaces)
 		return pod != nil && sel.Matches(r.nsLabels(pod.Namespace))
 	case pe.Pods != nil:
-		nsSel, _ := metav1.LabelSelectorAsSelector(&pe.Pods.NamespaceSelector)
-		podSel, _ := metav1.LabelSelectorAsSelector(&pe.Pods.PodSelector)
+		nsSel, _ := r.selector(&pe.Pods.NamespaceSelector)
+		podSel, _ := r.selector(&pe.Pods.PodSelector)
 		return pod != nil && nsSel.Matches(r.nsLabels(pod.Namespace)) && podSel.Matches(labels.Set(pod.Labels))
 	case pe.Nodes != nil:
-		sel, _ := metav1.LabelSelectorAsSelector(pe.Nodes)
+		sel, _ := r.selector(pe.Nodes)
 		for _, n := range r.cl.nodes {
 			if !sel.Matches(labels.Set(n.Labels)) {
 				continue
@@ -225,13 +225,13 @@ func (r reference) clusterPeerMatches(pe v1beta1.ClusterNetworkPolicyEgressPeer,
 	return false
 }
 
-func peerValid(pe v1beta1.ClusterNetworkPolicyEgressPeer) bool {
+func (r reference) peerValid(pe v1beta1.ClusterNetworkPolicyEgressPeer) bool {
 	for _, s := range []*metav1.LabelSelector{pe.Namespaces, pe.Nodes} {
-		if s != nil && !selectorValid(s) {
+		if s != nil && !r.selectorValid(s) {
 			return false
 		}
 	}
-	return pe.Pods == nil || selectorValid(&pe.Pods.NamespaceSelector) && selectorValid(&pe.Pods.PodSelector)
+	return pe.Pods == nil || r.selectorValid(&pe.Pods.NamespaceSelector) && r.selectorValid(&pe.Pods.PodSelector)
 }
 
 func clusterPortMatches(protos []v1beta1.ClusterNetworkPolicyProtocol, proto ir.Protocol, port uint16, dstPod *corev1.Pod) bool {
@@ -259,19 +259,8 @@ func clusterPortMatches(protos []v1beta1.ClusterNetworkPolicyProtocol, proto ir.
 				return true
 			}
 		default:
-			if dstPod == nil {
-				continue
-			}
-			for _, c := range dstPod.Spec.Containers {
-				for _, cp := range c.Ports {
-					cproto := cp.Protocol
-					if cproto == "" {
-						cproto = corev1.ProtocolTCP
-					}
-					if cp.Name == p.DestinationNamedPort && string(cproto) == proto.String() && cp.ContainerPort == int32(port) {
-						return true
-					}
-				}
+			if hasNamedPort(dstPod, p.DestinationNamedPort, proto, port) {
+				return true
 			}
 		}
 	}
@@ -301,7 +290,7 @@ func (r reference) tierVerdict(tier ir.TierKind, pod *corev1.Pod, egress bool, i
 		for _, rule := range rules {
 			valid := true
 			for _, pe := range rule.peers {
-				valid = valid && peerValid(pe)
+				valid = valid && r.peerValid(pe)
 			}
 			action, matches := rule.action, false
 			switch {

@@ -20,6 +20,27 @@ type reference struct {
 	cl *cluster
 	// pols caches clusterPolicies (nil: computed on each use).
 	pols []refPolicy
+	// sels caches compiled selectors by address (nil: no cache); the
+	// objects do not change while a reference is in use.
+	sels map[*metav1.LabelSelector]compiledSelector
+}
+
+type compiledSelector struct {
+	sel labels.Selector
+	err error
+}
+
+// selector compiles s, through the cache when there is one.
+func (r reference) selector(s *metav1.LabelSelector) (labels.Selector, error) {
+	if r.sels == nil {
+		return metav1.LabelSelectorAsSelector(s)
+	}
+	c, ok := r.sels[s]
+	if !ok {
+		c.sel, c.err = metav1.LabelSelectorAsSelector(s)
+		r.sels[s] = c
+	}
+	return c.sel, c.err
 }
 
 func (r reference) nsLabels(ns string) labels.Set {
@@ -140,7 +161,7 @@ func (r reference) selects(np *networkingv1.NetworkPolicy, pod *corev1.Pod) bool
 	if np.Namespace != pod.Namespace {
 		return false
 	}
-	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	sel, err := r.selector(&np.Spec.PodSelector)
 	if err != nil {
 		return true // an invalid selector selects the whole namespace
 	}
@@ -177,13 +198,13 @@ func (r reference) peerMatches(ns string, pe networkingv1.NetworkPolicyPeer, ip 
 			return false
 		}
 	} else {
-		sel, _ := metav1.LabelSelectorAsSelector(pe.NamespaceSelector)
+		sel, _ := r.selector(pe.NamespaceSelector)
 		if !sel.Matches(r.nsLabels(pod.Namespace)) {
 			return false
 		}
 	}
 	if pe.PodSelector != nil {
-		sel, _ := metav1.LabelSelectorAsSelector(pe.PodSelector)
+		sel, _ := r.selector(pe.PodSelector)
 		return sel.Matches(labels.Set(pod.Labels))
 	}
 	return true
@@ -215,19 +236,28 @@ func portMatches(ports []networkingv1.NetworkPolicyPort, proto ir.Protocol, port
 				return true
 			}
 		default:
-			if dstPod == nil {
-				continue
+			if hasNamedPort(dstPod, p.Port.StrVal, proto, port) {
+				return true
 			}
-			for _, c := range dstPod.Spec.Containers {
-				for _, cp := range c.Ports {
-					cproto := cp.Protocol
-					if cproto == "" {
-						cproto = corev1.ProtocolTCP
-					}
-					if cp.Name == p.Port.StrVal && cproto == want && cp.ContainerPort == int32(port) {
-						return true
-					}
-				}
+		}
+	}
+	return false
+}
+
+// hasNamedPort reports whether pod (nil: no pod) has a container port named
+// name of protocol proto with number port.
+func hasNamedPort(pod *corev1.Pod, name string, proto ir.Protocol, port uint16) bool {
+	if pod == nil {
+		return false
+	}
+	for _, c := range pod.Spec.Containers {
+		for _, cp := range c.Ports {
+			cproto := cp.Protocol
+			if cproto == "" {
+				cproto = corev1.ProtocolTCP
+			}
+			if cp.Name == name && string(cproto) == proto.String() && cp.ContainerPort == int32(port) {
+				return true
 			}
 		}
 	}

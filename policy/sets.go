@@ -15,7 +15,8 @@ import (
 // an IP for a moment) and the changes not yet emitted.
 type memberSet[T comparable] struct {
 	members map[T]int32
-	// emitted says whether the last Delta or Snapshot contained the set.
+	// emitted says whether the last delta (Delta or Checkpoint) contained
+	// the set.
 	emitted bool
 	// pending holds, for an emitted set, members added (true) or removed
 	// (false) since; an add and a remove of the same member cancel.

@@ -177,14 +177,14 @@ func (h *harness) run(ctx context.Context, newBackend Factory, base *policytest.
 		if err := policytest.Load(e, nil, base); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.backends[i].Sync(ctx, e.Snapshot()); err != nil {
+		if _, err := h.backends[i].Sync(ctx, e.Checkpoint()); err != nil {
 			t.Fatalf("node %d: Sync: %v", i, err)
 		}
 	}
 	if err := policytest.Load(h.ref, nil, base); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.mem.Sync(ctx, h.ref.Snapshot()); err != nil {
+	if _, err := h.mem.Sync(ctx, h.ref.Checkpoint()); err != nil {
 		t.Fatal(err)
 	}
 

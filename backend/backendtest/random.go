@@ -90,7 +90,7 @@ func runRandom(t *testing.T, newBackend Factory, cfg RandomConfig, seed uint64) 
 		if err := policytest.Load(e, nil, cur); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := be.Sync(ctx, e.Snapshot()); err != nil {
+		if _, err := be.Sync(ctx, e.Checkpoint()); err != nil {
 			t.Fatal(err)
 		}
 		engines, backends = append(engines, e), append(backends, be)
@@ -100,7 +100,7 @@ func runRandom(t *testing.T, newBackend Factory, cfg RandomConfig, seed uint64) 
 		t.Fatal(err)
 	}
 	mem := memory.New(memory.Config{})
-	if _, err := mem.Sync(ctx, ref.Snapshot()); err != nil {
+	if _, err := mem.Sync(ctx, ref.Checkpoint()); err != nil {
 		t.Fatal(err)
 	}
 

@@ -431,3 +431,47 @@ func stillPresent(lines []string, listed []byte) []string {
 	}
 	return out
 }
+
+var _ backend.Verifier = (*Backend)(nil)
+
+// Installed reports whether any chain or ipset of ours exists, or a rule
+// entering our chains.
+func (b *Backend) Installed(ctx context.Context) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.resolve(ctx); err != nil {
+		return false, err
+	}
+	k, err := b.read(ctx)
+	if err != nil {
+		return false, err
+	}
+	for f := range 2 {
+		if len(k.chains[f]) > 0 || len(k.hooks[f]) > 0 {
+			return true, nil
+		}
+	}
+	return len(k.sets) > 0, nil
+}
+
+// Drift reads our chains and sets back and lists what differs from the
+// state of the last Sync or Apply.
+func (b *Backend) Drift(ctx context.Context) ([]string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.st == nil:
+		return nil, fmt.Errorf("iptables: Drift before the first Sync: %w", backend.ErrNotSynced)
+	case b.dirty:
+		return nil, fmt.Errorf("iptables: Drift: %w", backend.ErrDirty)
+	}
+	if err := b.resolve(ctx); err != nil {
+		return nil, err
+	}
+	k, err := b.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, drift := planDiff(b.n, k, b.st.m, true)
+	return drift, nil
+}

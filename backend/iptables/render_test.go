@@ -176,6 +176,8 @@ func TestSyncReadsBack(t *testing.T) {
 	f.calls = nil
 	b2, err := New(Config{Runner: f})
 	require.NoError(t, err)
+	_, err = b2.Drift(ctx)
+	assert.ErrorIs(t, err, backend.ErrNotSynced, "nothing to compare with before the first Sync")
 	rep, err := b2.Sync(ctx, goldenSnapshot())
 	require.NoError(t, err)
 	assert.Zero(t, rep.Changes)
@@ -185,13 +187,57 @@ func TestSyncReadsBack(t *testing.T) {
 	f.output["ipset"] = strings.Replace(f.output["ipset"], "add pal-a4-front 10.0.0.2\n", "", 1)
 	f.output["iptables-nft-save"] = strings.Replace(f.output["iptables-nft-save"], "-A PALISADE-FWD -m conntrack", "-A XX -m conntrack", 1)
 	f.calls = nil
+	installed, err := b2.Installed(ctx)
+	require.NoError(t, err)
+	assert.True(t, installed)
+	drift, err := b2.Drift(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, f.writes(), "Installed and Drift only read")
 	rep, err = b2.Sync(ctx, goldenSnapshot())
 	require.NoError(t, err)
 	assert.Equal(t, 2, rep.Changes)
 	assert.Equal(t, []string{"IPv4 chain PALISADE-FWD: rules differ (3 rules, want 4)", "set pal-a4-front: member 10.0.0.2 missing"}, rep.Repairs)
+	assert.Equal(t, rep.Repairs, drift, "Drift lists what Sync repairs")
 	require.Len(t, f.writes(), 2)
 	assert.Equal(t, "add pal-a4-front 10.0.0.2\n", f.writes()[0].stdin)
 	assert.Contains(t, f.writes()[1].stdin, ":PALISADE-FWD - [0:0]\n-A PALISADE-FWD -m conntrack")
+}
+
+// TestSyncPutsOurJumpFirst: a rule another component inserted before our
+// jump in FORWARD is reported, and our jump moves back to first place in
+// the same restore transaction (delete, then insert at 1); the other rule
+// is left alone.
+func TestSyncPutsOurJumpFirst(t *testing.T) {
+	ctx := context.Background()
+	b, f := newFakeBackend(t)
+	_, err := b.Sync(ctx, goldenSnapshot())
+	require.NoError(t, err)
+	var sets strings.Builder
+	for _, c := range f.writes() {
+		if c.name == "ipset" {
+			sets.WriteString(c.stdin)
+		}
+	}
+	v4 := saveOf(f.writes()[1].stdin)
+	jump := ""
+	for _, l := range strings.Split(v4, "\n") {
+		if strings.HasPrefix(l, "-A FORWARD ") {
+			jump = strings.TrimPrefix(l, "-A FORWARD ")
+		}
+	}
+	require.NotEmpty(t, jump)
+	f.output = map[string]string{
+		"ipset":              sets.String(),
+		"iptables-nft-save":  strings.Replace(v4, "-A FORWARD ", "-A FORWARD -i cni0 -j ACCEPT\n-A FORWARD ", 1),
+		"ip6tables-nft-save": saveOf(f.writes()[2].stdin),
+	}
+	f.calls = nil
+	rep, err := b.Sync(ctx, goldenSnapshot())
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Changes)
+	assert.Equal(t, []string{"IPv4 chain FORWARD: 1 rules of others before the rule entering PALISADE, which must be first"}, rep.Repairs)
+	require.Len(t, f.writes(), 1)
+	assert.Equal(t, "*filter\n-D FORWARD "+jump+"\n-I FORWARD 1 "+jump+"\nCOMMIT\n", f.writes()[0].stdin)
 }
 
 // TestErrorsByExitCode checks that a failing command surfaces as an error

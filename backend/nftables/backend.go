@@ -62,6 +62,8 @@ var _ backend.Backend = (*Backend)(nil)
 // root.
 type kernelConn interface {
 	generation() (uint32, error)
+	// tableExists reports whether the table is there, without reading it.
+	tableExists(table string) (bool, error)
 	read(table string) (*kernelState, error)
 	commit(msgs []netlink.Message, gen uint32, checkGen bool) (uint32, error)
 	close() error
@@ -377,4 +379,37 @@ func endpointEqual(a, b *ir.Endpoint) bool {
 
 func tiersEqual(a, b []ir.Tier) bool {
 	return slices.EqualFunc(a, b, func(x, y ir.Tier) bool { return x.Kind == y.Kind && slices.Equal(x.RuleLists, y.RuleLists) })
+}
+
+var _ backend.Verifier = (*Backend)(nil)
+
+// Installed reports whether our table exists in the namespace.
+func (b *Backend) Installed(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.c.tableExists(b.cfg.TableName)
+}
+
+// Drift reads our table back and lists what differs from the state of the
+// last Sync or Apply.
+func (b *Backend) Drift(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.st == nil:
+		return nil, fmt.Errorf("nftables: Drift before the first Sync: %w", backend.ErrNotSynced)
+	case b.dirty:
+		return nil, fmt.Errorf("nftables: Drift: %w", backend.ErrDirty)
+	}
+	have, err := b.c.read(b.cfg.TableName)
+	if err != nil {
+		return nil, err
+	}
+	return diffModels(have, b.st.m, nil), nil
 }

@@ -278,6 +278,12 @@ func (t *fakeTable) jumpsTo(chain string) bool {
 	return false
 }
 
+func (f *fakeKernel) tableExists(table string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tbl != nil && f.tbl.name == table, nil
+}
+
 func (f *fakeKernel) read(table string) (*kernelState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

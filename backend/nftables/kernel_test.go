@@ -14,6 +14,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/policy/ir"
 	"github.com/palisade-net/palisade/policy/ir/irtest"
 )
@@ -235,6 +236,9 @@ func TestSyncRepairsDrift(t *testing.T) {
 			tt.drift(t, c, tbl, ns)
 			require.NoError(t, c.Flush())
 			require.NotEmpty(t, diffModels(kernelModel(t, b), b.st.m, nil), "the drift is visible")
+			drift, err := b.Drift(context.Background())
+			require.NoError(t, err)
+			assert.Contains(t, drift, tt.repair, "Drift lists what Sync will repair")
 
 			changes, repairs := mustSync(t, b, snap)
 			assert.Positive(t, changes)
@@ -243,8 +247,34 @@ func TestSyncRepairsDrift(t *testing.T) {
 			changes, repairs = mustSync(t, b, snap)
 			assert.Zero(t, changes)
 			assert.Empty(t, repairs)
+			drift, err = b.Drift(context.Background())
+			require.NoError(t, err)
+			assert.Empty(t, drift)
 		})
 	}
+}
+
+func TestVerifier(t *testing.T) {
+	ctx := context.Background()
+	b, _ := newTestBackend(t)
+	installed, err := b.Installed(ctx)
+	require.NoError(t, err)
+	assert.False(t, installed, "a fresh namespace holds no table of ours")
+	_, err = b.Drift(ctx)
+	assert.ErrorIs(t, err, backend.ErrNotSynced, "nothing to compare with before the first Sync")
+
+	mustSync(t, b, testSnapshot())
+	installed, err = b.Installed(ctx)
+	require.NoError(t, err)
+	assert.True(t, installed)
+	drift, err := b.Drift(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, drift, "everything in place after a Sync")
+
+	require.NoError(t, b.Cleanup(ctx))
+	installed, err = b.Installed(ctx)
+	require.NoError(t, err)
+	assert.False(t, installed, "Cleanup removed the table")
 }
 
 func libConn(t *testing.T, ns netns.NsHandle) *gnft.Conn {

@@ -20,6 +20,19 @@ import (
 // read dumps our table: the table, its chains, sets, rules, and the elements
 // of every set whose attributes are ours (a foreign set is replaced whole,
 // its elements do not matter).
+func (c *conn) tableExists(table string) (bool, error) {
+	var a attrBuf
+	a.putStr(unix.NFTA_TABLE_NAME, table)
+	_, err := c.execute(unix.NFT_MSG_GETTABLE, 0, unix.NFPROTO_INET, a.b)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("nftables: read table %s: %w", table, err)
+	}
+	return true, nil
+}
+
 func (c *conn) read(table string) (*kernelState, error) {
 	ks := &kernelState{m: newModel(), attrs: map[string]setAttrs{}}
 	var a attrBuf

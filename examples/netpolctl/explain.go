@@ -79,38 +79,54 @@ func explain(w io.Writer, st *manifest.State, mem *memory.Backend, f flows.Flow)
 		name string
 		d    memory.Decision
 	}{{ir.Egress, f.Src.String(), v.Egress}, {ir.Ingress, f.Dst.String(), v.Ingress}} {
-		fmt.Fprintf(w, "\n%s at %s: %s\n", end.dir, end.name, end.d)
+		var mine []memory.ListTrace
+		for _, lt := range traces {
+			if lt.Direction == end.dir {
+				mine = append(mine, lt)
+			}
+		}
+		fmt.Fprintf(w, "\n%s at %s: %s\n", end.dir, end.name, sim.Describe(end.d, mine))
 		if end.d.Endpoint == "" {
 			continue
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		n := 0
-		for _, lt := range traces {
-			if lt.Direction != end.dir {
-				continue
-			}
-			if n == 0 {
-				fmt.Fprintln(tw, "  TIER\tPOLICY\tRULE\tACTION\tPEER\tPORT\tDETAIL")
-			}
-			n++
+		if len(mine) > 0 {
+			fmt.Fprintln(tw, "  TIER\tPOLICY\tRULE\tACTION\tPEER\tPORT\tDETAIL")
+		}
+		passed := map[ir.TierKind]bool{} // a Pass left the tier
+		for _, lt := range mine {
 			if len(lt.Rules) == 0 {
 				fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\tno rules for %s: isolates only\n", lt.Tier, lt.Origin, strings.ToLower(string(end.dir)))
 				continue
 			}
+			// In a first-match tier, the first matching rule of a list decides.
+			firstMatch, decided := lt.Tier.FirstMatch(), false
+			skipped := !lt.Evaluated && passed[lt.Tier]
 			for _, rt := range lt.Rules {
 				detail := "matches"
 				switch {
+				case skipped:
+					detail = "not reached (a Pass left the " + string(lt.Tier) + " tier)"
 				case !lt.Evaluated:
 					detail = "not reached (decided earlier)"
 				case !rt.PeerMatched:
 					detail = "peer not in " + peers(rt.Rule, sets)
 				case !rt.PortMatched:
 					detail = "port not in " + ports(rt.Rule)
+				case !firstMatch:
+				case decided:
+					detail = "not reached (an earlier rule of this policy decided)"
+				case rt.Rule.Action == ir.Pass:
+					detail = "matches: Pass, the rest of the " + string(lt.Tier) + " tier is skipped"
+					passed[lt.Tier], decided = true, true
+				default:
+					detail = "matches: decides"
+					decided = true
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t%s\n", lt.Tier, lt.Origin, rt.Rule.Index, rt.Rule.Action, mark(rt.PeerMatched), mark(rt.PortMatched), detail)
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", lt.Tier, lt.Origin, sim.RuleName(rt.Rule), rt.Rule.Action, mark(rt.PeerMatched), mark(rt.PortMatched), detail)
 			}
 		}
-		if n == 0 {
+		if len(mine) == 0 {
 			fmt.Fprintf(tw, "  no policy selects %s for %s\n", end.name, strings.ToLower(string(end.dir)))
 		}
 		tw.Flush()

@@ -34,7 +34,10 @@ func labCmd() *cobra.Command {
 the pods' own addresses, external hosts for IP literals), programs the backend
 inside each node namespace from that node's engine (a full Sync at the first
 step, deltas after), and probes every flow with TCP, UDP or SCTP packets.
-Nodes named by the pods are spread over the lab's nodes in lexical order.
+Nodes named by the pods and Node objects are spread over the lab's nodes in
+lexical order; each Node object's InternalIP becomes its lab node's address
+(for the nodes peers of cluster-wide policies), and a flow to a Node's
+InternalIP goes to that lab node.
 Output is that of simulate. Everything is removed on exit, error or Ctrl-C.
 
 Each node cuts the established connections a change denies (--established
@@ -71,7 +74,11 @@ the echo came back.`,
 			}
 			defer l.Close()
 
+			warn := func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }
 			place := sim.NewPlacement(steps, nodes)
+			for _, w := range place.UseLabAddresses(steps, l.NodeIPs) {
+				warn("warning: " + w)
+			}
 			var labNodes []sim.Node
 			for i := range nodes {
 				ns, err := l.NodeNS(i)
@@ -112,7 +119,6 @@ the echo came back.`,
 				defer follower.Close()
 				labNodes = append(labNodes, sim.Node{Engine: policy.New(cfg), Backend: follower})
 			}
-			warn := func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }
 			pr := &sim.LabProber{Lab: l, Placement: place, Flows: fl, Hold: held}
 			if err := sim.Run(ctx, f.in, steps, fl, labNodes, pr, warn, emit); err != nil {
 				return err

@@ -9,23 +9,28 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestLabAgreesWithSimulate runs the demo, as one state and as steps, through
+// TestLabAgreesWithSimulate runs the demo, as one state, as steps and with
+// cluster-wide policies (demo-admin, node peers included), through
 // real kernels (nftables in lab node namespaces, one and two nodes) and
 // checks every verdict equals simulate's, with each kernel backend.
 func TestLabAgreesWithSimulate(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("netpolctl lab needs root: it creates network namespaces and packet filters")
 	}
-	for _, input := range [][]string{
-		{"-f", demo},
-		{"--steps", demo + "/steps"},
+	for _, input := range []struct {
+		name string
+		args []string
+	}{
+		{"files", []string{"-f", demo, "--flows", demo + "/flows.txt"}},
+		{"steps", []string{"--steps", demo + "/steps", "--flows", demo + "/flows.txt"}},
+		{"cluster-policies", []string{"-f", demo, "-f", demoAdmin, "--flows", demoAdmin + "/flows.txt"}},
 	} {
-		args := append(input, "--flows", demo+"/flows.txt", "-o", "jsonl")
+		args := append(input.args, "-o", "jsonl")
 		sim := netpolctl(t, append([]string{"simulate"}, args...)...)
 		require.Equal(t, 0, sim.code, sim.stderr)
 		want := parseJSONL(t, sim.stdout)
 		for _, run := range [][2]string{{"nftables", "1"}, {"nftables", "2"}, {"iptables", "1"}, {"iptables", "2"}} {
-			t.Run(input[0]+"/"+run[0]+"/nodes="+run[1], func(t *testing.T) {
+			t.Run(input.name+"/"+run[0]+"/nodes="+run[1], func(t *testing.T) {
 				lab := netpolctl(t, append([]string{"lab", "--backend", run[0], "--nodes", run[1]}, args...)...)
 				require.Equal(t, 0, lab.code, lab.stderr)
 				got := parseJSONL(t, lab.stdout)
@@ -145,4 +150,14 @@ func TestRenderPrintsOurTable(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "# ipset restore")
 	assert.Contains(t, r.stdout, "NetworkPolicy shop/db-from-frontend ingress rule 0")
+
+	// Cluster-wide policies: every rule named by kind, policy and rule.
+	r = netpolctl(t, "render", "-f", demo, "-f", demoAdmin, "--node", "node-1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `AdminNetworkPolicy/protect-vault ingress rule 1 \"nobody-else\": deny`)
+	assert.Contains(t, r.stdout, `ClusterNetworkPolicy/cluster-dns egress rule 0 \"to-kube-dns\": allow`)
+	r = netpolctl(t, "render", "-f", demo, "-f", demoAdmin, "--node", "node-1", "--backend", "iptables")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "AdminNetworkPolicy reports-to-frontends ingress rule 0 shop-decides: pass")
+	assert.Contains(t, r.stdout, "BaselineAdminNetworkPolicy default ingress rule 0 default-deny: deny")
 }

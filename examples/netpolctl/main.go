@@ -5,8 +5,9 @@
 //	netpolctl simulate --steps DIR --flows FLOWS [-o jsonl|table]
 //	netpolctl explain  -f PATH --flow "SRC DST PORT PROTOCOL"
 //
-// PATH is a YAML/JSON file or a directory of them (Namespaces, Pods,
-// NetworkPolicies, Lists). FLOWS has one "SRC DST PORT PROTOCOL" per line,
+// PATH is a YAML/JSON file or a directory of them (Namespaces, Pods, Nodes,
+// NetworkPolicies, ClusterNetworkPolicies, AdminNetworkPolicies,
+// BaselineAdminNetworkPolicies, Lists). FLOWS has one "SRC DST PORT PROTOCOL" per line,
 // SRC/DST being namespace/pod or an IP literal.
 package main
 

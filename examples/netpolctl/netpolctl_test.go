@@ -409,3 +409,133 @@ z/d other/c 80 TCP
 		assert.Contains(t, r.stderr, w)
 	}
 }
+
+const demoAdmin = "../demo-admin"
+
+// demoAdminVerdicts are the verdicts of demo-admin/flows.txt over the demo
+// shop with the cluster-wide policies added, in file order.
+var demoAdminVerdicts = []string{
+	"shop/api-1 vault/secrets-0 8200 TCP allow", // Admin Accept overrides the shop's egress policy
+	"analytics/report-1 vault/secrets-0 8200 TCP deny",
+	"monitoring/prometheus-0 vault/secrets-0 8200 TCP deny", // Admin Deny beats the vault's allow-all
+	"shop/db-0 kube-system/coredns-0 53 UDP allow",
+	"shop/db-0 kube-system/coredns-0 53 TCP allow",
+	"shop/db-0 10.96.0.10 53 UDP deny",
+	"monitoring/prometheus-0 vault/secrets-0 9102 TCP allow",
+	"monitoring/prometheus-0 kube-system/coredns-0 9153 TCP allow",
+	"monitoring/prometheus-0 shop/db-0 9121 TCP allow",
+	"analytics/report-1 shop/web-1 8080 TCP allow", // Pass, then the shop's NetworkPolicy
+	"analytics/report-1 shop/web-1 9100 TCP deny",
+	"analytics/report-1 shop/api-1 9000 TCP deny",
+	"shop/web-1 analytics/report-1 53 UDP deny", // Baseline: report-1 is isolated by no NetworkPolicy
+	"monitoring/prometheus-0 analytics/report-1 8080 TCP deny",
+	"203.0.113.7 shop/web-1 8080 TCP allow",
+	"analytics/report-1 192.168.10.2 10250 TCP deny", // a node peer
+	"monitoring/prometheus-0 192.168.10.2 10250 TCP allow",
+}
+
+func TestSimulateClusterPolicies(t *testing.T) {
+	r := netpolctl(t, "simulate", "-f", demo, "-f", demoAdmin, "--flows", demoAdmin+"/flows.txt", "-o", "jsonl")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Empty(t, r.stderr)
+	lines := parseJSONL(t, r.stdout)
+	var got []string
+	for _, l := range lines {
+		got = append(got, strings.TrimPrefix(l.short(), "0 "))
+	}
+	assert.Equal(t, demoAdminVerdicts, got)
+	assert.Equal(t, `denied by AdminNetworkPolicy/protect-vault rule 1 "nobody-else" (Admin tier)`, lines[2].Ingress)
+	assert.Equal(t, `allowed by NetworkPolicy/shop/frontends-from-reports rule 0, after a Pass by AdminNetworkPolicy/reports-to-frontends rule 0 "shop-decides" (Admin tier)`, lines[9].Ingress)
+	assert.Equal(t, `denied by BaselineAdminNetworkPolicy/default rule 0 "default-deny" (Baseline tier)`, lines[12].Ingress)
+	assert.Equal(t, `denied by ClusterNetworkPolicy/analytics-off-nodes rule 0 "no-node-access" (Admin tier)`, lines[15].Egress)
+}
+
+func TestExplainClusterPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{
+			args: []string{"analytics/report-1", "shop/web-1", "8080", "TCP"},
+			want: []string{
+				": ALLOW",
+				`Ingress at shop/web-1: allowed by NetworkPolicy/shop/frontends-from-reports rule 0, after a Pass by AdminNetworkPolicy/reports-to-frontends rule 0 "shop-decides" (Admin tier)`,
+				"matches: Pass, the rest of the Admin tier is skipped",
+				"not reached (a Pass left the Admin tier)",
+			},
+		},
+		{
+			args: []string{"monitoring/prometheus-0", "vault/secrets-0", "8200", "TCP"},
+			want: []string{
+				": DENY",
+				`Ingress at vault/secrets-0: denied by AdminNetworkPolicy/protect-vault rule 1 "nobody-else" (Admin tier)`,
+				"matches: decides",
+			},
+		},
+		{
+			args: []string{"monitoring/prometheus-0", "analytics/report-1", "8080", "TCP"},
+			want: []string{`Ingress at analytics/report-1: denied by BaselineAdminNetworkPolicy/default rule 0 "default-deny" (Baseline tier)`},
+		},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := netpolctl(t, append([]string{"explain", "-f", demo, "-f", demoAdmin}, tc.args...)...)
+			require.Equal(t, 0, r.code, r.stderr)
+			for _, w := range tc.want {
+				assert.Contains(t, r.stdout, w)
+			}
+		})
+	}
+}
+
+// TestStepsClusterPolicies changes a policy's priority and a node's labels
+// between steps: the engine gets them as updates.
+func TestStepsClusterPolicies(t *testing.T) {
+	const ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n" +
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x}\nspec: {nodeName: n1}\nstatus: {phase: Running, podIP: 10.0.0.1}\n---\n" +
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x}\nspec: {nodeName: n1}\nstatus: {phase: Running, podIP: 10.0.0.2}\n---\n"
+	node := func(labels string) string {
+		return "apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {" + labels + "}}\nstatus: {addresses: [{type: InternalIP, address: 192.168.0.1}]}\n---\n"
+	}
+	anp := func(name string, priority int, action string) string {
+		return fmt.Sprintf("apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {name: %s}\n"+
+			"spec:\n  priority: %d\n  subject: {namespaces: {}}\n  ingress:\n  - {action: %s, from: [{namespaces: {}}]}\n---\n", name, priority, action)
+	}
+	const toNodes = "apiVersion: policy.networking.k8s.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: no-nodes}\n" +
+		"spec:\n  tier: Admin\n  priority: 1\n  subject: {namespaces: {}}\n  egress:\n  - {action: Deny, to: [{nodes: {matchLabels: {block: \"yes\"}}}]}\n---\n"
+	dir := writeFiles(t, map[string]string{
+		"steps/00.yaml": ns + node("") + anp("allow", 10, "Allow") + anp("deny", 20, "Deny") + toNodes,
+		"steps/01.yaml": ns + node(`block: "yes"`) + anp("allow", 30, "Allow") + anp("deny", 20, "Deny") + toNodes,
+		"steps/02.yaml": ns + node("") + anp("deny", 20, "Deny"),
+		"flows.txt":     "x/a x/b 80 TCP\nx/a 192.168.0.1 10250 TCP\n",
+	})
+	r := netpolctl(t, "simulate", "--steps", filepath.Join(dir, "steps"), "--flows", filepath.Join(dir, "flows.txt"), "-o", "jsonl")
+	require.Equal(t, 0, r.code, r.stderr)
+	var got []string
+	for _, l := range parseJSONL(t, r.stdout) {
+		got = append(got, l.short())
+	}
+	assert.Equal(t, []string{
+		"0 x/a x/b 80 TCP allow", "0 x/a 192.168.0.1 10250 TCP allow",
+		"1 x/a x/b 80 TCP deny", "1 x/a 192.168.0.1 10250 TCP deny", // priority 30 now after the Deny; the node got the label
+		"2 x/a x/b 80 TCP deny", "2 x/a 192.168.0.1 10250 TCP allow",
+	}, got)
+}
+
+func TestBadClusterPolicyInput(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"good.txt":     "x/a x/a 80 TCP\n",
+		"field.yaml":   "apiVersion: policy.networking.k8s.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: c}\nspec: {tier: Admin, priority: 1, subjet: {}}\n",
+		"invalid.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {name: bad}\nspec:\n  priority: 5000\n  subject: {namespaces: {}}\n",
+	})
+	p := func(name string) string { return filepath.Join(dir, name) }
+	r := netpolctl(t, "simulate", "-f", p("field.yaml"), "--flows", p("good.txt"))
+	assert.NotEqual(t, 0, r.code)
+	for _, w := range []string{p("field.yaml") + "#1", "ClusterNetworkPolicy c", `unknown field "subjet"`} {
+		assert.Contains(t, r.stderr, w)
+	}
+	r = netpolctl(t, "simulate", "--strict", "-f", p("invalid.yaml"), "--flows", p("good.txt"))
+	assert.NotEqual(t, 0, r.code)
+	for _, w := range []string{p("invalid.yaml") + "#2", "AdminNetworkPolicy", "bad", "spec.priority"} {
+		assert.Contains(t, r.stderr, w)
+	}
+}

@@ -26,7 +26,7 @@ func (f *inputFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.in.StepsDir, "steps", "", "directory of steps (00.yaml, 01.yaml, ...), each a complete cluster state")
 	cmd.Flags().StringVar(&f.in.FlowsFile, "flows", "", "flow file: one \"SRC DST PORT PROTOCOL\" per line")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "jsonl", "output format: jsonl or table")
-	cmd.Flags().BoolVar(&f.in.Strict, "strict", false, "treat a NetworkPolicy that fails validation as an error (default: warn and apply it without allow rules)")
+	cmd.Flags().BoolVar(&f.in.Strict, "strict", false, "treat a policy of any kind that fails validation as an error (default: warn and apply it in its safe form)")
 }
 
 func (f *inputFlags) writer(w io.Writer) (func([]sim.Result) error, func() error, error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/backend/conntrack"
+	"github.com/palisade-net/palisade/informer/prommetrics"
 )
 
 // establishedMetrics implements conntrack.Metrics over the agent's
@@ -22,24 +23,29 @@ type establishedMetrics struct {
 
 var _ conntrack.Metrics = (*establishedMetrics)(nil)
 
-func newEstablishedMetrics(reg prometheus.Registerer) *establishedMetrics {
+// newEstablishedMetrics makes the collectors; collectors lists them for a
+// registry.
+func newEstablishedMetrics() *establishedMetrics {
 	m := &establishedMetrics{
 		cut: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "established_connections_cut_total",
+			Namespace: prommetrics.Namespace, Name: "established_connections_cut_total",
 			Help: "Established connections cut because a policy change denies them (--established=follow).",
 		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "event_to_connections_cut_seconds",
+			Namespace: prommetrics.Namespace, Name: "event_to_connections_cut_seconds",
 			Help:    "Time from the oldest API event of a packet filter update to the end of the cut of the established connections it denies (updates that cut any).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "established_follow_errors_total",
+			Namespace: prommetrics.Namespace, Name: "established_follow_errors_total",
 			Help: "Packet filter updates after which established connections could not be re-evaluated (conntrack failures; the update itself succeeded).",
 		}),
 	}
-	reg.MustRegister(m.cut, m.latency, m.errors)
 	return m
+}
+
+func (m *establishedMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.cut, m.latency, m.errors}
 }
 
 func (m *establishedMetrics) ObserveCut(n int, d time.Duration) {

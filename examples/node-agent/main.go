@@ -18,6 +18,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -57,6 +58,10 @@ type options struct {
 	cleanupOnExit   bool
 	apiTimeout      time.Duration
 	established     string
+	// clusterPolicies enables AdminNetworkPolicy, BaselineAdminNetworkPolicy
+	// and ClusterNetworkPolicy (and the Node watch their node peers need).
+	clusterPolicies   bool
+	clusterPolicyPoll time.Duration
 }
 
 // parseFlags parses args (without the program name). getenv supplies the
@@ -78,6 +83,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.BoolVar(&o.cleanupOnExit, "cleanup-on-exit", false, "remove the agent's rules on exit (default: keep them, so a restart opens nothing)")
 	fs.DurationVar(&o.apiTimeout, "api-timeout", 15*time.Second, "how long to wait for the API server at startup before failing")
 	fs.StringVar(&o.established, "established", string(conntrack.ModeFollow), "established connections a policy change denies: follow (cut them, so every packet is judged by the current policy) or keep (they survive; only new connections see the change)")
+	fs.BoolVar(&o.clusterPolicies, "cluster-policies", true, "enforce the cluster-wide policies of policy.networking.k8s.io (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy) whenever their CRDs are installed; needs list/watch on them and on nodes")
+	fs.DurationVar(&o.clusterPolicyPoll, "cluster-policy-poll", informer.DefaultClusterPolicyPoll, "how often discovery is asked whether the cluster-wide policy CRDs were installed or removed")
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -119,6 +126,9 @@ func (o *options) validate() error {
 	if _, err := conntrack.ParseMode(o.established); err != nil {
 		errs = append(errs, fmt.Errorf("--established: %w", err))
 	}
+	if o.clusterPolicyPoll <= 0 {
+		errs = append(errs, fmt.Errorf("--cluster-policy-poll %v: must be positive", o.clusterPolicyPoll))
+	}
 	return errors.Join(errs...)
 }
 
@@ -152,7 +162,7 @@ func main() {
 func run(ctx context.Context, o *options) error {
 	log := klog.FromContext(ctx)
 
-	client, host, err := newClient(o.kubeconfig)
+	client, dyn, host, err := newClient(o.kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -168,9 +178,11 @@ func run(ctx context.Context, o *options) error {
 	defer closeBackend()
 
 	if o.failMode == failClosed {
-		if err := failClosedBootstrap(ctx, client, be, o); err != nil {
-			return fmt.Errorf("fail-closed bootstrap: %w", err)
+		res, err := informer.FailClosed(ctx, client, be, o.nodeName)
+		if err != nil {
+			return err
 		}
+		log.Info("Fail closed until the first sync", "keptPreviousRules", res.Kept, "isolatedPods", res.Endpoints)
 	}
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
@@ -179,9 +191,16 @@ func run(ctx context.Context, o *options) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component, Host: o.nodeName})
 
-	metrics := newMetrics()
+	est := newEstablishedMetrics()
+	metrics, metricsHandler, err := newMetrics(est.collectors()...)
+	if err != nil {
+		return err
+	}
+	if !o.clusterPolicies {
+		dyn = nil
+	}
 	// After the bootstrap, which needs the backend itself.
-	enforcing, closeFollower, err := followEstablished(be, o, newEstablishedMetrics(metrics.reg), log.WithName("conntrack"))
+	enforcing, closeFollower, err := followEstablished(be, o, est, log.WithName("conntrack"))
 	if err != nil {
 		return err
 	}
@@ -195,12 +214,15 @@ func run(ctx context.Context, o *options) error {
 		Recorder:        recorder,
 		Metrics:         metrics,
 		Logger:          log.WithName("informer"),
+
+		Dynamic:           dyn,
+		ClusterPolicyPoll: o.clusterPolicyPoll,
 	})
 	if err != nil {
 		return err
 	}
 
-	servers, err := startServers(ctx, o, metrics, ctrl.Ready)
+	servers, err := startServers(ctx, o, metricsHandler, ctrl.Ready)
 	if err != nil {
 		return err
 	}
@@ -232,29 +254,34 @@ func run(ctx context.Context, o *options) error {
 	return nil
 }
 
-// newClient builds a clientset from a kubeconfig, or from the in-cluster
-// configuration when path is empty.
-func newClient(path string) (kubernetes.Interface, string, error) {
+// newClient builds a clientset and a dynamic client (for the cluster-wide
+// policy CRDs) from a kubeconfig, or from the in-cluster configuration when
+// path is empty.
+func newClient(path string) (kubernetes.Interface, dynamic.Interface, string, error) {
 	var cfg *rest.Config
 	var err error
 	if path == "" {
 		cfg, err = rest.InClusterConfig()
 		if err != nil {
-			return nil, "", fmt.Errorf("in-cluster configuration (pass --kubeconfig outside a pod): %w", err)
+			return nil, nil, "", fmt.Errorf("in-cluster configuration (pass --kubeconfig outside a pod): %w", err)
 		}
 	} else {
 		cfg, err = clientcmd.BuildConfigFromFlags("", path)
 		if err != nil {
-			return nil, "", fmt.Errorf("kubeconfig %s: %w", path, err)
+			return nil, nil, "", fmt.Errorf("kubeconfig %s: %w", path, err)
 		}
 	}
 	cfg.UserAgent = component
 	cfg.QPS, cfg.Burst = 20, 40
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, "", fmt.Errorf("API client: %w", err)
+		return nil, nil, "", fmt.Errorf("API client: %w", err)
 	}
-	return client, cfg.Host, nil
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("dynamic API client: %w", err)
+	}
+	return client, dyn, cfg.Host, nil
 }
 
 // checkAPI asks the API server for its version, retrying until timeout.
@@ -312,7 +339,7 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 		closeNS()
 		return nil, nil, fmt.Errorf("nftables backend: %w", err)
 	}
-	return &nftBackend{Backend: nft, netnsFD: netnsFD, table: o.tableName}, func() {
+	return nft, func() {
 		_ = nft.Close()
 		closeNS()
 	}, nil
@@ -320,7 +347,7 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 
 // startServers starts the metrics and health servers (one server when
 // they share an address).
-func startServers(ctx context.Context, o *options, m *metrics, ready func() bool) ([]*http.Server, error) {
+func startServers(ctx context.Context, o *options, metrics http.Handler, ready func() bool) ([]*http.Server, error) {
 	muxes := map[string]*http.ServeMux{}
 	mux := func(addr string) *http.ServeMux {
 		if muxes[addr] == nil {
@@ -329,7 +356,7 @@ func startServers(ctx context.Context, o *options, m *metrics, ready func() bool
 		return muxes[addr]
 	}
 	if !disabled(o.metricsAddr) {
-		mux(o.metricsAddr).Handle("/metrics", m.handler())
+		mux(o.metricsAddr).Handle("/metrics", metrics)
 	}
 	if !disabled(o.healthAddr) {
 		mx := mux(o.healthAddr)

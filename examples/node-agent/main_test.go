@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,13 +16,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/palisade-net/palisade/backend"
-	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/informer"
-	"github.com/palisade-net/palisade/policy/ir"
 )
 
 func env(kv ...string) func(string) string {
@@ -109,8 +104,8 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestMetricsAdapter(t *testing.T) {
-	m := newMetrics()
-	var im informer.Metrics = m
+	im, handler, err := newMetrics()
+	require.NoError(t, err)
 	im.ObserveSync(3*time.Millisecond, backend.SyncReport{Generation: 7, Changes: 12})
 	im.ObserveApply(200 * time.Microsecond)
 	im.ObserveLatency(5 * time.Millisecond)
@@ -121,7 +116,7 @@ func TestMetricsAdapter(t *testing.T) {
 	im.AddRepairs(2)
 
 	rec := httptest.NewRecorder()
-	m.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
 	body := rec.Body.String()
 	for _, line := range []string{
@@ -157,47 +152,19 @@ func TestReadyHandler(t *testing.T) {
 func TestServersShareOrSplitAddresses(t *testing.T) {
 	ctx := context.Background()
 	o := &options{metricsAddr: "127.0.0.1:0", healthAddr: "0"}
-	servers, err := startServers(ctx, o, newMetrics(), func() bool { return true })
+	servers, err := startServers(ctx, o, http.NotFoundHandler(), func() bool { return true })
 	require.NoError(t, err)
 	assert.Len(t, servers, 1)
 	for _, s := range servers {
 		require.NoError(t, s.Close())
 	}
 	o = &options{metricsAddr: "", healthAddr: ""}
-	servers, err = startServers(ctx, o, newMetrics(), func() bool { return true })
+	servers, err = startServers(ctx, o, http.NotFoundHandler(), func() bool { return true })
 	require.NoError(t, err)
 	assert.Empty(t, servers)
 	o = &options{metricsAddr: "256.0.0.1:1", healthAddr: "0"}
-	_, err = startServers(ctx, o, newMetrics(), func() bool { return true })
+	_, err = startServers(ctx, o, http.NotFoundHandler(), func() bool { return true })
 	require.Error(t, err)
-}
-
-func TestIsolationSnapshot(t *testing.T) {
-	pod := func(ns, name, node, ip string) corev1.Pod {
-		return corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": name}},
-			Spec:       corev1.PodSpec{NodeName: node},
-			Status:     corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}},
-		}
-	}
-	snap := isolationSnapshot("node-a", []corev1.Pod{
-		pod("x", "a", "node-a", "10.0.0.1"),
-		pod("y", "b", "node-a", "10.0.0.2"),
-		pod("y", "remote", "node-b", "10.0.1.1"),
-	})
-	node := netip.MustParseAddr("192.168.0.10")
-	mem := memory.New(memory.Config{NodeIPs: []netip.Addr{node}})
-	_, err := mem.Sync(context.Background(), snap)
-	require.NoError(t, err)
-	assert.Len(t, snap.Endpoints, 2, "only this node's pods are endpoints")
-
-	flow := func(src, dst string) memory.Flow {
-		return memory.Flow{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Protocol: ir.TCP, Port: 80}
-	}
-	assert.False(t, mem.Evaluate(flow("10.0.0.1", "10.0.0.2")).Allowed, "local pods isolated from each other")
-	assert.False(t, mem.Evaluate(flow("10.0.1.1", "10.0.0.1")).Allowed, "ingress from a remote pod")
-	assert.False(t, mem.Evaluate(flow("10.0.0.2", "8.8.8.8")).Allowed, "egress")
-	assert.True(t, mem.Evaluate(flow(node.String(), "10.0.0.1")).Allowed, "kubelet probes still pass")
 }
 
 // TestBinaryFailsFastWithoutAPIServer builds the agent and starts it

@@ -20,8 +20,9 @@ import (
 // DefaultRBAC is the least-privilege RBAC the node agent needs, used by
 // ApplyRBAC when none of the paths it is given exists (the agent's own
 // manifests, examples/node-agent/deploy/*.yaml, are used when present):
-// read pods, namespaces and NetworkPolicies (and the cluster-wide policy
-// kinds, which the API server serves only when their CRDs are installed);
+// read pods, namespaces and NetworkPolicies, list and watch nodes and the
+// cluster-wide policy kinds (which the API server serves only when their
+// CRDs are installed);
 // write Events to report invalid policies. Nothing else.
 const DefaultRBAC = `apiVersion: v1
 kind: ServiceAccount
@@ -40,9 +41,12 @@ rules:
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [nodes]
+  verbs: [list, watch]
 - apiGroups: [policy.networking.k8s.io]
   resources: [clusternetworkpolicies, adminnetworkpolicies, baselineadminnetworkpolicies]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]

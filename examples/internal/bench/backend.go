@@ -211,7 +211,7 @@ func runBackend(ctx context.Context, cfg Config, l *lab.Lab, run *engineRun, pro
 	var syncAndRead time.Duration
 	err = withSession(func(s *backendSession) error {
 		progress("backend: cold Sync of the full snapshot")
-		snap := run.full.Snapshot()
+		snap := run.full.Checkpoint()
 		start := time.Now()
 		elapsed, changes, kc, err := s.coldSync(ctx, snap)
 		if err != nil {

@@ -148,7 +148,7 @@ func compile(ctx context.Context, cfg policy.Config, o objects, measureHeap bool
 	if err := o.load(ctx, e); err != nil {
 		return nil, err
 	}
-	snap := e.Snapshot()
+	snap := e.Checkpoint() // the first full sync: later deltas start here
 	c := &compiled{engine: e, elapsed: time.Since(start), counts: countIR(snap)}
 	if measureHeap {
 		c.heapWithSnap = max(liveHeap()-before, 0)

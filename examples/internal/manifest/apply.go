@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/palisade-net/palisade/policy"
@@ -38,6 +39,8 @@ func Apply(e policy.Engine, prev, next *State) (pods, policies []Problem) {
 		}
 		delete(oldPods, k)
 	}
+	deleteNodes := applyCluster(next, "Node", prev.Nodes, next.Nodes,
+		func(n *corev1.Node) error { e.UpsertNode(n); return nil }, e.DeleteNode, nil)
 	oldNPs := byKey(prev.NetworkPolicies, func(i int) string {
 		return prev.NetworkPolicies[i].Namespace + "/" + prev.NetworkPolicies[i].Name
 	})
@@ -50,16 +53,52 @@ func Apply(e policy.Engine, prev, next *State) (pods, policies []Problem) {
 		}
 		delete(oldNPs, k)
 	}
+	deletes := []func(){
+		applyCluster(next, "AdminNetworkPolicy", prev.AdminNetworkPolicies, next.AdminNetworkPolicies,
+			e.UpsertAdminNetworkPolicy, e.DeleteAdminNetworkPolicy, &policies),
+		applyCluster(next, "BaselineAdminNetworkPolicy", prev.BaselineAdminNetworkPolicies, next.BaselineAdminNetworkPolicies,
+			e.UpsertBaselineAdminNetworkPolicy, e.DeleteBaselineAdminNetworkPolicy, &policies),
+		applyCluster(next, "ClusterNetworkPolicy", prev.ClusterNetworkPolicies, next.ClusterNetworkPolicies,
+			e.UpsertClusterNetworkPolicy, e.DeleteClusterNetworkPolicy, &policies),
+	}
+	for _, del := range deletes {
+		del()
+	}
 	for _, i := range oldNPs {
 		e.DeleteNetworkPolicy(prev.NetworkPolicies[i].Namespace, prev.NetworkPolicies[i].Name)
 	}
 	for _, i := range oldPods {
 		e.DeletePod(prev.Pods[i].Namespace, prev.Pods[i].Name)
 	}
+	deleteNodes()
 	for _, i := range oldNS {
 		e.DeleteNamespace(prev.Namespaces[i].Name)
 	}
 	return pods, policies
+}
+
+// applyCluster upserts the cluster-scoped objects of next that are new or
+// changed since prev, appending the upserts' errors to problems (when not
+// nil), and returns the function that deletes those gone since prev.
+func applyCluster[T clusterObject](next *State, kind string, prev, cur []T,
+	upsert func(T) error, del func(name string), problems *[]Problem) func() {
+	old := byKey(prev, func(i int) string { return prev[i].GetObjectMeta().GetName() })
+	for _, obj := range cur {
+		name := obj.GetObjectMeta().GetName()
+		if i, ok := old[name]; !ok || !equality.Semantic.DeepEqual(prev[i], obj) {
+			if err := upsert(obj); err != nil && problems != nil {
+				*problems = append(*problems, Problem{next.Source(kind, "", name), err})
+			}
+		}
+		delete(old, name)
+	}
+	return func() {
+		for _, obj := range prev { // in name order
+			if _, gone := old[obj.GetObjectMeta().GetName()]; gone {
+				del(obj.GetObjectMeta().GetName())
+			}
+		}
+	}
 }
 
 func byKey[T any](xs []T, key func(int) string) map[string]int {

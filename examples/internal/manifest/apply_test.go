@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/network-policy-api/apis/v1alpha1"
+	"sigs.k8s.io/network-policy-api/apis/v1beta1"
 
 	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/examples/internal/manifest"
@@ -55,6 +57,46 @@ func (r *recorder) UpsertNetworkPolicy(np *networkingv1.NetworkPolicy) error {
 func (r *recorder) DeleteNetworkPolicy(ns, name string) {
 	r.calls = append(r.calls, "delete NetworkPolicy "+ns+"/"+name)
 	r.Engine.DeleteNetworkPolicy(ns, name)
+}
+
+func (r *recorder) UpsertNode(n *corev1.Node) {
+	r.calls = append(r.calls, "upsert Node "+n.Name)
+	r.Engine.UpsertNode(n)
+}
+
+func (r *recorder) DeleteNode(name string) {
+	r.calls = append(r.calls, "delete Node "+name)
+	r.Engine.DeleteNode(name)
+}
+
+func (r *recorder) UpsertAdminNetworkPolicy(p *v1alpha1.AdminNetworkPolicy) error {
+	r.calls = append(r.calls, "upsert AdminNetworkPolicy "+p.Name)
+	return r.Engine.UpsertAdminNetworkPolicy(p)
+}
+
+func (r *recorder) DeleteAdminNetworkPolicy(name string) {
+	r.calls = append(r.calls, "delete AdminNetworkPolicy "+name)
+	r.Engine.DeleteAdminNetworkPolicy(name)
+}
+
+func (r *recorder) UpsertBaselineAdminNetworkPolicy(p *v1alpha1.BaselineAdminNetworkPolicy) error {
+	r.calls = append(r.calls, "upsert BaselineAdminNetworkPolicy "+p.Name)
+	return r.Engine.UpsertBaselineAdminNetworkPolicy(p)
+}
+
+func (r *recorder) DeleteBaselineAdminNetworkPolicy(name string) {
+	r.calls = append(r.calls, "delete BaselineAdminNetworkPolicy "+name)
+	r.Engine.DeleteBaselineAdminNetworkPolicy(name)
+}
+
+func (r *recorder) UpsertClusterNetworkPolicy(p *v1beta1.ClusterNetworkPolicy) error {
+	r.calls = append(r.calls, "upsert ClusterNetworkPolicy "+p.Name)
+	return r.Engine.UpsertClusterNetworkPolicy(p)
+}
+
+func (r *recorder) DeleteClusterNetworkPolicy(name string) {
+	r.calls = append(r.calls, "delete ClusterNetworkPolicy "+name)
+	r.Engine.DeleteClusterNetworkPolicy(name)
 }
 
 func (r *recorder) take() []string {
@@ -211,4 +253,69 @@ spec:
 	pods, nps = manifest.Apply(e, st, st)
 	assert.Empty(t, pods)
 	assert.Empty(t, nps)
+}
+
+func cnp(name string, priority int) string {
+	return fmt.Sprintf(`apiVersion: policy.networking.k8s.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: %s}
+spec:
+  tier: Admin
+  priority: %d
+  subject: {namespaces: {matchLabels: {team: shop}}}
+  ingress:
+  - {name: deny-all, action: Deny, from: [{namespaces: {}}]}
+---
+`, name, priority)
+}
+
+func node(name, zone, ip string) string {
+	return fmt.Sprintf("apiVersion: v1\nkind: Node\nmetadata: {name: %s, labels: {zone: %s}}\nstatus: {addresses: [{type: InternalIP, address: %s}]}\n---\n", name, zone, ip)
+}
+
+const (
+	anp  = "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {name: guard}\nspec: {priority: 3, subject: {namespaces: {}}}\n---\n"
+	banp = "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: BaselineAdminNetworkPolicy\nmetadata: {name: default}\nspec: {subject: {namespaces: {}}}\n---\n"
+)
+
+// TestApplyClusterKinds checks that the cluster-scoped kinds are fed as
+// upserts and deletes of what changed, deletes after upserts, policies
+// before nodes.
+func TestApplyClusterKinds(t *testing.T) {
+	one := loadString(t, nsShop+node("node-a", "a", "192.168.0.1")+node("node-b", "b", "192.168.0.2")+anp+banp+cnp("c1", 10)+cnp("c2", 20))
+	two := loadString(t, nsShop+node("node-a", "z", "192.168.0.1")+banp+cnp("c1", 30)+cnp("c2", 20))
+
+	e := &recorder{Engine: policy.New(policy.Config{})}
+	pods, nps := manifest.Apply(e, nil, one)
+	assert.Empty(t, pods)
+	assert.Empty(t, nps)
+	assert.Equal(t, []string{
+		"upsert Namespace shop",
+		"upsert Node node-a", "upsert Node node-b",
+		"upsert AdminNetworkPolicy guard",
+		"upsert BaselineAdminNetworkPolicy default",
+		"upsert ClusterNetworkPolicy c1", "upsert ClusterNetworkPolicy c2",
+	}, e.take())
+
+	manifest.Apply(e, one, one)
+	assert.Empty(t, e.take(), "no difference, no events")
+
+	manifest.Apply(e, one, two)
+	assert.Equal(t, []string{
+		"upsert Node node-a", // its label changed
+		"upsert ClusterNetworkPolicy c1",
+		"delete AdminNetworkPolicy guard",
+		"delete Node node-b",
+	}, e.take())
+	if diff := cmp.Diff(fresh(t, two), e.Snapshot(), snapshotCmp); diff != "" {
+		t.Fatalf("state two (-fresh +incremental):\n%s", diff)
+	}
+
+	manifest.Apply(e, two, &manifest.State{})
+	assert.Equal(t, []string{
+		"delete BaselineAdminNetworkPolicy default",
+		"delete ClusterNetworkPolicy c1", "delete ClusterNetworkPolicy c2",
+		"delete Node node-a",
+		"delete Namespace shop",
+	}, e.take())
 }

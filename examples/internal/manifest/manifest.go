@@ -1,6 +1,8 @@
 // Package manifest reads cluster state from YAML or JSON files: Namespaces,
-// Pods and NetworkPolicies, alone, in multi-document files, in Lists, or in
-// directories of such files. It is what netpolctl and the example suites read
+// Pods, Nodes, NetworkPolicies, and the cluster-wide policies of
+// policy.networking.k8s.io (ClusterNetworkPolicy v1beta1,
+// AdminNetworkPolicy and BaselineAdminNetworkPolicy v1alpha1), alone, in
+// multi-document files, in Lists, or in directories of such files. It is what netpolctl and the example suites read
 // their inputs with. Errors name the file, the document and the field.
 package manifest
 
@@ -21,6 +23,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/network-policy-api/apis/v1alpha1"
+	"sigs.k8s.io/network-policy-api/apis/v1beta1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -30,6 +34,12 @@ type State struct {
 	Namespaces      []*corev1.Namespace
 	Pods            []*corev1.Pod
 	NetworkPolicies []*networkingv1.NetworkPolicy
+	// Nodes are read for the `nodes` peers of cluster-wide policies (their
+	// labels and status.addresses).
+	Nodes                        []*corev1.Node
+	AdminNetworkPolicies         []*v1alpha1.AdminNetworkPolicy
+	BaselineAdminNetworkPolicies []*v1alpha1.BaselineAdminNetworkPolicy
+	ClusterNetworkPolicies       []*v1beta1.ClusterNetworkPolicy
 	// Sources maps Key(kind, namespace, name) to where the object was read
 	// ("file.yaml#3" for the third document).
 	Sources map[string]string
@@ -212,8 +222,47 @@ func (st *State) add(src string, doc []byte) error {
 			return err
 		}
 		return st.record(src, tm.Kind, &np.ObjectMeta, func() { st.NetworkPolicies = append(st.NetworkPolicies, np) })
+	case "v1/Node":
+		return addClusterScoped(st, src, tm.Kind, doc, &corev1.Node{}, &st.Nodes)
+	case v1alpha1.GroupVersion.String() + "/AdminNetworkPolicy":
+		return addClusterScoped(st, src, tm.Kind, doc, &v1alpha1.AdminNetworkPolicy{}, &st.AdminNetworkPolicies)
+	case v1alpha1.GroupVersion.String() + "/BaselineAdminNetworkPolicy":
+		return addClusterScoped(st, src, tm.Kind, doc, &v1alpha1.BaselineAdminNetworkPolicy{}, &st.BaselineAdminNetworkPolicies)
+	case v1beta1.GroupVersion.String() + "/ClusterNetworkPolicy":
+		return addClusterScoped(st, src, tm.Kind, doc, &v1beta1.ClusterNetworkPolicy{}, &st.ClusterNetworkPolicies)
 	}
-	return fmt.Errorf("%s: apiVersion %q kind %q: not supported (want v1 Namespace, v1 Pod, networking.k8s.io/v1 NetworkPolicy, or a List of them)", src, tm.APIVersion, tm.Kind)
+	return fmt.Errorf("%s: apiVersion %q kind %q: not supported (want v1 Namespace, Pod or Node, networking.k8s.io/v1 NetworkPolicy, "+
+		"policy.networking.k8s.io/v1beta1 ClusterNetworkPolicy, policy.networking.k8s.io/v1alpha1 AdminNetworkPolicy or "+
+		"BaselineAdminNetworkPolicy, or a List of them)", src, tm.APIVersion, tm.Kind)
+}
+
+// clusterObject is a cluster-scoped object the reader keeps.
+type clusterObject interface {
+	*corev1.Node | *v1alpha1.AdminNetworkPolicy | *v1alpha1.BaselineAdminNetworkPolicy | *v1beta1.ClusterNetworkPolicy
+	GetObjectMeta() metav1.Object
+}
+
+// addClusterScoped decodes a cluster-scoped object into obj and appends it
+// to list. A metadata.namespace on it is an error (the API server would
+// drop it; a file that sets one likely means something else).
+func addClusterScoped[T clusterObject](st *State, src, kind string, doc []byte, obj T, list *[]T) error {
+	if err := decode(src, kind, doc, obj); err != nil {
+		return err
+	}
+	m := obj.GetObjectMeta()
+	if m.GetName() == "" {
+		return fmt.Errorf("%s: %s: metadata.name: Required value", src, kind)
+	}
+	if m.GetNamespace() != "" {
+		return fmt.Errorf("%s: %s %s: metadata.namespace: Invalid value: %q: %s is cluster-scoped", src, kind, m.GetName(), m.GetNamespace(), kind)
+	}
+	k := Key(kind, "", m.GetName())
+	if prev, ok := st.Sources[k]; ok {
+		return fmt.Errorf("%s: %s: defined again (first at %s)", src, k, prev)
+	}
+	st.Sources[k] = src
+	*list = append(*list, obj)
+	return nil
 }
 
 // decode decodes strictly: unknown or duplicate fields are errors, and so is
@@ -239,13 +288,19 @@ func objectName(kind string, doc []byte) string {
 	switch m := obj.Metadata; {
 	case m.Name == "":
 		return kind
-	case kind == "Namespace" || err != nil:
+	case clusterScoped[kind] || err != nil:
 		return kind + " " + m.Name
 	case m.Namespace == "":
 		return kind + " " + metav1.NamespaceDefault + "/" + m.Name
 	default:
 		return kind + " " + m.Namespace + "/" + m.Name
 	}
+}
+
+// clusterScoped holds the kinds read that have no namespace.
+var clusterScoped = map[string]bool{
+	"Namespace": true, "Node": true,
+	"AdminNetworkPolicy": true, "BaselineAdminNetworkPolicy": true, "ClusterNetworkPolicy": true,
 }
 
 func requireName(src, kind string, m *metav1.ObjectMeta, namespaced bool) error {
@@ -276,4 +331,12 @@ func (st *State) sort() {
 	slices.SortFunc(st.NetworkPolicies, func(a, b *networkingv1.NetworkPolicy) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
+	sortByName(st.Nodes)
+	sortByName(st.AdminNetworkPolicies)
+	sortByName(st.BaselineAdminNetworkPolicies)
+	sortByName(st.ClusterNetworkPolicies)
+}
+
+func sortByName[T clusterObject](xs []T) {
+	slices.SortFunc(xs, func(a, b T) int { return cmp.Compare(a.GetObjectMeta().GetName(), b.GetObjectMeta().GetName()) })
 }

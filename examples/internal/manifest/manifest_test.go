@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/network-policy-api/apis/v1alpha1"
 
 	"github.com/palisade-net/palisade/examples/internal/manifest"
 )
@@ -37,6 +38,18 @@ func keys(st *manifest.State) []string {
 	}
 	for _, np := range st.NetworkPolicies {
 		out = append(out, manifest.Key("NetworkPolicy", np.Namespace, np.Name))
+	}
+	for _, n := range st.Nodes {
+		out = append(out, manifest.Key("Node", "", n.Name))
+	}
+	for _, p := range st.AdminNetworkPolicies {
+		out = append(out, manifest.Key("AdminNetworkPolicy", "", p.Name))
+	}
+	for _, p := range st.BaselineAdminNetworkPolicies {
+		out = append(out, manifest.Key("BaselineAdminNetworkPolicy", "", p.Name))
+	}
+	for _, p := range st.ClusterNetworkPolicies {
+		out = append(out, manifest.Key("ClusterNetworkPolicy", "", p.Name))
 	}
 	return out
 }
@@ -189,6 +202,79 @@ items: []
 
 // TestLoadErrors checks that each bad input is reported with the file and
 // document, the object and the field.
+// clusterDoc holds one of each cluster-scoped kind, a List among them.
+const clusterDoc = `apiVersion: v1
+kind: Node
+metadata: {name: node-b, labels: {zone: b}}
+status:
+  addresses: [{type: InternalIP, address: 192.168.0.2}, {type: Hostname, address: node-b}]
+---
+apiVersion: policy.networking.k8s.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: deny-sensitive}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {}}
+  ingress:
+  - name: no-one
+    action: Deny
+    from: [{namespaces: {matchLabels: {team: other}}}]
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: policy.networking.k8s.io/v1alpha1
+  kind: AdminNetworkPolicy
+  metadata: {name: pass-web}
+  spec:
+    priority: 5
+    subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {role: web}}}}
+    egress:
+    - name: to-dns
+      action: Allow
+      to: [{networks: [10.96.0.10/32]}]
+      ports: [{portNumber: {protocol: UDP, port: 53}}]
+- apiVersion: policy.networking.k8s.io/v1alpha1
+  kind: BaselineAdminNetworkPolicy
+  metadata: {name: default}
+  spec:
+    subject: {namespaces: {}}
+    ingress:
+    - {action: Deny, from: [{namespaces: {}}]}
+- apiVersion: v1
+  kind: Node
+  metadata: {name: node-a}
+`
+
+func TestLoadClusterKinds(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"cluster.yaml": clusterDoc})
+	st, err := manifest.Load(dir)
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"Node/node-a", "Node/node-b",
+		"AdminNetworkPolicy/pass-web", "BaselineAdminNetworkPolicy/default", "ClusterNetworkPolicy/deny-sensitive",
+	}, keys(st))
+	f := filepath.Join(dir, "cluster.yaml")
+	assert.Equal(t, f+"#3 items[0]", st.Source("AdminNetworkPolicy", "", "pass-web"))
+	assert.Equal(t, f+"#1", st.Source("Node", "", "node-b"))
+
+	require.Len(t, st.ClusterNetworkPolicies, 1)
+	cnp := st.ClusterNetworkPolicies[0]
+	assert.EqualValues(t, "Admin", cnp.Spec.Tier)
+	assert.EqualValues(t, 10, cnp.Spec.Priority)
+	require.Len(t, cnp.Spec.Ingress, 1)
+	assert.EqualValues(t, "Deny", cnp.Spec.Ingress[0].Action)
+	anp := st.AdminNetworkPolicies[0]
+	require.Len(t, anp.Spec.Egress, 1)
+	require.Len(t, anp.Spec.Egress[0].To, 1)
+	assert.Equal(t, []v1alpha1.CIDR{"10.96.0.10/32"}, anp.Spec.Egress[0].To[0].Networks)
+	node := st.Nodes[1]
+	assert.Equal(t, map[string]string{"zone": "b"}, node.Labels)
+	require.Len(t, node.Status.Addresses, 2)
+	assert.EqualValues(t, "InternalIP", node.Status.Addresses[0].Type)
+}
+
 func TestLoadErrors(t *testing.T) {
 	const ok = "apiVersion: v1\nkind: Pod\nmetadata: {name: fine, namespace: ns}\n---\n"
 	tests := []struct {
@@ -235,6 +321,36 @@ func TestLoadErrors(t *testing.T) {
 			name:    "number as a selector value",
 			content: "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np, namespace: x}\nspec:\n  podSelector: {matchLabels: {v: 2}}\n",
 			want:    []string{"FILE#1:", "NetworkPolicy x/np:", "matchLabels", "number"},
+		},
+		{
+			name:    "unknown field of a ClusterNetworkPolicy",
+			content: "apiVersion: policy.networking.k8s.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: c}\nspec:\n  tier: Admin\n  prority: 3\n",
+			want:    []string{"FILE#1:", "ClusterNetworkPolicy c:", `unknown field "prority"`},
+		},
+		{
+			name:    "wrong type in an AdminNetworkPolicy",
+			content: ok + "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {name: a}\nspec:\n  priority: high\n",
+			want:    []string{"FILE#2:", "AdminNetworkPolicy a:", "priority"},
+		},
+		{
+			name:    "namespace on a cluster-scoped policy",
+			content: "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: BaselineAdminNetworkPolicy\nmetadata: {name: default, namespace: x}\n",
+			want:    []string{"FILE#1:", "BaselineAdminNetworkPolicy default", "metadata.namespace", "cluster-scoped"},
+		},
+		{
+			name:    "Node without a name",
+			content: "apiVersion: v1\nkind: Node\nmetadata: {labels: {a: b}}\n",
+			want:    []string{"FILE#1:", "Node", "metadata.name: Required value"},
+		},
+		{
+			name:    "wrong version of a cluster policy",
+			content: "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: ClusterNetworkPolicy\nmetadata: {name: c}\n",
+			want:    []string{"FILE#1:", `kind "ClusterNetworkPolicy"`, "not supported", "v1beta1 ClusterNetworkPolicy"},
+		},
+		{
+			name:    "Node defined twice",
+			content: "apiVersion: v1\nkind: Node\nmetadata: {name: node-1}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: node-1}\n",
+			want:    []string{"FILE#2:", "Node/node-1: defined again (first at FILE#1)"},
 		},
 		{
 			name:    "duplicate field",

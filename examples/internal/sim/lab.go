@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -13,21 +14,30 @@ import (
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
-// Placement maps the nodes the input names (spec.nodeName) onto lab nodes:
-// node names in lexical order, round robin over the lab's nodes; pods with
-// no node go to lab node 0.
+// Placement maps the nodes the input names (spec.nodeName, Node objects)
+// onto lab nodes: node names in lexical order, round robin over the lab's
+// nodes; pods with no node go to lab node 0.
 type Placement struct {
 	index map[string]int
 	nodes int
+	// nodeAddrs maps the InternalIP addresses the input's Node objects
+	// had (before UseLabAddresses) to their lab node.
+	nodeAddrs map[netip.Addr]int
 }
 
-// NewPlacement places every node named by a pod of any step.
+// NewPlacement places every node named by a pod or a Node object of any
+// step.
 func NewPlacement(steps []Step, nodes int) *Placement {
 	var names []string
 	for _, st := range steps {
 		for _, p := range st.State.Pods {
 			if p.Spec.NodeName != "" && !slices.Contains(names, p.Spec.NodeName) {
 				names = append(names, p.Spec.NodeName)
+			}
+		}
+		for _, n := range st.State.Nodes {
+			if !slices.Contains(names, n.Name) {
+				names = append(names, n.Name)
 			}
 		}
 	}
@@ -37,6 +47,62 @@ func NewPlacement(steps []Step, nodes int) *Placement {
 		pl.index[n] = i % pl.nodes
 	}
 	return pl
+}
+
+// UseLabAddresses gives every Node object of every step the addresses of
+// its lab node: each InternalIP becomes the lab node's address of the same
+// family (labIPs(i) lists lab node i's addresses), so that the `nodes`
+// peers of cluster-wide policies match what the lab's packets carry. The
+// Nodes are replaced by modified copies. It returns a warning for each step
+// where two Node objects share a lab node (then a `nodes` peer selecting one
+// of them also matches the other's traffic), nil when none do.
+func (pl *Placement) UseLabAddresses(steps []Step, labIPs func(i int) []netip.Addr) []string {
+	pl.nodeAddrs = map[netip.Addr]int{}
+	var warnings []string
+	for _, st := range steps {
+		byLab := map[int][]string{}
+		for j, n := range st.State.Nodes {
+			i := pl.Node(n.Name)
+			byLab[i] = append(byLab[i], n.Name)
+			n = n.DeepCopy()
+			for k, a := range n.Status.Addresses {
+				ip, err := netip.ParseAddr(a.Address)
+				if a.Type != corev1.NodeInternalIP || err != nil {
+					continue
+				}
+				ip = ip.Unmap()
+				pl.nodeAddrs[ip] = i
+				for _, lip := range labIPs(i) {
+					if ir.FamilyOf(lip) == ir.FamilyOf(ip) {
+						n.Status.Addresses[k].Address = lip.String()
+					}
+				}
+			}
+			st.State.Nodes[j] = n
+		}
+		for i := range pl.nodes {
+			if len(byLab[i]) > 1 {
+				warnings = append(warnings, fmt.Sprintf("step %s: nodes %s share lab node %d and its address: a `nodes` peer selecting one of them matches them all",
+					st.Name, strings.Join(byLab[i], ", "), i))
+			}
+		}
+	}
+	return warnings
+}
+
+// labNodeAddr returns the address of lab node i of ip's family for an
+// input Node's InternalIP ip, and false when ip is no Node's address.
+func (pl *Placement) labNodeAddr(l *lab.Lab, ip netip.Addr) (netip.Addr, bool) {
+	i, ok := pl.nodeAddrs[ip]
+	if !ok {
+		return netip.Addr{}, false
+	}
+	for _, lip := range l.NodeIPs(i) {
+		if ir.FamilyOf(lip) == ir.FamilyOf(ip) {
+			return lip, true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // Node returns the lab node of a Kubernetes node name.
@@ -127,6 +193,9 @@ func (lp *LabProber) Prepare(ctx context.Context, step Step) error {
 			if !e.IP.IsValid() || podIPs[e.IP] || lp.externals[e.IP] {
 				continue
 			}
+			if _, node := lp.Placement.labNodeAddr(lp.Lab, e.IP); node && e == f.Dst {
+				continue // probed at the lab node's address
+			}
 			if err := lp.Lab.AddExternal(ctx, e.IP); err != nil {
 				return err
 			}
@@ -148,6 +217,10 @@ func (lp *LabProber) probeOf(f flows.Resolved) lab.Probe {
 		p.Src = f.SrcPod.Namespace + "/" + f.SrcPod.Name
 	default:
 		p.Src = f.SrcIP.String()
+	}
+	if lip, ok := lp.Placement.labNodeAddr(lp.Lab, f.DstIP); ok && f.DstPod == nil {
+		// A Node's address: the lab node's (see UseLabAddresses).
+		p.Dst = lip
 	}
 	if f.DstPod != nil && f.DstPod.Spec.HostNetwork {
 		// A hostNetwork pod answers on its node's address; the lab's

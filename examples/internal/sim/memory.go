@@ -5,6 +5,7 @@ import (
 
 	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/examples/internal/flows"
+	"github.com/palisade-net/palisade/policy/ir"
 )
 
 // MemoryProber decides flows with the memory backend's evaluator.
@@ -23,8 +24,16 @@ func (m MemoryProber) Probe(_ context.Context, _ Step, fl []flows.Resolved) ([]R
 			out[i] = Result{Verdict: Allow, Reason: "from a hostNetwork pod (its node) to a pod on the same node: always allowed"}
 			continue
 		}
-		v := m.Backend.Evaluate(memory.Flow{Src: f.SrcIP, Dst: f.DstIP, Protocol: f.Protocol, Port: f.Port})
-		out[i] = Result{Verdict: Deny, Egress: v.Egress.String(), Ingress: v.Ingress.String(), Reason: v.Reason}
+		v, traces := m.Backend.Explain(memory.Flow{Src: f.SrcIP, Dst: f.DstIP, Protocol: f.Protocol, Port: f.Port})
+		var egress, ingress []memory.ListTrace
+		for _, lt := range traces {
+			if lt.Direction == ir.Egress {
+				egress = append(egress, lt)
+			} else {
+				ingress = append(ingress, lt)
+			}
+		}
+		out[i] = Result{Verdict: Deny, Egress: Describe(v.Egress, egress), Ingress: Describe(v.Ingress, ingress), Reason: v.Reason}
 		if v.Allowed {
 			out[i].Verdict = Allow
 		}

@@ -27,8 +27,9 @@ type Input struct {
 	StepsDir string
 	// FlowsFile is the flow file.
 	FlowsFile string
-	// Strict makes a NetworkPolicy that fails validation an error. By
-	// default it is a warning and the policy is applied in its safe form.
+	// Strict makes a policy (of any kind) that fails validation an error.
+	// By default it is a warning and the policy is applied in its safe
+	// form.
 	Strict bool
 }
 
@@ -179,7 +180,7 @@ func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []N
 					return fmt.Errorf("step %s: %w", step.Name, joinProblems(npProblems))
 				}
 				for _, p := range npProblems {
-					warn(fmt.Sprintf("warning: %s (applied without allow rules: it isolates the pods it selects)", p.Error()))
+					warn(fmt.Sprintf("warning: %s (%s)", p.Error(), safeForm(p)))
 				}
 			}
 			for _, w := range SharedAddressWarnings(n.Engine) {
@@ -188,7 +189,7 @@ func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []N
 		}
 		for i, n := range nodes {
 			if prev == nil {
-				if _, err := n.Backend.Sync(ctx, n.Engine.Snapshot()); err != nil {
+				if _, err := n.Backend.Sync(ctx, n.Engine.Checkpoint()); err != nil {
 					return fmt.Errorf("step %s: node %d: backend: %w", step.Name, i, err)
 				}
 				continue
@@ -252,6 +253,14 @@ func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []N
 		}
 	}
 	return nil
+}
+
+// safeForm says how the engine applies an object that failed validation.
+func safeForm(p manifest.Problem) string {
+	if ve, ok := policy.AsValidationError(p.Err); ok && ve.Kind != "NetworkPolicy" {
+		return "applied in its fail-closed form: an invalid rule never allows"
+	}
+	return "applied without allow rules: it isolates the pods it selects"
 }
 
 func joinProblems(ps []manifest.Problem) error {
