@@ -23,9 +23,7 @@ type establishedMetrics struct {
 
 var _ conntrack.Metrics = (*establishedMetrics)(nil)
 
-// newEstablishedMetrics makes the collectors; collectors lists them for a
-// registry.
-func newEstablishedMetrics() *establishedMetrics {
+func newEstablishedMetrics(reg prometheus.Registerer) *establishedMetrics {
 	m := &establishedMetrics{
 		cut: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: prommetrics.Namespace, Name: "established_connections_cut_total",
@@ -41,11 +39,8 @@ func newEstablishedMetrics() *establishedMetrics {
 			Help: "Packet filter updates after which established connections could not be re-evaluated (conntrack failures; the update itself succeeded).",
 		}),
 	}
+	reg.MustRegister(m.cut, m.latency, m.errors)
 	return m
-}
-
-func (m *establishedMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.cut, m.latency, m.errors}
 }
 
 func (m *establishedMetrics) ObserveCut(n int, d time.Duration) {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/klog/v2"
@@ -31,7 +33,7 @@ func TestEstablishedFlag(t *testing.T) {
 
 func TestFollowEstablishedWraps(t *testing.T) {
 	be := memory.New(memory.Config{})
-	m := newEstablishedMetrics()
+	m := newEstablishedMetrics(prometheus.NewRegistry())
 
 	got, done, err := followEstablished(be, &options{established: "keep"}, m, klog.Background())
 	require.NoError(t, err)
@@ -43,16 +45,14 @@ func TestFollowEstablishedWraps(t *testing.T) {
 }
 
 func TestEstablishedMetrics(t *testing.T) {
-	est := newEstablishedMetrics()
-	_, handler, err := newMetrics(est.collectors()...)
-	require.NoError(t, err)
-	var m conntrack.Metrics = est
+	reg := prometheus.NewRegistry()
+	var m conntrack.Metrics = newEstablishedMetrics(reg)
 	m.ObserveCut(3, 20*time.Millisecond)
 	m.ObserveCut(1, 5*time.Millisecond)
 	m.IncError()
 
 	rec := httptest.NewRecorder()
-	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	promhttpHandler(reg).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
 	for _, line := range []string{
 		"palisade_established_connections_cut_total 4",
@@ -61,4 +61,8 @@ func TestEstablishedMetrics(t *testing.T) {
 	} {
 		assert.Contains(t, body, line+"\n")
 	}
+}
+
+func promhttpHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

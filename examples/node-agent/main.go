@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -57,11 +58,11 @@ type options struct {
 	failMode        string
 	cleanupOnExit   bool
 	apiTimeout      time.Duration
-	established     string
 	// clusterPolicies enables AdminNetworkPolicy, BaselineAdminNetworkPolicy
 	// and ClusterNetworkPolicy (and the Node watch their node peers need).
 	clusterPolicies   bool
 	clusterPolicyPoll time.Duration
+	established       string
 }
 
 // parseFlags parses args (without the program name). getenv supplies the
@@ -82,9 +83,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.failMode, "fail-mode", failClosed, "before the first full sync: closed (isolate this node's pods on a node with no rules yet) or open (program nothing until the first sync)")
 	fs.BoolVar(&o.cleanupOnExit, "cleanup-on-exit", false, "remove the agent's rules on exit (default: keep them, so a restart opens nothing)")
 	fs.DurationVar(&o.apiTimeout, "api-timeout", 15*time.Second, "how long to wait for the API server at startup before failing")
-	fs.StringVar(&o.established, "established", string(conntrack.ModeFollow), "established connections a policy change denies: follow (cut them, so every packet is judged by the current policy) or keep (they survive; only new connections see the change)")
 	fs.BoolVar(&o.clusterPolicies, "cluster-policies", true, "enforce the cluster-wide policies of policy.networking.k8s.io (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy) whenever their CRDs are installed; needs list/watch on them and on nodes")
 	fs.DurationVar(&o.clusterPolicyPoll, "cluster-policy-poll", informer.DefaultClusterPolicyPoll, "how often discovery is asked whether the cluster-wide policy CRDs were installed or removed")
+	fs.StringVar(&o.established, "established", string(conntrack.ModeFollow), "established connections a policy change denies: follow (cut them, so every packet is judged by the current policy) or keep (they survive; only new connections see the change)")
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -123,11 +124,11 @@ func (o *options) validate() error {
 	if o.apiTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--api-timeout %v: must be positive", o.apiTimeout))
 	}
-	if _, err := conntrack.ParseMode(o.established); err != nil {
-		errs = append(errs, fmt.Errorf("--established: %w", err))
-	}
 	if o.clusterPolicyPoll <= 0 {
 		errs = append(errs, fmt.Errorf("--cluster-policy-poll %v: must be positive", o.clusterPolicyPoll))
+	}
+	if _, err := conntrack.ParseMode(o.established); err != nil {
+		errs = append(errs, fmt.Errorf("--established: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -191,8 +192,7 @@ func run(ctx context.Context, o *options) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component, Host: o.nodeName})
 
-	est := newEstablishedMetrics()
-	metrics, metricsHandler, err := newMetrics(est.collectors()...)
+	metrics, reg, err := newMetrics()
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func run(ctx context.Context, o *options) error {
 		dyn = nil
 	}
 	// After the bootstrap, which needs the backend itself.
-	enforcing, closeFollower, err := followEstablished(be, o, est, log.WithName("conntrack"))
+	enforcing, closeFollower, err := followEstablished(be, o, newEstablishedMetrics(reg), log.WithName("conntrack"))
 	if err != nil {
 		return err
 	}
@@ -222,7 +222,7 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 
-	servers, err := startServers(ctx, o, metricsHandler, ctrl.Ready)
+	servers, err := startServers(ctx, o, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), ctrl.Ready)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -104,8 +105,9 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestMetricsAdapter(t *testing.T) {
-	im, handler, err := newMetrics()
+	im, reg, err := newMetrics()
 	require.NoError(t, err)
+	handler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	im.ObserveSync(3*time.Millisecond, backend.SyncReport{Generation: 7, Changes: 12})
 	im.ObserveApply(200 * time.Microsecond)
 	im.ObserveLatency(5 * time.Millisecond)

@@ -2,22 +2,20 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/palisade-net/palisade/informer"
 	"github.com/palisade-net/palisade/informer/prommetrics"
 )
 
-// newMetrics returns the controller's metrics, on a registry of the
-// agent's own with the Go and process collectors and extra, and the
-// /metrics handler.
-func newMetrics(extra ...prometheus.Collector) (informer.Metrics, http.Handler, error) {
+// newMetrics returns the controller's metrics and the registry of the
+// agent's own they live on, with the Go and process collectors; /metrics
+// serves that registry.
+func newMetrics() (informer.Metrics, *prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
-	for _, c := range append([]prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}, extra...) {
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, nil, fmt.Errorf("metrics: %w", err)
 		}
@@ -26,5 +24,5 @@ func newMetrics(extra ...prometheus.Collector) (informer.Metrics, http.Handler, 
 	if err != nil {
 		return nil, nil, err
 	}
-	return m, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), nil
+	return m, reg, nil
 }
