@@ -203,6 +203,43 @@ func TestSyncReadsBack(t *testing.T) {
 	assert.Contains(t, f.writes()[1].stdin, ":PALISADE-FWD - [0:0]\n-A PALISADE-FWD -m conntrack")
 }
 
+// TestSyncPutsOurJumpFirst: a rule another component inserted before our
+// jump in FORWARD is reported, and our jump moves back to first place in
+// the same restore transaction (delete, then insert at 1); the other rule
+// is left alone.
+func TestSyncPutsOurJumpFirst(t *testing.T) {
+	ctx := context.Background()
+	b, f := newFakeBackend(t)
+	_, err := b.Sync(ctx, goldenSnapshot())
+	require.NoError(t, err)
+	var sets strings.Builder
+	for _, c := range f.writes() {
+		if c.name == "ipset" {
+			sets.WriteString(c.stdin)
+		}
+	}
+	v4 := saveOf(f.writes()[1].stdin)
+	jump := ""
+	for _, l := range strings.Split(v4, "\n") {
+		if strings.HasPrefix(l, "-A FORWARD ") {
+			jump = strings.TrimPrefix(l, "-A FORWARD ")
+		}
+	}
+	require.NotEmpty(t, jump)
+	f.output = map[string]string{
+		"ipset":              sets.String(),
+		"iptables-nft-save":  strings.Replace(v4, "-A FORWARD ", "-A FORWARD -i cni0 -j ACCEPT\n-A FORWARD ", 1),
+		"ip6tables-nft-save": saveOf(f.writes()[2].stdin),
+	}
+	f.calls = nil
+	rep, err := b.Sync(ctx, goldenSnapshot())
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Changes)
+	assert.Equal(t, []string{"IPv4 chain FORWARD: 1 rules of others before the rule entering PALISADE, which must be first"}, rep.Repairs)
+	require.Len(t, f.writes(), 1)
+	assert.Equal(t, "*filter\n-D FORWARD "+jump+"\n-I FORWARD 1 "+jump+"\nCOMMIT\n", f.writes()[0].stdin)
+}
+
 // TestErrorsByExitCode checks that a failing command surfaces as an error
 // carrying its exit code, and that Apply then refuses until a Sync.
 func TestErrorsByExitCode(t *testing.T) {

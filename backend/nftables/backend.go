@@ -40,7 +40,7 @@ type Backend struct {
 	cfg Config
 
 	mu sync.Mutex
-	c  *conn
+	c  kernelConn
 	st *state // nil before the first Sync
 	// dirty: st may not match the kernel (a failed Apply); Apply refuses
 	// and the next Sync reads everything.
@@ -53,6 +53,23 @@ type Backend struct {
 }
 
 var _ backend.Backend = (*Backend)(nil)
+
+// kernelConn is what the backend needs from the kernel: the ruleset
+// generation, a read of our table, and one atomic batch (applied whole or
+// not at all; with checkGen, only while the generation is still gen). conn
+// is the netlink implementation; the tests' fakeKernel applies batches to
+// an in-memory table, so that the diff, read and batch logic runs without
+// root.
+type kernelConn interface {
+	generation() (uint32, error)
+	// tableExists reports whether the table is there, without reading it.
+	tableExists(table string) (bool, error)
+	read(table string) (*kernelState, error)
+	commit(msgs []netlink.Message, gen uint32, checkGen bool) (uint32, error)
+	close() error
+}
+
+var _ kernelConn = (*conn)(nil)
 
 // New opens a netlink socket in cfg.NetNS. It does not touch the ruleset.
 func New(cfg Config) (*Backend, error) {
@@ -373,16 +390,7 @@ func (b *Backend) Installed(ctx context.Context) (bool, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var a attrBuf
-	a.putStr(unix.NFTA_TABLE_NAME, b.cfg.TableName)
-	_, err := b.c.execute(unix.NFT_MSG_GETTABLE, 0, unix.NFPROTO_INET, a.b)
-	if errors.Is(err, unix.ENOENT) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("nftables: read table %s: %w", b.cfg.TableName, err)
-	}
-	return true, nil
+	return b.c.tableExists(b.cfg.TableName)
 }
 
 // Drift reads our table back and lists what differs from the state of the

@@ -38,6 +38,13 @@ func TestContractCompile(t *testing.T) {
 	}
 }
 
+// TestContractFake runs backendtest.RunContract on the backend over the
+// fake kernel: Sync and Apply accept exactly what ir.CheckDelta accepts,
+// without root.
+func TestContractFake(t *testing.T) {
+	backendtest.RunContract(t, func(testing.TB) backend.Backend { return newFakeBackend(&fakeKernel{}, "palisade") })
+}
+
 // TestContractKernel runs backendtest.RunContract on the kernel.
 func TestContractKernel(t *testing.T) {
 	if testing.Short() {

@@ -20,6 +20,19 @@ import (
 // read dumps our table: the table, its chains, sets, rules, and the elements
 // of every set whose attributes are ours (a foreign set is replaced whole,
 // its elements do not matter).
+func (c *conn) tableExists(table string) (bool, error) {
+	var a attrBuf
+	a.putStr(unix.NFTA_TABLE_NAME, table)
+	_, err := c.execute(unix.NFT_MSG_GETTABLE, 0, unix.NFPROTO_INET, a.b)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("nftables: read table %s: %w", table, err)
+	}
+	return true, nil
+}
+
 func (c *conn) read(table string) (*kernelState, error) {
 	ks := &kernelState{m: newModel(), attrs: map[string]setAttrs{}}
 	var a attrBuf
@@ -109,19 +122,34 @@ func (c *conn) readElements(table string, s *setModel) error {
 	}
 	var elems []element
 	for _, m := range msgs {
-		forAttrs(m.Data[4:], func(typ uint16, b []byte) {
-			if typ != unix.NFTA_SET_ELEM_LIST_ELEMENTS {
-				return
-			}
-			forAttrs(b, func(_ uint16, b []byte) {
-				e, ok := decodeElement(b)
-				if !ok {
-					s.broken = true
-				}
-				elems = append(elems, e)
-			})
-		})
+		if !decodeElementList(m.Data[4:], &elems) {
+			s.broken = true
+		}
 	}
+	fillElements(s, elems)
+	return nil
+}
+
+// decodeElementList appends the elements of a set element list message
+// (its attributes) to elems; false when one is not something we write.
+func decodeElementList(b []byte, elems *[]element) bool {
+	all := true
+	forAttrs(b, func(typ uint16, b []byte) {
+		if typ != unix.NFTA_SET_ELEM_LIST_ELEMENTS {
+			return
+		}
+		forAttrs(b, func(_ uint16, b []byte) {
+			e, ok := decodeElement(b)
+			all = all && ok
+			*elems = append(*elems, e)
+		})
+	})
+	return all
+}
+
+// fillElements sets s's members from the kernel's elements, marking s
+// broken when they are not what we write.
+func fillElements(s *setModel, elems []element) {
 	alen := int(addrLen(s.fam))
 	addr := func(k []byte) (netip.Addr, bool) {
 		if len(k) < alen {
@@ -167,7 +195,6 @@ func (c *conn) readElements(table string, s *setModel) error {
 			s.jumps[a] = e.chain
 		}
 	}
-	return nil
 }
 
 // pairIntervals turns interval-set elements back into intervals: sorted by

@@ -520,34 +520,49 @@ func (c *checker) endpoints() {
 		}
 		c.tiers(ep)
 	}
-	if !c.heldEndpointsAffected() {
+	affected := c.affectedLists()
+	if len(affected) == 0 {
 		return
 	}
+	// One pass over the held endpoints, looking only at references to the
+	// affected lists.
 	for ep := range c.have.Endpoints() {
-		if !c.upsertedEps[ep.ID] && !c.removedEps[ep.ID] {
-			c.tiers(ep)
+		if c.upsertedEps[ep.ID] || c.removedEps[ep.ID] {
+			continue
+		}
+		for _, dir := range []Direction{Ingress, Egress} {
+			for _, t := range ep.Tiers(dir) {
+				for _, id := range t.RuleLists {
+					if affected[id] {
+						c.reference(ep, dir, t.Kind, id)
+					}
+				}
+			}
 		}
 	}
 }
 
-// heldEndpointsAffected reports whether d can break an endpoint it leaves
-// in place: it removes a rule list, or replaces one with a list of another
+// affectedLists are the lists d can break an endpoint it leaves in place
+// with: lists it removes, and lists it replaces with a list of another
 // direction or with other than Allow rules (which a NetworkPolicy tier
 // cannot hold).
-func (c *checker) heldEndpointsAffected() bool {
-	if len(c.d.RemovedRuleLists) > 0 {
-		return true
+func (c *checker) affectedLists() map[string]bool {
+	var affected map[string]bool
+	add := func(id string) {
+		if affected == nil {
+			affected = map[string]bool{}
+		}
+		affected[id] = true
+	}
+	for _, id := range c.d.RemovedRuleLists {
+		add(id)
 	}
 	for id, rl := range c.upserted {
-		old := c.have.RuleList(id)
-		if old == nil {
-			continue
-		}
-		if old.Direction != rl.Direction || !allowOnly(rl) {
-			return true
+		if old := c.have.RuleList(id); old != nil && (old.Direction != rl.Direction || !allowOnly(rl)) {
+			add(id)
 		}
 	}
-	return false
+	return affected
 }
 
 func allowOnly(rl *RuleList) bool {
@@ -568,17 +583,23 @@ func (c *checker) tiers(ep *Endpoint) {
 				c.fail("endpoint %q: %s: unknown tier kind %q", ep.ID, dir, t.Kind)
 			}
 			for _, id := range t.RuleLists {
-				rl := c.listAfter(id)
-				switch {
-				case rl == nil:
-					c.fail("endpoint %q: %s tier %s: unknown rule list %q", ep.ID, dir, t.Kind, id)
-				case rl.Direction != dir:
-					c.fail("endpoint %q: %s tier %s: rule list %q is for %s", ep.ID, dir, t.Kind, id, rl.Direction)
-				case t.Kind == TierNetworkPolicy && !allowOnly(rl):
-					c.fail("endpoint %q: %s tier %s: rule list %q has rules other than Allow", ep.ID, dir, t.Kind, id)
-				}
+				c.reference(ep, dir, t.Kind, id)
 			}
 		}
+	}
+}
+
+// reference checks that list id resolves for a tier of kind in ep's
+// direction dir once d is applied.
+func (c *checker) reference(ep *Endpoint, dir Direction, kind TierKind, id string) {
+	rl := c.listAfter(id)
+	switch {
+	case rl == nil:
+		c.fail("endpoint %q: %s tier %s: unknown rule list %q", ep.ID, dir, kind, id)
+	case rl.Direction != dir:
+		c.fail("endpoint %q: %s tier %s: rule list %q is for %s", ep.ID, dir, kind, id, rl.Direction)
+	case kind == TierNetworkPolicy && !allowOnly(rl):
+		c.fail("endpoint %q: %s tier %s: rule list %q has rules other than Allow", ep.ID, dir, kind, id)
 	}
 }
 

@@ -1,6 +1,8 @@
 package policytest
 
 import (
+	"slices"
+
 	"fmt"
 	"maps"
 	"strings"
@@ -139,13 +141,17 @@ func WithPolicyTypes(types ...networkingv1.PolicyType) PolicyTweak {
 
 // WithIngress appends ingress rules. The first time it is applied it also
 // makes spec.ingress a present (possibly empty) list and appends Ingress to
-// spec.policyTypes, as the upstream suite's helper does: WithIngress() alone
+// spec.policyTypes unless it is there already (with WithPolicyTypes, a
+// type listed twice could make more than two, which the API server
+// refuses), as the upstream suite's helper does: WithIngress() alone
 // isolates the selected pods for ingress and allows nothing.
 func WithIngress(rules ...networkingv1.NetworkPolicyIngressRule) PolicyTweak {
 	return func(np *networkingv1.NetworkPolicy) {
 		if np.Spec.Ingress == nil {
 			np.Spec.Ingress = []networkingv1.NetworkPolicyIngressRule{}
-			np.Spec.PolicyTypes = append(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress)
+			if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+				np.Spec.PolicyTypes = append(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress)
+			}
 		}
 		for _, r := range rules {
 			np.Spec.Ingress = append(np.Spec.Ingress, *r.DeepCopy())
@@ -158,7 +164,9 @@ func WithEgress(rules ...networkingv1.NetworkPolicyEgressRule) PolicyTweak {
 	return func(np *networkingv1.NetworkPolicy) {
 		if np.Spec.Egress == nil {
 			np.Spec.Egress = []networkingv1.NetworkPolicyEgressRule{}
-			np.Spec.PolicyTypes = append(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
+			if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+				np.Spec.PolicyTypes = append(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
+			}
 		}
 		for _, r := range rules {
 			np.Spec.Egress = append(np.Spec.Egress, *r.DeepCopy())
