@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +33,9 @@ const (
 	// After an API server restart, client-go's reflectors reconnect with
 	// backoff; give them long.
 	reconnectBound = 90 * time.Second
+	// termBound: an agent given SIGTERM exits within it, whatever the API
+	// server does (the DaemonSet's grace period is 30 s; SIGKILL follows).
+	termBound = 5 * time.Second
 )
 
 // twoNodes is the shared fixture of TestTwoNodes: one control plane, a
@@ -702,6 +706,20 @@ func (e *twoNodes) testAPIServerOutage(t *testing.T) {
 	want.AllowLoopback()
 	e.waitMatrix("x admits y only", want, 80, convergeBound)
 
+	// A hung API server (stopped with SIGSTOP: connections are accepted,
+	// nothing answers): SIGTERM still ends an agent at once, rules kept.
+	if err := e.c.SignalAPIServer(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	termHung := e.stopAgentDuringOutage(1)
+	e.checkMatrixHolds("API server hung, agent 1 stopped", want, 80)
+	if err := e.c.SignalAPIServer(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	e.startAgent(1)
+	t.Logf("agent 1 stopped with SIGTERM while the API server hung: exited after %v", termHung.Round(time.Millisecond))
+
 	down := time.Now()
 	// SIGKILL after 3 s: a graceful stop would wait on the open watches.
 	if err := e.c.StopAPIServer(3 * time.Second); err != nil {
@@ -719,10 +737,16 @@ func (e *twoNodes) testAPIServerOutage(t *testing.T) {
 		default:
 		}
 	}
+	// SIGTERM while the API server is down: the agent exits at once
+	// (status 0) and its rules stay.
+	termTook := e.stopAgentDuringOutage(1)
+	e.checkMatrixHolds("API server down, agent 1 stopped", want, 80)
 	restarting := time.Now()
 	if err := e.c.RestartAPIServer(e.ctx); err != nil {
 		t.Fatal(err)
 	}
+	e.startAgent(1)
+	t.Logf("agent 1 stopped with SIGTERM during the outage: exited after %v", termTook.Round(time.Millisecond))
 	t.Logf("API server down for %v (SIGTERM, SIGKILL after 3 s, until exit %v; 3 checks of the matrix; restart until /readyz %v); agents kept running",
 		time.Since(down).Round(time.Millisecond), stopTook.Round(time.Millisecond), time.Since(restarting).Round(time.Millisecond))
 
@@ -742,4 +766,34 @@ func (e *twoNodes) testAPIServerOutage(t *testing.T) {
 	d := e.waitMatrix("policy updated after the API server restart", want2, 80, reconnectBound)
 	t.Logf("policy update after the API server restart enforced after %v", d.Round(time.Millisecond))
 	e.reset("API server outage")
+}
+
+// stopAgentDuringOutage sends SIGTERM to agent i and requires it to exit
+// with status 0 within termBound; it returns how long the exit took. An
+// agent still running then gets SIGQUIT (its goroutines go to its log,
+// which the failure shows) and is killed.
+func (e *twoNodes) stopAgentDuringOutage(i int) time.Duration {
+	e.t.Helper()
+	a := e.agents[i]
+	start := time.Now()
+	if err := a.Signal(syscall.SIGTERM); err != nil {
+		e.t.Fatalf("SIGTERM to agent %d: %v", i, err)
+	}
+	select {
+	case <-a.Exited():
+	case <-time.After(termBound):
+		_ = a.Signal(syscall.SIGQUIT)
+		select {
+		case <-a.Exited():
+		case <-time.After(2 * time.Second):
+		}
+		a.Stop(time.Second)
+		e.t.Fatalf("agent %d still running %v after SIGTERM while the API server is down\n%s", i, termBound, a.Tail(200))
+	}
+	took := time.Since(start)
+	if code := a.ExitCode(); code != 0 {
+		e.t.Errorf("agent %d exited with status %d after SIGTERM during the outage\n%s", i, code, a.Tail(30))
+	}
+	a.Stop(0) // releases the log; the process is gone
+	return took
 }

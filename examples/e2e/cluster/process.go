@@ -106,6 +106,28 @@ func (p *Process) ExitErr() error {
 	}
 }
 
+// Signal sends sig to the process alone (not its group); it does nothing
+// once the process has exited.
+func (p *Process) Signal(sig syscall.Signal) error {
+	select {
+	case <-p.exited:
+		return nil
+	default:
+		return syscall.Kill(p.cmd.Process.Pid, sig)
+	}
+}
+
+// ExitCode is the process's exit code once Exited is closed: -1 while it
+// runs and when a signal ended it.
+func (p *Process) ExitCode() int {
+	select {
+	case <-p.exited:
+		return p.cmd.ProcessState.ExitCode()
+	default:
+		return -1
+	}
+}
+
 // Stop sends SIGTERM to the process group, then SIGKILL after grace, and
 // waits for the process to exit. It is idempotent.
 func (p *Process) Stop(grace time.Duration) {

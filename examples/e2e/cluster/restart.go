@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 )
 
@@ -19,6 +20,18 @@ func (c *Cluster) StopAPIServer(grace time.Duration) error {
 	}
 	p.Stop(grace)
 	return nil
+}
+
+// SignalAPIServer sends sig to kube-apiserver, e.g. SIGSTOP to hang it (its
+// port still accepts connections, nothing answers) and SIGCONT to resume it.
+func (c *Cluster) SignalAPIServer(sig syscall.Signal) error {
+	c.mu.Lock()
+	p := c.api
+	c.mu.Unlock()
+	if p == nil {
+		return errors.New("kube-apiserver not running")
+	}
+	return p.Signal(sig)
 }
 
 // RestartAPIServer starts kube-apiserver again with the arguments it first
