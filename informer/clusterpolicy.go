@@ -134,6 +134,29 @@ func convertThen[T any](u *unstructured.Unstructured, oldPeers bool, into *T, up
 	return notes, upsert(into)
 }
 
+// servedBy is served, returning ctx's error as soon as ctx ends:
+// discovery takes no context and, against an API server that accepts
+// connections and never answers, would hold the caller (and so a shutdown)
+// for as long as the API server hangs. The abandoned call ends with its
+// connection.
+func (cp *clusterPolicies) servedBy(ctx context.Context) (map[string]bool, error) {
+	type result struct {
+		served map[string]bool
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := cp.served()
+		done <- result{s, err}
+	}()
+	select {
+	case r := <-done:
+		return r.served, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // served returns which kinds the API server serves now. An error means
 // discovery could not tell (the API server is unreachable, or answered
 // with something other than "not found").
@@ -270,7 +293,10 @@ func (cp *clusterPolicies) initial(ctx context.Context) ([]cache.InformerSynced,
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
 	for {
-		served, err := cp.served()
+		served, err := cp.servedBy(ctx)
+		if ctx.Err() != nil {
+			return nil, false
+		}
 		if err == nil {
 			if len(served) == 0 {
 				cp.c.log.Info("The API server serves no cluster-wide policy CRD; enforcing without them until it does",
@@ -297,7 +323,11 @@ func (cp *clusterPolicies) pollLoop(ctx context.Context) {
 			return
 		case <-cp.c.clock.After(cp.poll):
 		}
-		served, err := cp.served()
+		served, err := cp.servedBy(ctx)
+		if ctx.Err() != nil {
+			cp.stopAll()
+			return
+		}
 		if err != nil {
 			cp.c.log.V(2).Info("Discovery of the cluster-wide policy CRDs failed; keeping what is watched", "err", err)
 			continue

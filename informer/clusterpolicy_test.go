@@ -1,6 +1,7 @@
 package informer
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -388,4 +389,32 @@ func TestClusterPolicyPollMustNotBeNegative(t *testing.T) {
 		Backend: newCountingBackend(), ClusterPolicyPoll: -time.Second})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "ClusterPolicyPoll")
+}
+
+// hungDiscovery never answers until released, like an API server that
+// accepts connections and sends nothing.
+type hungDiscovery struct{ release chan struct{} }
+
+func (h hungDiscovery) ServerResourcesForGroupVersion(string) (*metav1.APIResourceList, error) {
+	<-h.release
+	return nil, errors.New("connection closed")
+}
+
+func TestRunEndsWhileDiscoveryHangs(t *testing.T) {
+	ce := newClusterEnv(t, allServed, nil)
+	hung := hungDiscovery{release: make(chan struct{})}
+	t.Cleanup(func() { close(hung.release) })
+	ce.c.cluster.discovery = hung
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ce.c.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended while discovery hangs")
+	}
+	assert.False(t, ce.c.Ready())
 }

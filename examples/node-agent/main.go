@@ -38,6 +38,9 @@ import (
 
 const component = "palisade-node-agent"
 
+// apiAttemptTimeout bounds one request of the startup check.
+const apiAttemptTimeout = 5 * time.Second
+
 // Fail modes: what the node enforces before the first full Sync.
 const (
 	failClosed = "closed"
@@ -196,6 +199,12 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
+	reachable, err := newReachableGauge(reg)
+	if err != nil {
+		return err
+	}
+	go probeAPI(ctx, readyzProbe(client), apiProbePeriod, apiProbeTimeout,
+		&apiReachability{log: log.WithName("api"), reachable: reachable, logEvery: apiLogEvery})
 	if !o.clusterPolicies {
 		dyn = nil
 	}
@@ -285,21 +294,34 @@ func newClient(path string) (kubernetes.Interface, dynamic.Interface, string, er
 }
 
 // checkAPI asks the API server for its version, retrying until timeout.
+// Every attempt is bounded and ends with ctx, so that a signal ends the
+// wait even when the API server accepts connections and never answers.
 func checkAPI(ctx context.Context, client kubernetes.Interface, host string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	for {
-		_, err := client.Discovery().ServerVersion()
+		attempt, cancelAttempt := context.WithTimeout(ctx, apiAttemptTimeout)
+		err := client.Discovery().RESTClient().Get().AbsPath("/version").Do(attempt).Error()
+		cancelAttempt()
 		if err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("cannot reach the API server at %s after %v: %w", host, timeout, err)
-		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+				return fmt.Errorf("cannot reach the API server at %s after %v: %w", host, timeout, err)
+			}
 			return fmt.Errorf("cannot reach the API server at %s: %w", host, ctx.Err())
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+// readyzProbe asks the API server's /readyz once, without client-go's
+// retries: one probe, one answer.
+func readyzProbe(client kubernetes.Interface) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return client.Discovery().RESTClient().Get().AbsPath("/readyz").MaxRetries(0).Do(ctx).Error()
 	}
 }
 

@@ -26,3 +26,15 @@ func newMetrics() (informer.Metrics, *prometheus.Registry, error) {
 	}
 	return m, reg, nil
 }
+
+// newReachableGauge registers palisade_api_server_reachable on reg.
+func newReachableGauge(reg prometheus.Registerer) (prometheus.Gauge, error) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "palisade", Name: "api_server_reachable",
+		Help: "1 when the API server answered the agent's last /readyz probe, 0 when it did not (the node keeps enforcing the policy last received).",
+	})
+	if err := reg.Register(g); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return g, nil
+}
