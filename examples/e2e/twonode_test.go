@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -122,6 +123,7 @@ func (e *twoNodes) startAgent(i int) {
 	a, err := e.c.StartAgent(e.ctx, e.bin, cluster.AgentOptions{
 		NodeName: nodeName(i), NetNSFd: e.nsFd[i], TableName: "palisade_e2e",
 		MinSyncInterval: 10 * time.Millisecond,
+		ExtraArgs:       []string{"--api-probe-period=500ms"},
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -737,6 +739,13 @@ func (e *twoNodes) testAPIServerOutage(t *testing.T) {
 		default:
 		}
 	}
+	// Agent 0 says the API server is unreachable (metric, log line) and
+	// stays ready: it enforces what it holds.
+	e.waitReachable(0, 0)
+	if !strings.Contains(e.agents[0].Tail(400), "API server unreachable") {
+		t.Errorf("agent 0 logged no line about the unreachable API server\n%s", e.agents[0].Tail(20))
+	}
+	e.requireReady(0, "API server down")
 	// SIGTERM while the API server is down: the agent exits at once
 	// (status 0) and its rules stay.
 	termTook := e.stopAgentDuringOutage(1)
@@ -765,6 +774,10 @@ func (e *twoNodes) testAPIServerOutage(t *testing.T) {
 	want2.AllowLoopback()
 	d := e.waitMatrix("policy updated after the API server restart", want2, 80, reconnectBound)
 	t.Logf("policy update after the API server restart enforced after %v", d.Round(time.Millisecond))
+	e.waitReachable(0, 1)
+	if !strings.Contains(e.agents[0].Tail(400), "API server reachable again") {
+		t.Errorf("agent 0 logged no line about the API server's return\n%s", e.agents[0].Tail(20))
+	}
 	e.reset("API server outage")
 }
 
@@ -796,4 +809,34 @@ func (e *twoNodes) stopAgentDuringOutage(i int) time.Duration {
 	}
 	a.Stop(0) // releases the log; the process is gone
 	return took
+}
+
+// waitReachable polls agent i's palisade_api_server_reachable until it
+// reads want (the agent probes every 500 ms here; deadline convergeBound).
+func (e *twoNodes) waitReachable(i int, want float64) {
+	e.t.Helper()
+	deadline := time.Now().Add(convergeBound)
+	var v float64
+	var err error
+	for time.Now().Before(deadline) {
+		if v, err = e.agents[i].Metric("palisade_api_server_reachable"); err == nil && v == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Fatalf("agent %d: palisade_api_server_reachable = %v (err %v), want %v", i, v, err, want)
+}
+
+// requireReady fails unless agent i's /readyz answers 200.
+func (e *twoNodes) requireReady(i int, what string) {
+	e.t.Helper()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	resp, err := hc.Get("http://" + e.agents[i].HealthAddr + "/readyz")
+	if err != nil {
+		e.t.Fatalf("%s: agent %d /readyz: %v", what, i, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		e.t.Errorf("%s: agent %d /readyz: %s, want 200 (enforcement holds)", what, i, resp.Status)
+	}
 }

@@ -66,6 +66,7 @@ type options struct {
 	clusterPolicies   bool
 	clusterPolicyPoll time.Duration
 	established       string
+	apiProbePeriod    time.Duration
 }
 
 // parseFlags parses args (without the program name). getenv supplies the
@@ -89,6 +90,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.BoolVar(&o.clusterPolicies, "cluster-policies", true, "enforce the cluster-wide policies of policy.networking.k8s.io (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy) whenever their CRDs are installed; needs list/watch on them and on nodes")
 	fs.DurationVar(&o.clusterPolicyPoll, "cluster-policy-poll", informer.DefaultClusterPolicyPoll, "how often discovery is asked whether the cluster-wide policy CRDs were installed or removed")
 	fs.StringVar(&o.established, "established", string(conntrack.ModeFollow), "established connections a policy change denies: follow (cut them, so every packet is judged by the current policy) or keep (they survive; only new connections see the change)")
+	fs.DurationVar(&o.apiProbePeriod, "api-probe-period", apiProbePeriod, "how often the API server's /readyz is probed to report its reachability (log, palisade_api_server_reachable); enforcement does not depend on it")
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -129,6 +131,9 @@ func (o *options) validate() error {
 	}
 	if o.clusterPolicyPoll <= 0 {
 		errs = append(errs, fmt.Errorf("--cluster-policy-poll %v: must be positive", o.clusterPolicyPoll))
+	}
+	if o.apiProbePeriod <= 0 {
+		errs = append(errs, fmt.Errorf("--api-probe-period %v: must be positive", o.apiProbePeriod))
 	}
 	if _, err := conntrack.ParseMode(o.established); err != nil {
 		errs = append(errs, fmt.Errorf("--established: %w", err))
@@ -203,7 +208,7 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
-	go probeAPI(ctx, readyzProbe(client), apiProbePeriod, apiProbeTimeout,
+	go probeAPI(ctx, readyzProbe(client), o.apiProbePeriod, min(o.apiProbePeriod, apiProbeTimeout),
 		&apiReachability{log: log.WithName("api"), reachable: reachable, logEvery: apiLogEvery})
 	if !o.clusterPolicies {
 		dyn = nil

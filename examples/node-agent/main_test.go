@@ -51,13 +51,14 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, informer.DefaultMinSyncInterval, o.minSyncInterval)
 				assert.Empty(t, o.kubeconfig)
 				assert.Empty(t, o.netns)
+				assert.Equal(t, apiProbePeriod, o.apiProbePeriod)
 			},
 		},
 		{
 			name: "flags override the environment",
 			args: []string{"--node-name", "node-b", "--table-name", "lab1", "--netns", "/proc/1/ns/net",
 				"--fail-mode", "open", "--cleanup-on-exit", "--metrics-addr", "0", "--health-addr", "",
-				"--resync-period", "1m", "--min-sync-interval", "5ms", "--kubeconfig", "/tmp/kc", "-v", "4"},
+				"--resync-period", "1m", "--min-sync-interval", "5ms", "--kubeconfig", "/tmp/kc", "-v", "4", "--api-probe-period", "500ms"},
 			env: env("NODE_NAME", "node-a"),
 			check: func(t *testing.T, o *options) {
 				assert.Equal(t, "node-b", o.nodeName)
@@ -70,6 +71,7 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, time.Minute, o.resyncPeriod)
 				assert.Equal(t, 5*time.Millisecond, o.minSyncInterval)
 				assert.Equal(t, "/tmp/kc", o.kubeconfig)
+				assert.Equal(t, 500*time.Millisecond, o.apiProbePeriod)
 			},
 		},
 		{name: "node name required", env: env(), wantErr: []string{"--node-name is required"}},
@@ -79,8 +81,8 @@ func TestParseFlags(t *testing.T) {
 			wantErr: []string{`--backend "ebpf"`}},
 		{name: "bad fail mode", args: []string{"--node-name", "n", "--fail-mode", "maybe"},
 			wantErr: []string{`--fail-mode "maybe"`}},
-		{name: "every problem reported", args: []string{"--min-sync-interval", "0", "--resync-period", "-1s", "--table-name", ""},
-			wantErr: []string{"--node-name", "--min-sync-interval", "--resync-period", "--table-name"}},
+		{name: "every problem reported", args: []string{"--min-sync-interval", "0", "--resync-period", "-1s", "--table-name", "", "--api-probe-period", "0"},
+			wantErr: []string{"--node-name", "--min-sync-interval", "--resync-period", "--table-name", "--api-probe-period"}},
 		{name: "stray argument", args: []string{"--node-name", "n", "extra"}, wantErr: []string{"unexpected arguments: extra"}},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: []string{"nope"}},
 	}
