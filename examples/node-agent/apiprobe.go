@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/klog/v2"
 )
 
@@ -32,6 +34,11 @@ type apiReachability struct {
 	reachable gauge
 	logEvery  time.Duration
 
+	// gate, when set, holds the informers' reads while probes get no
+	// answer at all, and is released within jitter once one answers.
+	gate   *apiGate
+	jitter time.Duration
+
 	// down is when the first failed probe of the current outage ran; zero
 	// while reachable. logged is when the last line about it was written.
 	down, logged time.Time
@@ -39,6 +46,13 @@ type apiReachability struct {
 
 // observe records the result of a probe that ran at now.
 func (r *apiReachability) observe(now time.Time, err error) {
+	if r.gate != nil {
+		if err != nil && !answered(err) {
+			r.gate.hold()
+		} else {
+			r.gate.release(r.jitter)
+		}
+	}
 	if err == nil {
 		r.reachable.Set(1)
 		if !r.down.IsZero() {
@@ -59,11 +73,20 @@ func (r *apiReachability) observe(now time.Time, err error) {
 	}
 }
 
-// probeAPI runs probe every period, each bounded by timeout, and feeds the
-// results to r until ctx ends. The first probe runs at once.
-func probeAPI(ctx context.Context, probe func(context.Context) error, period, timeout time.Duration, r *apiReachability) {
-	t := time.NewTicker(period)
-	defer t.Stop()
+// answered reports whether err is the API server's own answer (an HTTP
+// status), rather than a failure to reach it.
+func answered(err error) bool {
+	var st apierrors.APIStatus
+	return errors.As(err, &st)
+}
+
+// unreachable reports whether the last probe failed.
+func (r *apiReachability) unreachable() bool { return !r.down.IsZero() }
+
+// probeAPI runs probe every period (every downPeriod while the API server
+// is unreachable), each bounded by timeout, and feeds the results to r
+// until ctx ends. The first probe runs at once.
+func probeAPI(ctx context.Context, probe func(context.Context) error, period, downPeriod, timeout time.Duration, r *apiReachability) {
 	for {
 		pctx, cancel := context.WithTimeout(ctx, timeout)
 		err := probe(pctx)
@@ -72,8 +95,14 @@ func probeAPI(ctx context.Context, probe func(context.Context) error, period, ti
 			return
 		}
 		r.observe(time.Now(), err)
+		next := period
+		if r.unreachable() {
+			next = min(period, downPeriod)
+		}
+		t := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}

@@ -110,7 +110,7 @@ func TestProbeFollowsTheAPIServer(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		probeAPI(ctx, readyzProbe(newTestClient(t, srv.URL)), 10*time.Millisecond, time.Second, r)
+		probeAPI(ctx, readyzProbe(newTestClient(t, srv.URL)), 10*time.Millisecond, 10*time.Millisecond, time.Second, r)
 	}()
 	defer func() { cancel(); <-done }()
 
@@ -160,7 +160,7 @@ func TestProbeEndsWithItsContextWhileTheServerHangs(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		probeAPI(ctx, readyzProbe(newTestClient(t, srv.URL)), time.Millisecond, time.Hour, r)
+		probeAPI(ctx, readyzProbe(newTestClient(t, srv.URL)), time.Millisecond, time.Millisecond, time.Hour, r)
 	}()
 	time.Sleep(50 * time.Millisecond)
 	cancel()

@@ -171,7 +171,8 @@ func main() {
 func run(ctx context.Context, o *options) error {
 	log := klog.FromContext(ctx)
 
-	client, dyn, host, err := newClient(o.kubeconfig)
+	gate := newAPIGate(apiGateMaxHold)
+	client, dyn, probeClient, host, err := newClient(o.kubeconfig, gate.wrap)
 	if err != nil {
 		return err
 	}
@@ -208,8 +209,9 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
-	go probeAPI(ctx, readyzProbe(client), o.apiProbePeriod, min(o.apiProbePeriod, apiProbeTimeout),
-		&apiReachability{log: log.WithName("api"), reachable: reachable, logEvery: apiLogEvery})
+	go probeAPI(ctx, readyzProbe(probeClient), o.apiProbePeriod, apiDownProbePeriod, min(o.apiProbePeriod, apiProbeTimeout),
+		&apiReachability{log: log.WithName("api"), reachable: reachable, logEvery: apiLogEvery,
+			gate: gate, jitter: apiReturnJitter})
 	if !o.clusterPolicies {
 		dyn = nil
 	}
@@ -270,32 +272,37 @@ func run(ctx context.Context, o *options) error {
 
 // newClient builds a clientset and a dynamic client (for the cluster-wide
 // policy CRDs) from a kubeconfig, or from the in-cluster configuration when
-// path is empty.
-func newClient(path string) (kubernetes.Interface, dynamic.Interface, string, error) {
+// path is empty; their transport goes through wrap. The probe client has
+// the same configuration without wrap.
+func newClient(path string, wrap func(http.RoundTripper) http.RoundTripper) (client kubernetes.Interface, dyn dynamic.Interface, probe kubernetes.Interface, host string, err error) {
 	var cfg *rest.Config
-	var err error
 	if path == "" {
 		cfg, err = rest.InClusterConfig()
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("in-cluster configuration (pass --kubeconfig outside a pod): %w", err)
+			return nil, nil, nil, "", fmt.Errorf("in-cluster configuration (pass --kubeconfig outside a pod): %w", err)
 		}
 	} else {
 		cfg, err = clientcmd.BuildConfigFromFlags("", path)
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("kubeconfig %s: %w", path, err)
+			return nil, nil, nil, "", fmt.Errorf("kubeconfig %s: %w", path, err)
 		}
 	}
 	cfg.UserAgent = component
 	cfg.QPS, cfg.Burst = 20, 40
-	client, err := kubernetes.NewForConfig(cfg)
+	probe, err = kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("API client: %w", err)
+		return nil, nil, nil, "", fmt.Errorf("API client: %w", err)
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	cfg.Wrap(wrap)
+	client, err = kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("dynamic API client: %w", err)
+		return nil, nil, nil, "", fmt.Errorf("API client: %w", err)
 	}
-	return client, dyn, cfg.Host, nil
+	dyn, err = dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, nil, "", fmt.Errorf("dynamic API client: %w", err)
+	}
+	return client, dyn, probe, cfg.Host, nil
 }
 
 // checkAPI asks the API server for its version, retrying until timeout.
