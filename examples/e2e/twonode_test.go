@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,7 +125,7 @@ func (e *twoNodes) startAgent(i int) {
 	a, err := e.c.StartAgent(e.ctx, e.bin, cluster.AgentOptions{
 		NodeName: nodeName(i), NetNSFd: e.nsFd[i], TableName: "palisade_e2e",
 		MinSyncInterval: 10 * time.Millisecond,
-		ExtraArgs:       []string{"--api-probe-period=500ms"},
+		ExtraArgs:       []string{"--api-probe-period=500ms", "--api-gate=" + strconv.FormatBool(os.Getenv("PALISADE_E2E_API_GATE") != "off")},
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -732,6 +734,15 @@ func (e *twoNodes) testAPIServerOutage(t *testing.T) {
 		time.Sleep(time.Second)
 		e.checkMatrixHolds(fmt.Sprintf("API server down (check %d)", i+1), want, 80)
 	}
+	if s := os.Getenv("PALISADE_E2E_OUTAGE"); s != "" {
+		// A longer outage, for the figure after a real one (e.g. 60s).
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("PALISADE_E2E_OUTAGE: %v", err)
+		}
+		time.Sleep(time.Until(down.Add(d)))
+		e.checkMatrixHolds("API server down (after the long outage)", want, 80)
+	}
 	for i, a := range e.agents {
 		select {
 		case <-a.Exited():
@@ -773,7 +784,8 @@ func (e *twoNodes) testAPIServerOutage(t *testing.T) {
 	}
 	want2.AllowLoopback()
 	d := e.waitMatrix("policy updated after the API server restart", want2, 80, reconnectBound)
-	t.Logf("policy update after the API server restart enforced after %v", d.Round(time.Millisecond))
+	t.Logf("policy update after the API server restart enforced after %v (agents' --api-gate=%v)",
+		d.Round(time.Millisecond), os.Getenv("PALISADE_E2E_API_GATE") != "off")
 	e.waitReachable(0, 1)
 	if !strings.Contains(e.agents[0].Tail(400), "API server reachable again") {
 		t.Errorf("agent 0 logged no line about the API server's return\n%s", e.agents[0].Tail(20))

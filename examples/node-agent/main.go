@@ -67,6 +67,7 @@ type options struct {
 	clusterPolicyPoll time.Duration
 	established       string
 	apiProbePeriod    time.Duration
+	apiGate           bool
 }
 
 // parseFlags parses args (without the program name). getenv supplies the
@@ -91,6 +92,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.DurationVar(&o.clusterPolicyPoll, "cluster-policy-poll", informer.DefaultClusterPolicyPoll, "how often discovery is asked whether the cluster-wide policy CRDs were installed or removed")
 	fs.StringVar(&o.established, "established", string(conntrack.ModeFollow), "established connections a policy change denies: follow (cut them, so every packet is judged by the current policy) or keep (they survive; only new connections see the change)")
 	fs.DurationVar(&o.apiProbePeriod, "api-probe-period", apiProbePeriod, "how often the API server's /readyz is probed to report its reachability (log, palisade_api_server_reachable); enforcement does not depend on it")
+	fs.BoolVar(&o.apiGate, "api-gate", true, "while the API server is unreachable, hold the watches' retries until it answers again (then resume within about 2 s, with jitter); false leaves them to client-go's back-off (up to a minute after a long outage)")
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -171,8 +173,13 @@ func main() {
 func run(ctx context.Context, o *options) error {
 	log := klog.FromContext(ctx)
 
-	gate := newAPIGate(apiGateMaxHold)
-	client, dyn, probeClient, host, err := newClient(o.kubeconfig, gate.wrap)
+	var gate *apiGate
+	wrap := func(rt http.RoundTripper) http.RoundTripper { return rt }
+	if o.apiGate {
+		gate = newAPIGate(apiGateMaxHold)
+		wrap = gate.wrap
+	}
+	client, dyn, probeClient, host, err := newClient(o.kubeconfig, wrap)
 	if err != nil {
 		return err
 	}
@@ -251,7 +258,7 @@ func run(ctx context.Context, o *options) error {
 	}()
 
 	log.Info("Starting", "node", o.nodeName, "backend", o.backend, "table", o.tableName,
-		"netns", o.netns, "failMode", o.failMode, "established", o.established, "apiServer", host)
+		"netns", o.netns, "failMode", o.failMode, "established", o.established, "apiServer", host, "apiGate", o.apiGate)
 	if err := ctrl.Run(ctx); err != nil {
 		return err
 	}

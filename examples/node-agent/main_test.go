@@ -52,13 +52,14 @@ func TestParseFlags(t *testing.T) {
 				assert.Empty(t, o.kubeconfig)
 				assert.Empty(t, o.netns)
 				assert.Equal(t, apiProbePeriod, o.apiProbePeriod)
+				assert.True(t, o.apiGate)
 			},
 		},
 		{
 			name: "flags override the environment",
 			args: []string{"--node-name", "node-b", "--table-name", "lab1", "--netns", "/proc/1/ns/net",
 				"--fail-mode", "open", "--cleanup-on-exit", "--metrics-addr", "0", "--health-addr", "",
-				"--resync-period", "1m", "--min-sync-interval", "5ms", "--kubeconfig", "/tmp/kc", "-v", "4", "--api-probe-period", "500ms"},
+				"--resync-period", "1m", "--min-sync-interval", "5ms", "--kubeconfig", "/tmp/kc", "-v", "4", "--api-probe-period", "500ms", "--api-gate=false"},
 			env: env("NODE_NAME", "node-a"),
 			check: func(t *testing.T, o *options) {
 				assert.Equal(t, "node-b", o.nodeName)
@@ -72,6 +73,7 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, 5*time.Millisecond, o.minSyncInterval)
 				assert.Equal(t, "/tmp/kc", o.kubeconfig)
 				assert.Equal(t, 500*time.Millisecond, o.apiProbePeriod)
+				assert.False(t, o.apiGate)
 			},
 		},
 		{name: "node name required", env: env(), wantErr: []string{"--node-name is required"}},
