@@ -26,6 +26,9 @@
 //   - Objects from the informer caches are read, never modified.
 //   - Run never removes the rules: on exit they stay as programmed, so a
 //     restart opens nothing. Call Backend.Cleanup to remove them.
+//   - Run returns once ctx is done, whatever the API server does (refusing
+//     connections, or accepting them and never answering): no wait of the
+//     controller outlives ctx.
 //   - The controller ends the Engine's deltas (Delta, Checkpoint); anyone
 //     else may read the Engine (Snapshot, Problems) at any time.
 //
