@@ -465,6 +465,33 @@ func (b *Backend) Drift(ctx context.Context) ([]string, error) {
 	case b.dirty:
 		return nil, fmt.Errorf("iptables: Drift: %w", backend.ErrDirty)
 	}
+	return b.drift(ctx)
+}
+
+var _ backend.DriftWatcher = (*Backend)(nil)
+
+// Changed reads our chains, the position of our jumps and our sets back
+// (iptables-save of the filter table per family, ipset save: the read every
+// Sync starts with) and reports whether anything differs from the state of
+// the last Sync or Apply. It is false before the first Sync and after
+// Cleanup, true after a change of ours failed part-way. Rules and sets that
+// are not ours are not compared, so it raises no false alarm.
+func (b *Backend) Changed(ctx context.Context) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.st == nil:
+		return false, nil
+	case b.dirty:
+		return true, nil
+	}
+	drift, err := b.drift(ctx)
+	return len(drift) > 0, err
+}
+
+// drift lists what differs between the kernel and b.st; b.mu is held and
+// b.st is known.
+func (b *Backend) drift(ctx context.Context) ([]string, error) {
 	if err := b.resolve(ctx); err != nil {
 		return nil, err
 	}

@@ -178,10 +178,16 @@ func TestSyncReadsBack(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b2.Drift(ctx)
 	assert.ErrorIs(t, err, backend.ErrNotSynced, "nothing to compare with before the first Sync")
+	changed, err := b2.Changed(ctx)
+	require.NoError(t, err)
+	assert.False(t, changed, "nothing to watch before the first Sync")
 	rep, err := b2.Sync(ctx, goldenSnapshot())
 	require.NoError(t, err)
 	assert.Zero(t, rep.Changes)
 	assert.Empty(t, f.writes())
+	changed, err = b2.Changed(ctx)
+	require.NoError(t, err)
+	assert.False(t, changed, "the kernel holds what was programmed")
 
 	// Drift: a member gone and a rule gone.
 	f.output["ipset"] = strings.Replace(f.output["ipset"], "add pal-a4-front 10.0.0.2\n", "", 1)
@@ -192,7 +198,10 @@ func TestSyncReadsBack(t *testing.T) {
 	assert.True(t, installed)
 	drift, err := b2.Drift(ctx)
 	require.NoError(t, err)
-	assert.Empty(t, f.writes(), "Installed and Drift only read")
+	changed, err = b2.Changed(ctx)
+	require.NoError(t, err)
+	assert.True(t, changed, "a member and a rule gone")
+	assert.Empty(t, f.writes(), "Installed, Drift and Changed only read")
 	rep, err = b2.Sync(ctx, goldenSnapshot())
 	require.NoError(t, err)
 	assert.Equal(t, 2, rep.Changes)
@@ -232,6 +241,9 @@ func TestSyncPutsOurJumpFirst(t *testing.T) {
 		"ip6tables-nft-save": saveOf(f.writes()[2].stdin),
 	}
 	f.calls = nil
+	changed, err := b.Changed(ctx)
+	require.NoError(t, err)
+	assert.True(t, changed, "a rule before our jump is a change to watch")
 	rep, err := b.Sync(ctx, goldenSnapshot())
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Changes)
