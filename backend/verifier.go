@@ -48,3 +48,23 @@ type DriftWatcher interface {
 	// change to the backend's own objects.
 	Changed(ctx context.Context) (bool, error)
 }
+
+// As returns the first of be and the backends it wraps that implements T
+// (an optional interface such as Verifier or DriftWatcher): a decorator
+// that wraps a Backend exposes it with an `Unwrap() Backend` method, as
+// backend/conntrack's Follower does, and As follows that chain. It returns
+// false when none does, and for a nil be.
+func As[T any](be Backend) (T, bool) {
+	for be != nil {
+		if t, ok := be.(T); ok {
+			return t, true
+		}
+		u, ok := be.(interface{ Unwrap() Backend })
+		if !ok {
+			break
+		}
+		be = u.Unwrap()
+	}
+	var zero T
+	return zero, false
+}

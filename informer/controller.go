@@ -123,8 +123,9 @@ type Config struct {
 	// Backend that implements backend.DriftWatcher whether someone else
 	// changed the packet filter; a change makes the next run a full Sync at
 	// once, which repairs it. DefaultDriftCheckInterval when zero; negative
-	// disables it (the periodic resync still repairs drift). Unused with a
-	// Backend that does not implement backend.DriftWatcher.
+	// disables it (the periodic resync still repairs drift). The Backend,
+	// or one it wraps (see backend.As), implements backend.DriftWatcher;
+	// otherwise this is unused.
 	DriftCheckInterval time.Duration
 
 	// Recorder, when set, receives a Warning Event for every invalid
@@ -323,7 +324,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return nil // ctx done
 	}
 	c.log.Info("Caches synced; programming the backend")
-	if w, ok := c.cfg.Backend.(backend.DriftWatcher); ok && c.cfg.DriftCheckInterval > 0 {
+	if w, ok := backend.As[backend.DriftWatcher](c.cfg.Backend); ok && c.cfg.DriftCheckInterval > 0 {
 		done := make(chan struct{})
 		defer func() { <-done }()
 		go func() {
