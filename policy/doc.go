@@ -4,13 +4,17 @@
 //
 // Data flow:
 //
-//	Namespace, Pod, NetworkPolicy ──Upsert*/Delete*──▶ Engine
+//	Namespace, Pod, NetworkPolicy,
+//	AdminNetworkPolicy, BaselineAdminNetworkPolicy,
+//	ClusterNetworkPolicy, Node           ──Upsert*/Delete*──▶ Engine
 //	    │ each selector compiled once, indexed (package selector): a label
 //	    │ change moves set members, it does not rebuild rules
 //	    ▼
 //	address sets (pod IPs a peer matches; ipBlocks minus their excepts)
 //	port sets (named ports resolved per pod) · rule lists per (policy,
-//	direction) · endpoints (the local pods, their tiers in order)
+//	direction) · node address sets (InternalIPs a nodes peer matches) ·
+//	endpoints (the local pods, their tiers in order: Admin, NetworkPolicy,
+//	Baseline)
 //	    │
 //	    ├─ Snapshot()   the full IR, read-only: no side effect, any caller
 //	    ├─ Checkpoint() the full IR, and the next Delta starts from it
@@ -33,11 +37,22 @@
 // (a fuzz test holds it).
 //
 // What it guarantees:
-//   - NetworkPolicy semantics as the Kubernetes API defines them; which
-//     pods are endpoints is Config's choice (a node's, or all).
+//   - NetworkPolicy semantics as the Kubernetes API defines them, and the
+//     cluster-wide tiers of policy.networking.k8s.io (AdminNetworkPolicy and
+//     BaselineAdminNetworkPolicy v1alpha1, ClusterNetworkPolicy v1beta1):
+//     per direction the Admin tier first (lowest priority first; at equal
+//     priority AdminNetworkPolicy before ClusterNetworkPolicy, then by name;
+//     the first matching rule decides, Pass leaves the tier), then the
+//     NetworkPolicy tier (an isolated pod is decided there), then the
+//     Baseline tier (ClusterNetworkPolicies by priority, then the
+//     BaselineAdminNetworkPolicy), then allow. Which pods are endpoints is
+//     Config's choice (a node's, or all).
 //   - Bad input never opens traffic: a NetworkPolicy that fails validation
 //     is reported (*ValidationError, naming object and field) and enforced
-//     in its safe form, isolating what it selects and allowing nothing.
+//     in its safe form, isolating what it selects and allowing nothing; a
+//     cluster-wide policy's invalid Allow rule matches nothing and its
+//     invalid Deny or Pass rule denies everything at its position (see
+//     cluster.go for every case).
 //   - Objects passed in are copied from, never retained or modified.
 //   - An Engine is safe for concurrent use; calls are serialized.
 //   - A change costs what it touches, not the size of the cluster.
