@@ -59,3 +59,51 @@ func TestChangeTime(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, t0, got)
 }
+
+// watching is a Backend that implements DriftWatcher.
+type watching struct{ plain }
+
+func (watching) Changed(context.Context) (bool, error) { return true, nil }
+
+// plain is a Backend with no optional interface.
+type plain struct{}
+
+func (plain) Sync(context.Context, *ir.Snapshot) (backend.SyncReport, error) {
+	return backend.SyncReport{}, nil
+}
+func (plain) Apply(context.Context, *ir.Delta) error { return nil }
+func (plain) Cleanup(context.Context) error          { return nil }
+
+// wrapper decorates a Backend and exposes it with Unwrap.
+type wrapper struct {
+	backend.Backend
+}
+
+func (w wrapper) Unwrap() backend.Backend { return w.Backend }
+
+func TestAs(t *testing.T) {
+	w := watching{}
+	for _, tc := range []struct {
+		name string
+		be   backend.Backend
+		want bool
+	}{
+		{"the backend itself", w, true},
+		{"wrapped", wrapper{w}, true},
+		{"wrapped twice", wrapper{wrapper{w}}, true},
+		{"no optional interface", plain{}, false},
+		{"wrapped, none", wrapper{plain{}}, false},
+		{"wrapping nil", wrapper{nil}, false},
+		{"nil", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := backend.As[backend.DriftWatcher](tc.be)
+			assert.Equal(t, tc.want, ok)
+			if tc.want {
+				assert.Equal(t, backend.DriftWatcher(w), got)
+			} else {
+				assert.Nil(t, got)
+			}
+		})
+	}
+}

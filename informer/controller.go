@@ -119,9 +119,22 @@ type Config struct {
 	// retries of a failed Sync. Defaults when zero.
 	MinRetryInterval, MaxRetryInterval time.Duration
 
+	// DriftCheckInterval is the period at which the controller asks a
+	// Backend that implements backend.DriftWatcher whether someone else
+	// changed the packet filter; a change makes the next run a full Sync at
+	// once, which repairs it. DefaultDriftCheckInterval when zero; negative
+	// disables it (the periodic resync still repairs drift). The Backend,
+	// or one it wraps (see backend.As), implements backend.DriftWatcher;
+	// otherwise this is unused.
+	DriftCheckInterval time.Duration
+
 	// Recorder, when set, receives a Warning Event for every invalid
-	// NetworkPolicy.
+	// NetworkPolicy, and (with NodeName) for every Sync that repaired drift.
 	Recorder EventRecorder
+	// NodeName is the name of the Node the Backend enforces on: Events about
+	// the node's packet filter (EventReasonDriftRepaired) are recorded on
+	// it. When empty, those Events are not recorded (they are still logged).
+	NodeName string
 	// Metrics, when set, receives observations.
 	Metrics Metrics
 	// Clock drives the runner and the latency measurement; the real clock
@@ -180,8 +193,11 @@ type Controller struct {
 	// received; zero when none is pending.
 	pendingSince time.Time
 	// needFull: the next run must be a full Sync (first run, failed
-	// Apply, failed Sync).
+	// Apply, failed Sync, drift seen).
 	needFull bool
+	// driftSince is when the drift check first saw a change not yet
+	// repaired; zero when none.
+	driftSince time.Time
 }
 
 // New builds a Controller and registers its informers. It starts nothing:
@@ -227,6 +243,9 @@ func New(cfg Config) (*Controller, error) {
 	cfg.MaxRetryInterval = max(cfg.MaxRetryInterval, cfg.MinRetryInterval)
 	if cfg.ClusterPolicyPoll == 0 {
 		cfg.ClusterPolicyPoll = DefaultClusterPolicyPoll
+	}
+	if cfg.DriftCheckInterval == 0 {
+		cfg.DriftCheckInterval = DefaultDriftCheckInterval
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
@@ -305,6 +324,14 @@ func (c *Controller) Run(ctx context.Context) error {
 		return nil // ctx done
 	}
 	c.log.Info("Caches synced; programming the backend")
+	if w, ok := backend.As[backend.DriftWatcher](c.cfg.Backend); ok && c.cfg.DriftCheckInterval > 0 {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			c.watchDrift(ctx, w, c.cfg.DriftCheckInterval)
+		}()
+	}
 	c.runner.loop(ctx)
 	return nil
 }
@@ -536,12 +563,19 @@ func (c *Controller) programOnce(ctx context.Context, full bool) error {
 		c.incError(ErrorApply)
 	}
 
+	c.mu.Lock()
+	driftSince := c.driftSince
+	c.driftSince = time.Time{}
+	c.mu.Unlock()
 	snap := c.cfg.Engine.Checkpoint()
 	start := c.clock.Now()
 	rep, err := c.cfg.Backend.Sync(ctx, snap)
 	if err != nil {
 		c.mu.Lock()
 		c.needFull = true
+		if !driftSince.IsZero() && (c.driftSince.IsZero() || driftSince.Before(c.driftSince)) {
+			c.driftSince = driftSince
+		}
 		c.mu.Unlock()
 		if ctx.Err() == nil {
 			c.log.Error(err, "Sync failed; will retry", "generation", snap.Generation)
@@ -563,7 +597,7 @@ func (c *Controller) programOnce(ctx context.Context, full bool) error {
 		}
 	}
 	if len(rep.Repairs) > 0 {
-		c.log.Info("Sync repaired drift", "generation", rep.Generation, "repairs", len(rep.Repairs), "details", rep.Repairs)
+		c.reportRepairs(rep, driftSince)
 	} else {
 		c.log.V(2).Info("Synced", "generation", rep.Generation, "changes", rep.Changes)
 	}

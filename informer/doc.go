@@ -12,6 +12,14 @@
 //   - A failed Apply is followed by a full Sync in the same run; a failed
 //     Sync is retried with exponential backoff. A full Sync runs every
 //     Config.ResyncPeriod and repairs drift.
+//   - When the Backend (or one it wraps) implements backend.DriftWatcher, it
+//     is asked every Config.DriftCheckInterval (500 ms by default) whether
+//     someone else changed the packet filter; when so, the next run is a
+//     full Sync at once, so a flushed table stays open for about that
+//     interval, not until the periodic resync. A Sync that repaired drift
+//     is logged, counted (Metrics.AddRepairs) and, with Config.NodeName,
+//     raised as a Warning Event (EventReasonDriftRepaired) on the Node,
+//     naming what was repaired.
 //   - Invalid NetworkPolicies never stop the controller and never open
 //     traffic: the Engine enforces them in their safe form, and the
 //     controller logs them and records a Warning Event

@@ -240,3 +240,40 @@ func (e *env) eventually(src, dst string, port uint16, want bool, msg string) {
 }
 
 var bg = context.Background()
+
+// driftingBackend is a countingBackend whose packet filter someone else
+// can wipe (flush): Changed reports it, and the next Sync reprograms
+// everything and lists the repair, as the kernel backends do.
+type driftingBackend struct {
+	*countingBackend
+	flushed  atomic.Bool
+	checks   atomic.Int64
+	failNext atomic.Int64 // how many of the next Changed calls fail
+}
+
+func (b *driftingBackend) flush() {
+	b.flushed.Store(true)
+	_ = b.Backend.Cleanup(context.Background())
+}
+
+func (b *driftingBackend) Changed(context.Context) (bool, error) {
+	b.checks.Add(1)
+	if b.failNext.Add(-1) >= 0 {
+		return false, errTest
+	}
+	b.failNext.Store(0)
+	return b.flushed.Load(), nil
+}
+
+func (b *driftingBackend) Sync(ctx context.Context, s *ir.Snapshot) (backend.SyncReport, error) {
+	flushed := b.flushed.Swap(false)
+	rep, err := b.countingBackend.Sync(ctx, s)
+	if err != nil {
+		b.flushed.Store(flushed)
+		return rep, err
+	}
+	if flushed {
+		rep.Repairs = append(rep.Repairs, "table missing")
+	}
+	return rep, nil
+}

@@ -336,6 +336,18 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 
 // read returns our part of the kernel state.
 func (b *Backend) read(ctx context.Context) (*kernel, error) {
+	return b.readWith(ctx, func(ctx context.Context) (map[string]*setModel, error) {
+		out, err := b.run.Run(ctx, "ipset", []string{"save"}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("iptables: reading ipsets: %w", err)
+		}
+		return parseIPSetSave(b.n, out)
+	})
+}
+
+// readWith returns our chains and the rules entering them, as read, and
+// our sets as readSets returns them (run beside the two iptables-save).
+func (b *Backend) readWith(ctx context.Context, readSets func(context.Context) (map[string]*setModel, error)) (*kernel, error) {
 	k := &kernel{}
 	var wg sync.WaitGroup
 	var errs [3]error
@@ -351,12 +363,7 @@ func (b *Backend) read(ctx context.Context) (*kernel, error) {
 			k.chains[f], k.hooks[f], k.ahead[f], errs[f] = parseSave(b.n, out)
 		}()
 	}
-	out, err := b.run.Run(ctx, "ipset", []string{"save"}, nil)
-	if err != nil {
-		errs[2] = fmt.Errorf("iptables: reading ipsets: %w", err)
-	} else {
-		k.sets, errs[2] = parseIPSetSave(b.n, out)
-	}
+	k.sets, errs[2] = readSets(ctx)
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
@@ -465,6 +472,62 @@ func (b *Backend) Drift(ctx context.Context) ([]string, error) {
 	case b.dirty:
 		return nil, fmt.Errorf("iptables: Drift: %w", backend.ErrDirty)
 	}
+	return b.drift(ctx)
+}
+
+var _ backend.DriftWatcher = (*Backend)(nil)
+
+// Changed reads our chains and the position of our jumps back
+// (iptables-save of the filter table per family) and the names of our sets
+// (ipset list -n), and reports whether any of them differs from the state
+// of the last Sync or Apply: a chain flushed, edited, removed or added, a
+// jump missing or no longer first, a set missing or added. It does not read
+// set members (a member removed by hand waits for the periodic resync): at
+// 10k endpoints the members are most of the cost of a read. It is false
+// before the first Sync and after Cleanup, true after a change of ours
+// failed part-way. Rules and sets that are not ours are not compared.
+func (b *Backend) Changed(ctx context.Context) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.st == nil:
+		return false, nil
+	case b.dirty:
+		return true, nil
+	}
+	if err := b.resolve(ctx); err != nil {
+		return false, err
+	}
+	k, err := b.readWith(ctx, func(ctx context.Context) (map[string]*setModel, error) {
+		out, err := b.run.Run(ctx, "ipset", []string{"list", "-n"}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("iptables: listing ipsets: %w", err)
+		}
+		// A set of ours that is there counts as holding what we put in
+		// it; one we did not make counts as foreign.
+		sets := map[string]*setModel{}
+		for _, name := range strings.Fields(string(out)) {
+			if !b.n.ourSet(name) {
+				continue
+			}
+			if want, ok := b.st.m.sets[name]; ok {
+				sets[name] = want
+			} else {
+				sets[name] = &setModel{}
+			}
+		}
+		return sets, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	_, drift := planDiff(b.n, k, b.st.m, true)
+	return len(drift) > 0, nil
+}
+
+// drift lists what differs between the kernel and b.st; b.mu is held and
+// b.st is known.
+func (b *Backend) drift(ctx context.Context) ([]string, error) {
 	if err := b.resolve(ctx); err != nil {
 		return nil, err
 	}

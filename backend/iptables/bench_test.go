@@ -151,3 +151,32 @@ func BenchmarkBuild(b *testing.B) {
 		require.NoError(b, err)
 	}
 }
+
+// BenchmarkDriftCheck is one poll of the drift check (Changed: our chains
+// and jumps read back, set names listed) at 10k endpoints, beside the
+// baseline of a Sync that finds everything in place (members read too).
+func BenchmarkDriftCheck(b *testing.B) {
+	for _, mode := range modes {
+		b.Run(string(mode), func(b *testing.B) {
+			snap := synthSnapshot(10000, 1000)
+			be, _ := newTestBackend(b, mode)
+			ctx := context.Background()
+			_, err := be.Sync(ctx, snap)
+			require.NoError(b, err)
+			b.Run("Changed", func(b *testing.B) {
+				for b.Loop() {
+					changed, err := be.Changed(ctx)
+					require.NoError(b, err)
+					require.False(b, changed)
+				}
+			})
+			b.Run("SyncNoop-baseline", func(b *testing.B) {
+				for b.Loop() {
+					rep, err := be.Sync(ctx, snap)
+					require.NoError(b, err)
+					require.Zero(b, rep.Changes)
+				}
+			})
+		})
+	}
+}

@@ -36,6 +36,16 @@ func (f *fakeRunner) Run(_ context.Context, name string, args []string, stdin []
 	if name == "iptables" && len(args) == 1 && args[0] == "--version" {
 		return []byte("iptables v1.8.9 (nf_tables)\n"), nil
 	}
+	if name == "ipset" && strings.Join(args, " ") == "list -n" {
+		// The names of the sets the canned ipset save output creates.
+		var names strings.Builder
+		for _, l := range strings.Split(f.output[name], "\n") {
+			if fs := strings.Fields(l); len(fs) > 1 && fs[0] == "create" {
+				names.WriteString(fs[1] + "\n")
+			}
+		}
+		return []byte(names.String()), nil
+	}
 	return []byte(f.output[name]), nil
 }
 

@@ -178,10 +178,16 @@ func TestSyncReadsBack(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b2.Drift(ctx)
 	assert.ErrorIs(t, err, backend.ErrNotSynced, "nothing to compare with before the first Sync")
+	changed, err := b2.Changed(ctx)
+	require.NoError(t, err)
+	assert.False(t, changed, "nothing to watch before the first Sync")
 	rep, err := b2.Sync(ctx, goldenSnapshot())
 	require.NoError(t, err)
 	assert.Zero(t, rep.Changes)
 	assert.Empty(t, f.writes())
+	changed, err = b2.Changed(ctx)
+	require.NoError(t, err)
+	assert.False(t, changed, "the kernel holds what was programmed")
 
 	// Drift: a member gone and a rule gone.
 	f.output["ipset"] = strings.Replace(f.output["ipset"], "add pal-a4-front 10.0.0.2\n", "", 1)
@@ -192,7 +198,10 @@ func TestSyncReadsBack(t *testing.T) {
 	assert.True(t, installed)
 	drift, err := b2.Drift(ctx)
 	require.NoError(t, err)
-	assert.Empty(t, f.writes(), "Installed and Drift only read")
+	changed, err = b2.Changed(ctx)
+	require.NoError(t, err)
+	assert.True(t, changed, "a rule gone")
+	assert.Empty(t, f.writes(), "Installed, Drift and Changed only read")
 	rep, err = b2.Sync(ctx, goldenSnapshot())
 	require.NoError(t, err)
 	assert.Equal(t, 2, rep.Changes)
@@ -232,6 +241,9 @@ func TestSyncPutsOurJumpFirst(t *testing.T) {
 		"ip6tables-nft-save": saveOf(f.writes()[2].stdin),
 	}
 	f.calls = nil
+	changed, err := b.Changed(ctx)
+	require.NoError(t, err)
+	assert.True(t, changed, "a rule before our jump is a change to watch")
 	rep, err := b.Sync(ctx, goldenSnapshot())
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Changes)
@@ -283,4 +295,66 @@ func TestNetMembers(t *testing.T) {
 	assert.Equal(t, []string{"::/1", "8000::/1"}, netMembers(irtest.Prefix("::/0")))
 	assert.Equal(t, []string{"10.0.0.1"}, netMembers(irtest.Prefix("10.0.0.1/32")))
 	assert.Equal(t, []string{"fd00::/64"}, netMembers(irtest.Prefix("fd00::/64")))
+}
+
+// TestChanged: the drift check reads chains, jumps and set names, not set
+// members.
+func TestChanged(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		drift func(out map[string]string)
+		want  bool
+	}{
+		{"nothing", func(map[string]string) {}, false},
+		{"a rule of ours gone", func(out map[string]string) {
+			out["iptables-nft-save"] = strings.Replace(out["iptables-nft-save"], "-A PALISADE-FWD -m conntrack", "-A XX -m conntrack", 1)
+		}, true},
+		{"our chains flushed", func(out map[string]string) {
+			var kept []string
+			for _, l := range strings.Split(out["ip6tables-nft-save"], "\n") {
+				if !strings.HasPrefix(l, "-A PALISADE") {
+					kept = append(kept, l)
+				}
+			}
+			out["ip6tables-nft-save"] = strings.Join(kept, "\n")
+		}, true},
+		{"a rule before our jump", func(out map[string]string) {
+			out["iptables-nft-save"] = strings.Replace(out["iptables-nft-save"], "-A FORWARD ", "-A FORWARD -i cni0 -j ACCEPT\n-A FORWARD ", 1)
+		}, true},
+		{"a set of ours destroyed", func(out map[string]string) {
+			out["ipset"] = strings.Replace(out["ipset"], "create pal-a4-front ", "create other-front ", 1)
+		}, true},
+		{"a set with our prefix added", func(out map[string]string) {
+			out["ipset"] += "create pal-extra hash:net family inet\n"
+		}, true},
+		{"a member gone: left to the periodic resync", func(out map[string]string) {
+			out["ipset"] = strings.Replace(out["ipset"], "add pal-a4-front 10.0.0.2\n", "", 1)
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			b, f := newFakeBackend(t)
+			_, err := b.Sync(ctx, goldenSnapshot())
+			require.NoError(t, err)
+			var sets strings.Builder
+			for _, c := range f.writes() {
+				if c.name == "ipset" {
+					sets.WriteString(c.stdin)
+				}
+			}
+			f.output = map[string]string{
+				"ipset":              sets.String(),
+				"iptables-nft-save":  saveOf(f.writes()[1].stdin),
+				"ip6tables-nft-save": saveOf(f.writes()[2].stdin),
+			}
+			require.Contains(t, f.output["ipset"], "create pal-a4-front ")
+			require.Contains(t, f.output["ipset"], "add pal-a4-front 10.0.0.2\n")
+			tc.drift(f.output)
+			f.calls = nil
+			changed, err := b.Changed(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, changed)
+			assert.Empty(t, f.writes(), "Changed only reads")
+		})
+	}
 }

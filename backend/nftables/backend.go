@@ -433,3 +433,32 @@ func (b *Backend) Drift(ctx context.Context) ([]string, error) {
 	}
 	return diffModels(have, b.st.m, nil), nil
 }
+
+var _ backend.DriftWatcher = (*Backend)(nil)
+
+// Changed asks the kernel for the namespace's ruleset generation (one
+// netlink round trip) and reports whether it moved since our last commit:
+// someone else committed, to our table or to another one of the namespace.
+// It is false before the first Sync and after Cleanup, and true when our
+// last change failed or was committed over someone else's (the generation
+// of our own commit is then unknown). The Sync it calls for reads our table
+// back; when only another table changed, that Sync changes nothing and
+// records the new generation, so Changed is false again.
+func (b *Backend) Changed(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.st == nil:
+		return false, nil
+	case b.dirty || !b.kgenKnown:
+		return true, nil
+	}
+	g, err := b.c.generation()
+	if err != nil {
+		return false, err
+	}
+	return g != b.kgen, nil
+}

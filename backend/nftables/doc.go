@@ -97,6 +97,11 @@
 //     restart reconciles in place, without a moment of open traffic). It
 //     reads the table back unless the namespace's ruleset generation is the
 //     one its own last batch produced, and then lists drift in Repairs.
+//   - Changed (backend.DriftWatcher) is that generation check alone: one
+//     netlink round trip (about 22 µs, against about 390 ms to read back a
+//     table of 10k endpoints). It cannot tell our table from another one:
+//     a commit to any table of the namespace makes it true, and the Sync
+//     that follows reads our table back once.
 //   - An invalid snapshot or delta (dangling reference, an address shared by
 //     two endpoints) changes nothing and returns an error.
 //   - Apply of a delta costs what the delta touches: a label change is a few

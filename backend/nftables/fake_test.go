@@ -94,15 +94,69 @@ func TestFakeSyncRepairsDrift(t *testing.T) {
 			} else {
 				f.bump(d.drift)
 			}
+			assert.True(t, mustChanged(t, b), "Changed after the drift")
 			changes, repairs := mustSync(t, b, snap)
 			assert.Positive(t, changes)
 			assert.Contains(t, strings.Join(repairs, "\n"), d.want)
 			requireFakeEquals(t, f, snap)
+			assert.False(t, mustChanged(t, b), "Changed after the repair")
 			changes, repairs = mustSync(t, b, snap)
 			assert.Zero(t, changes)
 			assert.Empty(t, repairs)
 		})
 	}
+}
+
+func mustChanged(tb testing.TB, b *Backend) bool {
+	tb.Helper()
+	changed, err := b.Changed(context.Background())
+	require.NoError(tb, err)
+	return changed
+}
+
+func TestFakeChanged(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeKernel{}
+	b := newFakeBackend(f, "palisade")
+	assert.False(t, mustChanged(t, b), "before the first Sync: nothing to watch")
+
+	snap := testSnapshot()
+	mustSync(t, b, snap)
+	assert.False(t, mustChanged(t, b), "after our own Sync")
+	for _, d := range deltaSteps()[:2] {
+		require.NoError(t, snap.Apply(&d))
+		require.NoError(t, b.Apply(ctx, &d))
+		assert.False(t, mustChanged(t, b), "after our own Apply %d→%d", d.Base, d.Generation)
+	}
+
+	// Another table's change moves the generation: a false alarm that the
+	// Sync it calls for settles without a commit.
+	f.bump(func(*fakeTable) {})
+	assert.True(t, mustChanged(t, b), "after someone else's commit")
+	commits := f.commits
+	changes, repairs := mustSync(t, b, snap)
+	assert.Zero(t, changes)
+	assert.Empty(t, repairs)
+	assert.Equal(t, commits, f.commits, "nothing to repair, nothing committed")
+	assert.False(t, mustChanged(t, b), "after the Sync that read back")
+
+	// Our table flushed: Changed, and the Sync repairs it.
+	f.mu.Lock()
+	f.tbl, f.gen = nil, f.gen+1
+	f.mu.Unlock()
+	assert.True(t, mustChanged(t, b), "after our table was deleted")
+	_, repairs = mustSync(t, b, snap)
+	assert.Contains(t, repairs, "table missing")
+	requireFakeEquals(t, f, snap)
+	assert.False(t, mustChanged(t, b))
+
+	require.NoError(t, b.Cleanup(ctx))
+	assert.False(t, mustChanged(t, b), "after Cleanup: nothing to watch")
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := b.Changed(cancelled)
+	assert.ErrorIs(t, err, context.Canceled)
 }
 
 func TestFakeRestartReconcilesInPlace(t *testing.T) {

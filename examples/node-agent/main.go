@@ -57,6 +57,7 @@ type options struct {
 	metricsAddr     string
 	healthAddr      string
 	resyncPeriod    time.Duration
+	driftCheck      time.Duration
 	minSyncInterval time.Duration
 	failMode        string
 	cleanupOnExit   bool
@@ -84,6 +85,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":9655", `address of the Prometheus /metrics endpoint; "" or "0" disables it`)
 	fs.StringVar(&o.healthAddr, "health-addr", ":9656", `address of /healthz and /readyz; "" or "0" disables them`)
 	fs.DurationVar(&o.resyncPeriod, "resync-period", informer.DefaultResyncPeriod, "period of the full Sync that repairs drift in the packet filter")
+	fs.DurationVar(&o.driftCheck, "drift-check-interval", informer.DefaultDriftCheckInterval, "period of the cheap check (nftables: the ruleset generation; iptables: our chains, jumps and set names read back) that repairs a flushed or changed packet filter at once; negative disables it")
 	fs.DurationVar(&o.minSyncInterval, "min-sync-interval", informer.DefaultMinSyncInterval, "coalescing window: at most one packet filter update per interval")
 	fs.StringVar(&o.failMode, "fail-mode", failClosed, "before the first full sync: closed (isolate this node's pods on a node with no rules yet) or open (program nothing until the first sync)")
 	fs.BoolVar(&o.cleanupOnExit, "cleanup-on-exit", false, "remove the agent's rules on exit (default: keep them, so a restart opens nothing)")
@@ -235,8 +237,11 @@ func run(ctx context.Context, o *options) error {
 		MinSyncInterval: o.minSyncInterval,
 		ResyncPeriod:    o.resyncPeriod,
 		Recorder:        recorder,
+		NodeName:        o.nodeName,
 		Metrics:         metrics,
 		Logger:          log.WithName("informer"),
+
+		DriftCheckInterval: o.driftCheck,
 
 		Dynamic:           dyn,
 		ClusterPolicyPoll: o.clusterPolicyPoll,

@@ -48,6 +48,7 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, failClosed, o.failMode)
 				assert.False(t, o.cleanupOnExit)
 				assert.Equal(t, informer.DefaultResyncPeriod, o.resyncPeriod)
+				assert.Equal(t, informer.DefaultDriftCheckInterval, o.driftCheck)
 				assert.Equal(t, informer.DefaultMinSyncInterval, o.minSyncInterval)
 				assert.Empty(t, o.kubeconfig)
 				assert.Empty(t, o.netns)
