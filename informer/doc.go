@@ -13,7 +13,8 @@
 //     Sync is retried with exponential backoff. A full Sync runs every
 //     Config.ResyncPeriod and repairs drift.
 //   - When the Backend (or one it wraps) implements backend.DriftWatcher, it
-//     is asked every Config.DriftCheckInterval (500 ms by default) whether
+//     is asked every Config.DriftCheckInterval (500 ms by default; a slow
+//     check is spaced out to 20 times its duration) whether
 //     someone else changed the packet filter; when so, the next run is a
 //     full Sync at once, so a flushed table stays open for about that
 //     interval, not until the periodic resync. A Sync that repaired drift

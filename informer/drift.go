@@ -16,6 +16,10 @@ import (
 // Config.DriftCheckInterval is zero.
 const DefaultDriftCheckInterval = 500 * time.Millisecond
 
+// driftCheckShare bounds the drift check's share of the time: the wait
+// after a check is at least this many times as long as the check took.
+const driftCheckShare = 20
+
 // EventReasonDriftRepaired is the reason of the Warning Event recorded on
 // the Node (Config.NodeName) when a Sync repaired changes made to the packet
 // filter by someone else.
@@ -35,15 +39,21 @@ const maxRepairsInEvent = 10
 // is done.
 func (c *Controller) watchDrift(ctx context.Context, w backend.DriftWatcher, interval time.Duration) {
 	failing := false
+	wait := interval
 	for {
-		t := c.clock.NewTimer(interval)
+		t := c.clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C():
 		}
+		start := c.clock.Now()
 		changed, err := w.Changed(ctx)
+		// A check that costs much (iptables-save of a large ruleset) is
+		// spaced out so that it never takes more than 1/driftCheckShare of
+		// the time; a cheap one (nftables' generation) runs every interval.
+		wait = max(interval, driftCheckShare*c.clock.Since(start))
 		if err != nil {
 			if ctx.Err() != nil {
 				return
