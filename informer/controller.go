@@ -124,9 +124,11 @@ type Config struct {
 	// changed the packet filter; a change makes the next run a full Sync at
 	// once, which repairs it. DefaultDriftCheckInterval when zero; negative
 	// disables it (the periodic resync still repairs drift). A check that
-	// takes long is spaced out to at least 20 times its duration, so that
-	// it never costs more than 5 % of the time (an iptables-save of a large
-	// ruleset; nftables' check is one generation read). The Backend,
+	// takes long is spaced out to at least 20 times its duration, and a
+	// check that found a change to at least 20 times the last full Sync's,
+	// so that neither costs more than 5 % of the time (an iptables-save of
+	// a large ruleset; a neighbour committing often, which moves nftables'
+	// generation). The Backend,
 	// or one it wraps (see backend.As), implements backend.DriftWatcher;
 	// otherwise this is unused.
 	DriftCheckInterval time.Duration
@@ -201,6 +203,11 @@ type Controller struct {
 	// driftSince is when the drift check first saw a change not yet
 	// repaired; zero when none.
 	driftSince time.Time
+	// lastSync is how long the last successful full Sync took: the drift
+	// check waits at least driftCheckShare times as long after a change it
+	// reported, so that a neighbour committing often in the namespace (which
+	// moves nftables' generation) cannot keep the node in full Syncs.
+	lastSync time.Duration
 }
 
 // New builds a Controller and registers its informers. It starts nothing:
@@ -586,13 +593,15 @@ func (c *Controller) programOnce(ctx context.Context, full bool) error {
 		}
 		return err
 	}
+	took := c.clock.Since(start)
 	c.gen.Store(rep.Generation)
 	c.counts.reset(snap)
 	c.mu.Lock()
 	c.needFull = false
+	c.lastSync = took
 	c.mu.Unlock()
 	if m != nil {
-		m.ObserveSync(c.clock.Since(start), rep)
+		m.ObserveSync(took, rep)
 		m.SetGeneration(rep.Generation)
 		m.SetCounts(c.counts.totals())
 		if len(rep.Repairs) > 0 {

@@ -53,6 +53,7 @@ func (c *Controller) watchDrift(ctx context.Context, w backend.DriftWatcher, int
 		// A check that costs much (iptables-save of a large ruleset) is
 		// spaced out so that it never takes more than 1/driftCheckShare of
 		// the time; a cheap one (nftables' generation) runs every interval.
+		// After a change, the wait also covers the full Sync it calls for.
 		wait = max(interval, driftCheckShare*c.clock.Since(start))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -78,6 +79,8 @@ func (c *Controller) watchDrift(ctx context.Context, w backend.DriftWatcher, int
 		if c.driftSince.IsZero() {
 			c.driftSince = now
 		}
+		// The full Sync this asks for costs what the last one did.
+		wait = max(wait, driftCheckShare*c.lastSync)
 		c.mu.Unlock()
 		c.log.V(2).Info("Packet filter changed by someone else; syncing")
 		c.runner.Kick()
