@@ -145,6 +145,37 @@ func runLab(t *testing.T, newBackend Factory, cfg Config, topo lab.Topology, nod
 	}
 }
 
+// probeRetries is how many more times a probe that saw no answer where one
+// was expected is made before it counts: a lost packet, or a server not
+// scheduled within the probe timeout on a loaded machine, is not a verdict.
+const probeRetries = 2
+
+// probeRetrying probes ps and probes again, up to probeRetries times, those
+// that did not connect although expected(i) says they should. A connection
+// that should not have succeeded is never retried.
+func probeRetrying(ctx context.Context, l *lab.Lab, ps []lab.Probe, expected func(i int) bool) []lab.Result {
+	results := l.Probe(ctx, ps)
+	for range probeRetries {
+		var again []int
+		for i, r := range results {
+			if r.Err == nil && !r.Connected && expected(i) {
+				again = append(again, i)
+			}
+		}
+		if len(again) == 0 {
+			break
+		}
+		retry := make([]lab.Probe, len(again))
+		for k, i := range again {
+			retry[k] = ps[i]
+		}
+		for k, r := range l.Probe(ctx, retry) {
+			results[again[k]] = r
+		}
+	}
+	return results
+}
+
 // harness runs one scenario: an engine and a backend per lab node, and a
 // memory backend with every pod local as the model.
 type harness struct {
@@ -253,31 +284,15 @@ func (h *harness) check(ctx context.Context, label string, c *policytest.Cluster
 	for i, f := range flows {
 		probes[i] = lab.Probe{Src: f.From, Dst: f.Dst, Port: uint16(check.Port), Protocol: lab.Protocol(check.Protocol)}
 	}
-	results := h.lab.Probe(ctx, probes)
-	// A probe that saw no answer where one was expected (by the scenario
-	// or by the memory backend: a pod to itself is always allowed, whatever
-	// the scenario's matrix says) is probed once more before it counts: a
-	// lost packet on a loaded machine is not a verdict. (A connection that
-	// should not have succeeded is never retried.)
+	// Expected by the scenario or by the memory backend (a pod to itself is
+	// always allowed, whatever the scenario's matrix says).
 	verdicts := make([]bool, len(flows))
 	for i, f := range flows {
 		verdicts[i] = h.mem.Evaluate(memory.Flow{Src: f.Src, Dst: f.Dst, Protocol: proto, Port: uint16(check.Port)}).Allowed
 	}
-	var again []int
-	for i, r := range results {
-		if r.Err == nil && !r.Connected && (verdicts[i] || check.Expected.Allowed(flows[i].From, flows[i].To)) {
-			again = append(again, i)
-		}
-	}
-	if len(again) > 0 {
-		retry := make([]lab.Probe, len(again))
-		for k, i := range again {
-			retry[k] = probes[i]
-		}
-		for k, r := range h.lab.Probe(ctx, retry) {
-			results[again[k]] = r
-		}
-	}
+	results := probeRetrying(ctx, h.lab, probes, func(i int) bool {
+		return verdicts[i] || check.Expected.Allowed(flows[i].From, flows[i].To)
+	})
 	observed := policytest.NewReachability(pods, false)
 	model := policytest.NewReachability(pods, false)
 	for i, r := range results {

@@ -212,25 +212,12 @@ func compareRandom(t *testing.T, ctx context.Context, l *lab.Lab, mem *memory.Ba
 			probes = append(probes, lab.Probe{Src: f.from, Dst: f.dst, Port: f.port, Protocol: f.proto})
 		}
 	}
-	results := l.Probe(ctx, probes)
 	want := make([]bool, len(all))
-	var again []int
 	for i, f := range all {
 		proto, _ := ir.ParseProtocol(string(f.proto))
 		want[i] = mem.Evaluate(memory.Flow{Src: f.src, Dst: f.dst, Protocol: proto, Port: f.port}).Allowed
-		if results[i].Err == nil && want[i] && !results[i].Connected {
-			again = append(again, i) // a lost packet is not a verdict: probe once more
-		}
 	}
-	if len(again) > 0 {
-		retry := make([]lab.Probe, len(again))
-		for k, i := range again {
-			retry[k] = probes[i]
-		}
-		for k, r := range l.Probe(ctx, retry) {
-			results[again[k]] = r
-		}
-	}
+	results := probeRetrying(ctx, l, probes, func(i int) bool { return want[i] })
 	ok := true
 	for i, f := range all {
 		r := results[i]
