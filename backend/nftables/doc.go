@@ -39,9 +39,10 @@
 // like routed ones (the lab's conformance suite runs both topologies). With
 // br_netfilter off, bridged traffic between two pods of one node passes no
 // IP hook at all, so no rule of any inet, ip or ip6 table applies to it:
-// every such connection is allowed, whatever the policy (measured in the
-// lab: a forward-chain drop stops bridged TCP, UDP and SCTP with it on and
-// none of them with it off). The bridge family cannot stand in on these
+// every such connection is allowed, whatever the policy (tested with this
+// backend in a bridged lab: an isolated pod refuses TCP, UDP and SCTP from
+// a pod of its bridge with br_netfilter on and accepts them all with it
+// off). The bridge family cannot stand in on these
 // kernels (no conntrack there, no bridge meta keys: no established-state,
 // no return traffic), so the backend relies on br_netfilter and
 // backend.CheckBridgeNetfilter reports a node where it is off. Neighbour
