@@ -2,8 +2,14 @@ package bridgenf_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,23 +31,24 @@ import (
 // they are denied again. x/c, routed across to node 1, stays denied
 // throughout.
 func TestBridgeNetfilterOffBypassesBackends(t *testing.T) {
-	newBackends := map[string]func(t *testing.T, ns int) backend.Backend{
-		"nftables": func(t *testing.T, ns int) backend.Backend {
-			b, err := nftables.New(nftables.Config{NetNS: ns})
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = b.Close() })
-			return b
-		},
-		"iptables": func(t *testing.T, ns int) backend.Backend {
-			b, err := iptables.New(iptables.Config{NetNS: ns})
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = b.Close() })
-			return b
-		},
-	}
 	for name, newBackend := range newBackends {
 		t.Run(name, func(t *testing.T) { testBypass(t, newBackend) })
 	}
+}
+
+var newBackends = map[string]func(t *testing.T, ns int) backend.Backend{
+	"nftables": func(t *testing.T, ns int) backend.Backend {
+		b, err := nftables.New(nftables.Config{NetNS: ns})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	},
+	"iptables": func(t *testing.T, ns int) backend.Backend {
+		b, err := iptables.New(iptables.Config{NetNS: ns})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	},
 }
 
 func testBypass(t *testing.T, newBackend func(t *testing.T, ns int) backend.Backend) {
@@ -118,4 +125,74 @@ func testBypass(t *testing.T, newBackend func(t *testing.T, ns int) backend.Back
 	require.NoError(t, l.ForgetConnections())
 	assert.Zero(t, connected(bridged))
 	assert.True(t, status().OK())
+}
+
+// IPv6 duplicate address detection between bridged pods works through
+// both backends while the defending pod is isolated both ways: x/b, on
+// the bridge of x/a, adds x/a's address with DAD on; x/a's neighbour
+// advertisement (from that address, to all nodes, hop limit 255) crosses
+// the node's forward chains through br_netfilter and must get through for
+// x/b to see the duplicate.
+func TestBridgedDAD(t *testing.T) {
+	for name, newBackend := range newBackends {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			l := newLab(t, lab.Config{Topology: lab.Bridge})
+			addPod(t, l, "x/a", "10.244.0.10", "fd00::10")
+			addPod(t, l, "x/b", "10.244.0.11", "fd00::11")
+			node, err := l.NodeNS(0)
+			require.NoError(t, err)
+			list := irtest.List("np/x/deny", "NetworkPolicy", "x", "deny", ir.Ingress)
+			out := irtest.List("np/x/deny/egress", "NetworkPolicy", "x", "deny", ir.Egress)
+			snap := &ir.Snapshot{Generation: 1, RuleLists: []ir.RuleList{list, out},
+				Endpoints: []ir.Endpoint{irtest.Endpoint("x/a", []string{"10.244.0.10", "fd00::10"},
+					irtest.Ingress(irtest.Tier(ir.TierNetworkPolicy, list.ID)), irtest.Egress(irtest.Tier(ir.TierNetworkPolicy, out.ID)))}}
+			_, err = newBackend(t, int(node)).Sync(ctx, snap)
+			require.NoError(t, err)
+
+			ns := podNS(t, l, "x/b")
+			require.NoError(t, bridgenf.WriteIn(ns, "/proc/sys/net/ipv6/conf/eth0/accept_dad", "1"))
+			require.NoError(t, bridgenf.WriteIn(ns, "/proc/sys/net/ipv6/conf/eth0/dad_transmits", "1"))
+			h, err := netlink.NewHandleAt(ns)
+			require.NoError(t, err)
+			defer h.Close()
+			eth, err := h.LinkByName("eth0")
+			require.NoError(t, err)
+			dup := &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("fd00::10"), Mask: net.CIDRMask(128, 128)}}
+			require.NoError(t, h.AddrAdd(eth, dup))
+
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				as, err := h.AddrList(eth, netlink.FAMILY_V6)
+				require.NoError(t, err)
+				var flags int
+				for _, a := range as {
+					if a.IP.Equal(dup.IP) {
+						flags = a.Flags
+					}
+				}
+				if flags&unix.IFA_F_DADFAILED != 0 {
+					return // the duplicate was detected
+				}
+				if flags&unix.IFA_F_TENTATIVE == 0 || time.Now().After(deadline) {
+					t.Fatalf("fd00::10 on x/b: flags %#x, want DAD failed: x/a's advertisement did not get through", flags)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// podNS returns the network namespace of a lab pod, found from a socket
+// opened in it (SIOCGSKNS), closed when the test ends.
+func podNS(t *testing.T, l *lab.Lab, pod string) netns.NsHandle {
+	t.Helper()
+	fds, err := l.Sockets(pod, 1, unix.AF_INET, unix.SOCK_DGRAM, 0)
+	require.NoError(t, err)
+	defer unix.Close(fds[0])
+	fd, err := unix.IoctlRetInt(fds[0], unix.SIOCGSKNS)
+	require.NoError(t, err)
+	ns := netns.NsHandle(fd)
+	t.Cleanup(func() { ns.Close() })
+	return ns
 }

@@ -50,6 +50,10 @@
 // to pod addresses: both forward chains accept it when the hop limit is
 // 255, which only a bridged packet has there (a routed one is decremented
 // before the forward hook), so a routed ICMPv6 packet is never exempted.
+// Tested: address resolution between isolated bridged pods in every
+// dual-stack conformance scenario on the bridge topology, and duplicate
+// address detection against a pod isolated both ways
+// (backend/bridgenf TestBridgedDAD, both backends).
 //
 // # Semantics
 //
