@@ -88,10 +88,10 @@
 // bridge as in- and out-interface (the conformance suite runs both
 // topologies). With br_netfilter off it passes no iptables chain at all and
 // every connection between two pods of one node is allowed, whatever the
-// policy: backend.CheckBridgeNetfilter reports it. IPv6 neighbour
-// discovery between bridged pods also crosses FORWARD, from and to pod
-// addresses; PALISADE-FWD lets it through when its hop limit is 255, which
-// a routed packet never has in FORWARD (decremented before).
+// policy: bridgenf.Check (package backend/bridgenf) reports it. IPv6
+// neighbour discovery between bridged pods also crosses FORWARD, from and
+// to pod addresses; PALISADE-FWD lets it through when its hop limit is
+// 255, which a routed packet never has in FORWARD (decremented before).
 //
 // # Guarantees
 //

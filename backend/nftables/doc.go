@@ -36,23 +36,24 @@
 // reach each other at layer 2: their packets meet the inet forward hook
 // only through br_netfilter (net.bridge.bridge-nf-call-iptables and
 // -ip6tables = 1, per network namespace), and are then checked exactly
-// like routed ones (the lab's conformance suite runs both topologies). With
+// like routed ones (the conformance suite runs both lab topologies). With
 // br_netfilter off, bridged traffic between two pods of one node passes no
 // IP hook at all, so no rule of any inet, ip or ip6 table applies to it:
 // every such connection is allowed, whatever the policy (tested with this
 // backend in a bridged lab: an isolated pod refuses TCP, UDP and SCTP from
 // a pod of its bridge with br_netfilter on and accepts them all with it
-// off). The bridge family cannot stand in on these
-// kernels (no conntrack there, no bridge meta keys: no established-state,
-// no return traffic), so the backend relies on br_netfilter and
-// backend.CheckBridgeNetfilter reports a node where it is off. Neighbour
-// discovery between bridged pods crosses the forward chains too, from and
-// to pod addresses: both forward chains accept it when the hop limit is
-// 255, which only a bridged packet has there (a routed one is decremented
-// before the forward hook), so a routed ICMPv6 packet is never exempted.
-// Tested: address resolution between isolated bridged pods in every
-// dual-stack conformance scenario on the bridge topology, and duplicate
-// address detection against a pod isolated both ways
+// off). The bridge family cannot stand in on these kernels (no conntrack
+// there, no bridge meta keys: no established state, no return traffic), so
+// the backend relies on br_netfilter, and bridgenf.Check (package
+// backend/bridgenf) reports a node where it is off.
+//
+// Neighbour discovery between bridged pods crosses the forward chains too,
+// from and to pod addresses: both forward chains accept it when the hop
+// limit is 255, which only a bridged packet has there (a routed one is
+// decremented before the forward hook), so a routed ICMPv6 packet is never
+// exempted. Tested: address resolution between isolated bridged pods in
+// every dual-stack conformance scenario on the bridge topology, and
+// duplicate address detection against a pod isolated both ways
 // (backend/bridgenf TestBridgedDAD, both backends).
 //
 // # Semantics
