@@ -12,3 +12,8 @@ import (
 func WriteIn(ns netns.NsHandle, path, v string) error {
 	return nsthread.Do(int(ns), func() error { return os.WriteFile(path, []byte(v), 0o644) })
 }
+
+// ReadIn reads a file from a thread in the namespace ns (tests only).
+func ReadIn(ns netns.NsHandle, path string) error {
+	return nsthread.Do(int(ns), func() error { _, err := os.ReadFile(path); return err })
+}
