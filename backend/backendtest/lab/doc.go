@@ -43,6 +43,18 @@
 // 0; node 1 reaches them through node 0. Traffic from a node to a pod starts
 // in the node's namespace (output path).
 //
+// # Pods wired by someone else
+//
+// A pod added with a PodSpec.Wiring gets its namespace from the lab (lo
+// up, nothing else) and is connected by the Wiring: the real CNI plugins
+// run as a container runtime runs them, for instance (the end-to-end suite
+// does this with the bridge, host-local and flannel plugins). Its addresses
+// are what the Wiring reports; the lab adds no route, no neighbour entry
+// and no interface for it, and calls the Wiring's Unwire when the pod is
+// removed or the lab closed. Everything else (probes, servers, held
+// connections) works as for any pod. InNamespace runs a function, or
+// starts a process, inside a namespace such as a node's.
+//
 // # Addresses the lab uses
 //
 //	169.254.1.1, fe80::1               pod gateways, on every node-side veth
