@@ -168,6 +168,15 @@ func TestPluginsWireLabPods(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, got, "host-local's leases on node %d", i)
 	}
+	for i := range 2 {
+		var want []string
+		for _, p := range pods {
+			if p.node == i {
+				want = append(want, p.name)
+			}
+		}
+		assert.ElementsMatch(t, want, cachedPods(t, rts[i]), "libcni's cache of node %d", i)
+	}
 	if _, err := net.InterfaceByName(BridgeName); hostHadBridge != nil {
 		assert.Error(t, err, "the plugins ran in the node namespaces, not the test's")
 	}
@@ -204,6 +213,41 @@ func TestPluginsWireLabPods(t *testing.T) {
 	}
 	scratch, _ := os.ReadDir(filepath.Join(filepath.Dir(rts[1].SubnetEnvPath()), "flannel"))
 	assert.Empty(t, scratch, "flannel's delegate configs are gone")
+}
+
+// cachedPods reads libcni's cache of a runtime as another component of the
+// node would (one JSON file per attachment): the pods named by their
+// CNI_ARGS, each with a result, network and /proc netns path.
+func cachedPods(t *testing.T, r *Runtime) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(r.CacheDir(), "results", r.Network()+"-*-eth0"))
+	require.NoError(t, err)
+	var pods []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var entry struct {
+			ContainerID string           `json:"containerId"`
+			NetworkName string           `json:"networkName"`
+			IfName      string           `json:"ifName"`
+			NetNS       string           `json:"netns"`
+			CniArgs     [][2]string      `json:"cniArgs"`
+			Result      *types100.Result `json:"result"`
+		}
+		require.NoError(t, json.Unmarshal(b, &entry), f)
+		assert.Equal(t, r.Network(), entry.NetworkName, f)
+		assert.Equal(t, "eth0", entry.IfName, f)
+		assert.True(t, strings.HasPrefix(entry.NetNS, "/proc/"), f)
+		require.NotNil(t, entry.Result, f)
+		assert.NotEmpty(t, entry.Result.IPs, f)
+		args := map[string]string{}
+		for _, kv := range entry.CniArgs {
+			args[kv[0]] = kv[1]
+		}
+		assert.Equal(t, entry.ContainerID, args["K8S_POD_INFRA_CONTAINER_ID"], f)
+		pods = append(pods, args["K8S_POD_NAMESPACE"]+"/"+args["K8S_POD_NAME"])
+	}
+	return pods
 }
 
 // checkResult: the ADD result names the bridge, a host-side veth that is a
