@@ -113,7 +113,10 @@
 // with their peers placed directly in the pod namespaces, and sysctls are
 // written from a thread inside the target namespace. Threads that enter a
 // namespace always come back, or are discarded by the Go runtime. No lab
-// namespace has a route towards the host, so no probe leaves the lab.
+// namespace has a route towards the host, so no probe leaves the lab. A
+// Wiring is the caller's code: the same holds for a wired pod as long as
+// the Wiring works only in the namespaces it is given (the end-to-end
+// suite's CNI runtime starts every plugin inside the node's namespace).
 //
 // Cleanup: the namespaces are anonymous, held only by the Lab's file
 // descriptors (and the sockets inside them): no names, no mounts, nothing
