@@ -23,19 +23,25 @@ import (
 )
 
 var (
-	podNetwork = netip.MustParsePrefix("10.244.0.0/16")
-	subnets    = [2]netip.Prefix{netip.MustParsePrefix("10.244.0.0/24"), netip.MustParsePrefix("10.244.1.0/24")}
+	podNetwork  = netip.MustParsePrefix("10.244.0.0/16")
+	subnets     = [2]netip.Prefix{netip.MustParsePrefix("10.244.0.0/24"), netip.MustParsePrefix("10.244.1.0/24")}
+	podNetwork6 = netip.MustParsePrefix("fd00:244::/48")
+	subnets6    = [2]netip.Prefix{netip.MustParsePrefix("fd00:244::/64"), netip.MustParsePrefix("fd00:244:0:1::/64")}
 )
 
 func TestSubnetEnv(t *testing.T) {
-	got := string(SubnetEnv(podNetwork, subnets[1], 1450, true))
+	got := string(SubnetEnv(podNetwork, subnets[1], netip.Prefix{}, netip.Prefix{}, 1450, true))
 	assert.Equal(t, "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n", got)
+	got = string(SubnetEnv(podNetwork, subnets[1], podNetwork6, subnets6[1], 1500, false))
+	assert.Equal(t, "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\n"+
+		"FLANNEL_IPV6_NETWORK=fd00:244::/48\nFLANNEL_IPV6_SUBNET=fd00:244:0:1::1/64\n"+
+		"FLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n", got)
 }
 
 // The configuration lists are what libcni reads and what the plugins
 // expect: the state directories under the runtime's, no masquerading.
 func TestConfLists(t *testing.T) {
-	b, err := bridgeConfList("bridge", subnets[0], 1500, "/d/host-local")
+	b, err := bridgeConfList("bridge", []netip.Prefix{subnets[0], subnets6[0]}, 1500, "/d/host-local")
 	require.NoError(t, err)
 	list, err := libcni.ConfListFromBytes(b)
 	require.NoError(t, err)
@@ -49,7 +55,7 @@ func TestConfLists(t *testing.T) {
 	ipam := br["ipam"].(map[string]any)
 	assert.Equal(t, "host-local", ipam["type"])
 	assert.Equal(t, "/d/host-local", ipam["dataDir"])
-	assert.Equal(t, []any{[]any{map[string]any{"subnet": "10.244.0.0/24"}}}, ipam["ranges"])
+	assert.Equal(t, []any{[]any{map[string]any{"subnet": "10.244.0.0/24"}}, []any{map[string]any{"subnet": "fd00:244::/64"}}}, ipam["ranges"])
 
 	b, err = flannelConfList("cbr0", "/d/subnet.env", "/d/flannel", "/d/host-local")
 	require.NoError(t, err)
@@ -80,10 +86,14 @@ func TestNewRuntimeErrors(t *testing.T) {
 		{"no dir", func(c *Config) { c.Dir = "" }, "Config.Dir"},
 		{"no namespace", func(c *Config) { c.NodeNS = netns.None() }, "Config.NodeNS"},
 		{"mode", func(c *Config) { c.Mode = "ptp" }, `Config.Mode: "ptp"`},
-		{"no subnet", func(c *Config) { c.Subnet = netip.Prefix{} }, "Config.Subnet are required"},
-		{"outside", func(c *Config) { c.Subnet = netip.MustParsePrefix("10.245.0.0/24") }, "not inside"},
+		{"no subnet", func(c *Config) { c.Subnet = netip.Prefix{} }, "Config.Network and Config.Subnet: both required"},
+		{"outside", func(c *Config) { c.Subnet = netip.MustParsePrefix("10.245.0.0/24") }, "Config.Subnet: 10.245.0.0/24 is not inside"},
 		{"wider", func(c *Config) { c.Subnet = netip.MustParsePrefix("10.0.0.0/8") }, "not inside"},
 		{"host bits", func(c *Config) { c.Subnet = netip.MustParsePrefix("10.244.0.1/24") }, "host bits"},
+		{"IPv6 as IPv4", func(c *Config) { c.Network, c.Subnet = podNetwork6, subnets6[0] }, "Config.Network: fd00:244::/48 is not IPv4"},
+		{"IPv6 subnet alone", func(c *Config) { c.Subnet6 = subnets6[0] }, "Config.Network6 and Config.Subnet6: both required"},
+		{"IPv4 as IPv6", func(c *Config) { c.Network6, c.Subnet6 = podNetwork, subnets[0] }, "Config.Network6: 10.244.0.0/16 is not IPv6"},
+		{"IPv6 outside", func(c *Config) { c.Network6, c.Subnet6 = podNetwork6, netip.MustParsePrefix("fd00:245::/64") }, "Config.Subnet6: fd00:245::/64 is not inside"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
@@ -95,9 +105,9 @@ func TestNewRuntimeErrors(t *testing.T) {
 	}
 }
 
-// Two lab nodes whose pods the real plugins wire: node 0 with bridge and
-// host-local, node 1 with flannel delegating to them; host-gw routes
-// between the nodes' subnets. Pods reach each other on the same node
+// Two lab nodes whose dual-stack pods the real plugins wire: node 0 with
+// bridge and host-local, node 1 with flannel delegating to them; host-gw
+// routes between the nodes' subnets. Pods reach each other on the same node
 // (bridged) and across nodes; DEL releases every lease and cache entry.
 func TestPluginsWireLabPods(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -123,44 +133,54 @@ func TestPluginsWireLabPods(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "node"+string(rune('0'+i)))
 		require.NoError(t, os.Mkdir(dir, 0o755))
 		rts[i], err = NewRuntime(Config{NodeNS: nodeNS[i], Dir: dir, PluginDirs: []string{DebianPluginDir, filepath.Dir(flannel)},
-			Mode: mode, Network: podNetwork, Subnet: subnets[i]})
+			Mode: mode, Network: podNetwork, Subnet: subnets[i], Network6: podNetwork6, Subnet6: subnets6[i]})
 		require.NoError(t, err)
 		t.Cleanup(func() { rts[i].Close() })
 	}
 	for i := range 2 {
 		require.NoError(t, HostGW(nodeNS[i], subnets[1-i], l.NodeIPs(1 - i)[0]))
+		require.NoError(t, HostGW(nodeNS[i], subnets6[1-i], l.NodeIPs(1 - i)[1]))
 	}
 	env, err := os.ReadFile(rts[1].SubnetEnvPath())
 	require.NoError(t, err)
 	assert.Contains(t, string(env), "FLANNEL_SUBNET=10.244.1.1/24\n")
+	assert.Contains(t, string(env), "FLANNEL_IPV6_SUBNET=fd00:244:0:1::1/64\n")
 
 	pods := []struct {
 		name string
 		node int
 	}{{"a/p0", 0}, {"b/p1", 0}, {"a/q0", 1}, {"b/q1", 1}}
-	ips := map[string]netip.Addr{}
+	ips := map[string][]netip.Addr{} // IPv4, IPv6
 	var hostVeths [2][]string
 	for _, p := range pods {
 		require.NoError(t, l.AddPod(ctx, lab.PodSpec{Name: p.name, Node: p.node, Wiring: rts[p.node]}))
 		res, ok, err := rts[p.node].Result(p.name)
 		require.NoError(t, err)
 		require.True(t, ok)
-		require.Len(t, res.IPs, 1)
-		ip, _ := netip.AddrFromSlice(res.IPs[0].Address.IP)
-		ips[p.name] = ip.Unmap()
-		assert.True(t, subnets[p.node].Contains(ips[p.name]), "%s got %s, outside node %d's subnet", p.name, ips[p.name], p.node)
+		require.Len(t, res.IPs, 2)
+		for f, c := range res.IPs {
+			ip, _ := netip.AddrFromSlice(c.Address.IP)
+			ip = ip.Unmap()
+			ips[p.name] = append(ips[p.name], ip)
+			assert.True(t, []netip.Prefix{subnets[p.node], subnets6[p.node]}[f].Contains(ip), "%s got %s, outside node %d's subnets", p.name, ip, p.node)
+		}
 		hostVeths[p.node] = append(hostVeths[p.node], checkResult(t, nodeNS[p.node], res.Interfaces, p.name))
 	}
 	for i := range 2 {
 		br := bridgeOf(t, nodeNS[i])
-		addrs, err := netlinkAt(t, nodeNS[i]).AddrList(br, netlink.FAMILY_V4)
+		var brAddrs []string
+		addrs, err := netlinkAt(t, nodeNS[i]).AddrList(br, netlink.FAMILY_ALL)
 		require.NoError(t, err)
-		require.Len(t, addrs, 1)
-		assert.Equal(t, netip.PrefixFrom(subnets[i].Addr().Next(), 24).String(), addrs[0].IPNet.String(), "node %d's bridge is its pods' gateway", i)
+		for _, a := range addrs {
+			if !a.IP.IsLinkLocalUnicast() {
+				brAddrs = append(brAddrs, a.IPNet.String())
+			}
+		}
+		assert.ElementsMatch(t, []string{gatewayOf(subnets[i]).String(), gatewayOf(subnets6[i]).String()}, brAddrs, "node %d's bridge is its pods' gateway", i)
 		var want []netip.Addr
 		for _, p := range pods {
 			if p.node == i {
-				want = append(want, ips[p.name])
+				want = append(want, ips[p.name]...)
 			}
 		}
 		slices.SortFunc(want, netip.Addr.Compare)
@@ -184,12 +204,16 @@ func TestPluginsWireLabPods(t *testing.T) {
 	var probes []lab.Probe
 	for _, src := range pods {
 		for _, dst := range pods {
-			if src != dst {
-				probes = append(probes, lab.Probe{Src: src.name, Dst: ips[dst.name], Port: 8080, Protocol: lab.TCP},
-					lab.Probe{Src: src.name, Dst: ips[dst.name], Port: 53, Protocol: lab.UDP})
+			for _, ip := range ips[dst.name] {
+				if src != dst {
+					probes = append(probes, lab.Probe{Src: src.name, Dst: ip, Port: 8080, Protocol: lab.TCP},
+						lab.Probe{Src: src.name, Dst: ip, Port: 53, Protocol: lab.UDP})
+				}
 			}
 		}
-		probes = append(probes, lab.Probe{Src: "node:" + string(rune('0'+src.node)), Dst: ips[src.name], Port: 10250, Protocol: lab.TCP})
+		for _, ip := range ips[src.name] {
+			probes = append(probes, lab.Probe{Src: "node:" + string(rune('0'+src.node)), Dst: ip, Port: 10250, Protocol: lab.TCP})
+		}
 	}
 	for _, r := range l.Probe(ctx, probes) {
 		require.NoError(t, r.Err)

@@ -54,10 +54,15 @@ type Config struct {
 	PluginDirs []string
 	// Mode is Bridge or Flannel.
 	Mode Mode
-	// Network is the cluster's pod network (flannel's FLANNEL_NETWORK) and
-	// Subnet this node's part of it (FLANNEL_SUBNET, host-local's range);
-	// the bridge holds Subnet's first address and is the pods' gateway.
+	// Network is the cluster's IPv4 pod network (flannel's
+	// FLANNEL_NETWORK) and Subnet this node's part of it (FLANNEL_SUBNET,
+	// host-local's range); the bridge holds Subnet's first address and is
+	// the pods' gateway. Both are required.
 	Network, Subnet netip.Prefix
+	// Network6 and Subnet6, when set (both or neither), are the same for
+	// IPv6 (FLANNEL_IPV6_NETWORK, FLANNEL_IPV6_SUBNET): pods get an
+	// address of each family.
+	Network6, Subnet6 netip.Prefix
 	// MTU is the pods' MTU; 0 means 1500 (flannel's host-gw backend writes
 	// the external interface's MTU).
 	MTU int
@@ -95,13 +100,14 @@ func NewRuntime(cfg Config) (*Runtime, error) {
 		return nil, errors.New("cni: Config.NodeNS: not an open namespace handle")
 	case cfg.Mode != Bridge && cfg.Mode != Flannel:
 		return nil, fmt.Errorf("cni: Config.Mode: %q, want %q or %q", cfg.Mode, Bridge, Flannel)
-	case !cfg.Network.IsValid() || !cfg.Subnet.IsValid():
-		return nil, errors.New("cni: Config.Network and Config.Subnet are required")
-	case cfg.Subnet.Addr().Is4() != cfg.Network.Addr().Is4() || cfg.Subnet.Bits() < cfg.Network.Bits() ||
-		!cfg.Network.Contains(cfg.Subnet.Addr()):
-		return nil, fmt.Errorf("cni: Config.Subnet: %s is not inside Config.Network %s", cfg.Subnet, cfg.Network)
-	case cfg.Subnet != cfg.Subnet.Masked():
-		return nil, fmt.Errorf("cni: Config.Subnet: %s has host bits set", cfg.Subnet)
+	}
+	if err := checkPool("", cfg.Network, cfg.Subnet, true); err != nil {
+		return nil, err
+	}
+	if cfg.Network6.IsValid() || cfg.Subnet6.IsValid() {
+		if err := checkPool("6", cfg.Network6, cfg.Subnet6, false); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.MTU == 0 {
 		cfg.MTU = 1500
@@ -111,13 +117,13 @@ func NewRuntime(cfg Config) (*Runtime, error) {
 	var err error
 	if cfg.Mode == Flannel {
 		r.netName = flannelNetwork
-		if err := os.WriteFile(r.SubnetEnvPath(), SubnetEnv(cfg.Network, cfg.Subnet, cfg.MTU, true), 0o644); err != nil {
+		if err := os.WriteFile(r.SubnetEnvPath(), SubnetEnv(cfg.Network, cfg.Subnet, cfg.Network6, cfg.Subnet6, cfg.MTU, true), 0o644); err != nil {
 			return nil, err
 		}
 		conf, err = flannelConfList(r.netName, r.SubnetEnvPath(), filepath.Join(cfg.Dir, "flannel"), r.hostLocalDir())
 	} else {
 		r.netName = bridgeNetwork
-		conf, err = bridgeConfList(r.netName, cfg.Subnet, cfg.MTU, r.hostLocalDir())
+		conf, err = bridgeConfList(r.netName, []netip.Prefix{cfg.Subnet, cfg.Subnet6}, cfg.MTU, r.hostLocalDir())
 	}
 	if err != nil {
 		return nil, err
@@ -305,13 +311,41 @@ func (e *nodeExec) FindInPath(plugin string, paths []string) (string, error) {
 	return invoke.FindInPath(plugin, paths)
 }
 
+// checkPool checks a network and the node's subnet of it, of one family.
+func checkPool(suffix string, network, subnet netip.Prefix, v4 bool) error {
+	fam := "IPv4"
+	if !v4 {
+		fam = "IPv6"
+	}
+	switch {
+	case !network.IsValid() || !subnet.IsValid():
+		return fmt.Errorf("cni: Config.Network%s and Config.Subnet%s: both required", suffix, suffix)
+	case network.Addr().Is4() != v4 || network.Addr().Is4In6():
+		return fmt.Errorf("cni: Config.Network%s: %s is not %s", suffix, network, fam)
+	case subnet.Addr().Is4() != v4 || subnet.Bits() < network.Bits() || !network.Contains(subnet.Addr()):
+		return fmt.Errorf("cni: Config.Subnet%s: %s is not inside Config.Network%s %s", suffix, subnet, suffix, network)
+	case subnet != subnet.Masked():
+		return fmt.Errorf("cni: Config.Subnet%s: %s has host bits set", suffix, subnet)
+	}
+	return nil
+}
+
 // SubnetEnv is a subnet.env as flanneld writes it: the network, this
 // node's subnet as its first address (the bridge's) with the prefix length,
-// the MTU, and whether flanneld masquerades traffic leaving the network
-// (then the bridge plugin must not).
-func SubnetEnv(network, subnet netip.Prefix, mtu int, ipMasq bool) []byte {
-	return fmt.Appendf(nil, "FLANNEL_NETWORK=%s\nFLANNEL_SUBNET=%s\nFLANNEL_MTU=%d\nFLANNEL_IPMASQ=%t\n",
-		network, netip.PrefixFrom(subnet.Addr().Next(), subnet.Bits()), mtu, ipMasq)
+// the IPv6 pair when network6 is valid, the MTU, and whether flanneld
+// masquerades traffic leaving the network (then the bridge plugin must not).
+func SubnetEnv(network, subnet, network6, subnet6 netip.Prefix, mtu int, ipMasq bool) []byte {
+	b := fmt.Appendf(nil, "FLANNEL_NETWORK=%s\nFLANNEL_SUBNET=%s\n", network, gatewayOf(subnet))
+	if network6.IsValid() {
+		b = fmt.Appendf(b, "FLANNEL_IPV6_NETWORK=%s\nFLANNEL_IPV6_SUBNET=%s\n", network6, gatewayOf(subnet6))
+	}
+	return fmt.Appendf(b, "FLANNEL_MTU=%d\nFLANNEL_IPMASQ=%t\n", mtu, ipMasq)
+}
+
+// gatewayOf is a subnet's first address with the subnet's length: the
+// bridge's address.
+func gatewayOf(subnet netip.Prefix) netip.Prefix {
+	return netip.PrefixFrom(subnet.Addr().Next(), subnet.Bits())
 }
 
 // flannelConfList is kube-flannel's configuration list (its delegate
@@ -338,9 +372,15 @@ func flannelConfList(name, subnetFile, dataDir, hostLocalDir string) ([]byte, er
 }
 
 // bridgeConfList is the bridge plugin with host-local over the node's
-// subnet, the bridge as the pods' default gateway, no masquerading (pod
-// sources must stay visible to policy).
-func bridgeConfList(name string, subnet netip.Prefix, mtu int, hostLocalDir string) ([]byte, error) {
+// subnets (one range set per valid subnet), the bridge as the pods' default
+// gateway, no masquerading (pod sources must stay visible to policy).
+func bridgeConfList(name string, subnets []netip.Prefix, mtu int, hostLocalDir string) ([]byte, error) {
+	var ranges [][]map[string]any
+	for _, s := range subnets {
+		if s.IsValid() {
+			ranges = append(ranges, []map[string]any{{"subnet": s.String()}})
+		}
+	}
 	return json.MarshalIndent(map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       name,
@@ -354,7 +394,7 @@ func bridgeConfList(name string, subnet netip.Prefix, mtu int, hostLocalDir stri
 			"mtu":              mtu,
 			"ipam": map[string]any{
 				"type":    "host-local",
-				"ranges":  [][]map[string]any{{{"subnet": subnet.String()}}},
+				"ranges":  ranges,
 				"dataDir": hostLocalDir,
 			},
 		}},
