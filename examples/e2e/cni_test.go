@@ -31,15 +31,15 @@ import (
 // node-2 with flannel delegating to them (both as cni0, a /24 each of
 // 10.244.0.0/16, host-gw routes between them).
 var cniNodes = []struct {
-	name   string
-	mode   cni.Mode
-	subnet netip.Prefix
+	name            string
+	mode            cni.Mode
+	subnet, subnet6 netip.Prefix
 }{
-	{"node-1", cni.Bridge, netip.MustParsePrefix("10.244.1.0/24")},
-	{"node-2", cni.Flannel, netip.MustParsePrefix("10.244.2.0/24")},
+	{"node-1", cni.Bridge, netip.MustParsePrefix("10.244.1.0/24"), netip.MustParsePrefix("fd00:10:244:1::/64")},
+	{"node-2", cni.Flannel, netip.MustParsePrefix("10.244.2.0/24"), netip.MustParsePrefix("fd00:10:244:2::/64")},
 }
 
-var cniPodNetwork = netip.MustParsePrefix("10.244.0.0/16")
+var cniPodNetwork, cniPodNetwork6 = netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd00:10:244::/56")
 
 // TestRealCNI: the demo shop's pods are wired by the real CNI plugins
 // (libcni ADD, as a container runtime does), their addresses from the
@@ -94,7 +94,7 @@ func TestRealCNI(t *testing.T) {
 			t.Fatal(err)
 		}
 		rts[i], err = cni.NewRuntime(cni.Config{NodeNS: h, Dir: dir, PluginDirs: []string{cni.DebianPluginDir, filepath.Dir(flannel)},
-			Mode: n.mode, Network: cniPodNetwork, Subnet: n.subnet})
+			Mode: n.mode, Network: cniPodNetwork, Subnet: n.subnet, Network6: cniPodNetwork6, Subnet6: n.subnet6})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,6 +103,9 @@ func TestRealCNI(t *testing.T) {
 	for i := range cniNodes { // what flanneld's host-gw backend installs
 		h, _ := l.NodeNS(i)
 		if err := cni.HostGW(h, cniNodes[1-i].subnet, l.NodeIPs(1 - i)[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := cni.HostGW(h, cniNodes[1-i].subnet6, l.NodeIPs(1 - i)[1]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -138,14 +141,19 @@ func TestRealCNI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.IPs) != 1 || res.IPs[0].Address.IP.To4() == nil {
-			t.Fatalf("CNI ADD %s: want one IPv4 address, result %v", name, res.IPs)
+		if len(res.IPs) != 2 {
+			t.Fatalf("CNI ADD %s: want an IPv4 and an IPv6 address, result %v", name, res.IPs)
 		}
-		ip := netip.MustParseAddr(res.IPs[0].Address.IP.To4().String())
-		if !cniNodes[i].subnet.Contains(ip) {
-			t.Fatalf("CNI ADD %s: %s is outside %s's subnet %s", name, ip, cniNodes[i].name, cniNodes[i].subnet)
+		p.Status.PodIPs = nil
+		for f, c := range res.IPs {
+			ip, _ := netip.AddrFromSlice(c.Address.IP)
+			ip = ip.Unmap()
+			if want := []netip.Prefix{cniNodes[i].subnet, cniNodes[i].subnet6}[f]; !want.Contains(ip) {
+				t.Fatalf("CNI ADD %s: %s is outside %s's subnet %s", name, ip, cniNodes[i].name, want)
+			}
+			p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: ip.String()})
 		}
-		p.Status.PodIP, p.Status.PodIPs = ip.String(), []corev1.PodIP{{IP: ip.String()}}
+		p.Status.PodIP = p.Status.PodIPs[0].IP
 		p.Status.HostIP = l.NodeIPs(i)[0].String()
 		if err := createPodWithStatus(ctx, admin, p); err != nil {
 			t.Fatalf("pod %s: %v", name, err)
@@ -269,7 +277,8 @@ func TestRealCNI(t *testing.T) {
 // and returns the lab probes, the reference evaluator's verdicts (every
 // pod enforced: both ends judged) and a summary of what they cover. It
 // fails unless the flows include an allowed and a denied one for each of:
-// bridged on node 0, bridged on node 1, across the nodes.
+// IPv4 bridged on node 0, IPv4 bridged on node 1, IPv4 across the nodes,
+// IPv6 across the nodes.
 func cniFlows(t *testing.T, st *manifest.State, fl []flows.Flow, labNode map[string]int) ([]lab.Probe, []bool, string) {
 	t.Helper()
 	e := policy.New(policy.Config{})
@@ -285,8 +294,24 @@ func cniFlows(t *testing.T, st *manifest.State, fl []flows.Flow, labNode map[str
 		if f.Protocol != ir.TCP || f.Src.IP.IsValid() || f.Dst.IP.IsValid() {
 			continue
 		}
-		if r := flows.Resolve(st, f); r.Absent == "" {
-			resolved = append(resolved, r)
+		r := flows.Resolve(st, f)
+		if r.Absent != "" {
+			continue
+		}
+		// The same flow over each family, except IPv6 between two pods of
+		// one bridge: their neighbour discovery crosses the forward hook
+		// (br_netfilter) and today meets the pods' policies (measured: an
+		// allowed bridged IPv6 flow fails once the pods' neighbour entries
+		// have expired, ~70 s idle), so such a flow would pass or fail by
+		// the age of a neighbour cache entry.
+		sameNode := r.SrcPod.Spec.NodeName == r.DstPod.Spec.NodeName
+		for _, s := range flows.PodIPs(r.SrcPod) {
+			for _, d := range flows.PodIPs(r.DstPod) {
+				if s.Is4() == d.Is4() && (s.Is4() || !sameNode) {
+					r.SrcIP, r.DstIP = s, d
+					resolved = append(resolved, r)
+				}
+			}
 		}
 	}
 	verdicts, err := sim.MemoryProber{Backend: mem}.Probe(context.Background(), sim.Step{State: st}, resolved)
@@ -303,16 +328,21 @@ func cniFlows(t *testing.T, st *manifest.State, fl []flows.Flow, labNode map[str
 		if s, d := labNode[r.SrcPod.Spec.NodeName], labNode[r.DstPod.Spec.NodeName]; s == d {
 			where = fmt.Sprintf("bridged on node %d", s)
 		}
-		covered[fmt.Sprintf("%s %s", where, verdicts[i].Verdict)]++
+		covered[fmt.Sprintf("IPv%d %s %s", ir.FamilyOf(r.DstIP), where, verdicts[i].Verdict)]++
 	}
 	var missing, summary []string
-	for _, where := range []string{"bridged on node 0", "bridged on node 1", "across nodes"} {
-		for _, v := range []string{sim.Allow, sim.Deny} {
-			k := where + " " + v
-			if covered[k] == 0 {
-				missing = append(missing, k)
+	for _, fam := range []string{"IPv4", "IPv6"} {
+		for _, where := range []string{"bridged on node 0", "bridged on node 1", "across nodes"} {
+			if fam == "IPv6" && where != "across nodes" {
+				continue
 			}
-			summary = append(summary, fmt.Sprintf("%s %d", k, covered[k]))
+			for _, v := range []string{sim.Allow, sim.Deny} {
+				k := fam + " " + where + " " + v
+				if covered[k] == 0 {
+					missing = append(missing, k)
+				}
+				summary = append(summary, fmt.Sprintf("%s %d", k, covered[k]))
+			}
 		}
 	}
 	if len(missing) > 0 {
