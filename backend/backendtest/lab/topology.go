@@ -62,9 +62,8 @@ type endpoint struct {
 	node   int // the node it is attached to (its own index for a node)
 	ips    []netip.Addr
 	ns     netns.NsHandle
-	hostIf string           // node-side veth of a pod or external host, "" when wired
+	hostIf string           // node-side veth of a pod or external host
 	remote []*netlink.Route // routes to it on the other node
-	wiring Wiring           // set on a pod wired by someone else (see Wiring)
 
 	// mu guards ns against being closed while a socket is being created in
 	// it: creators hold it for reading, shutdown for writing.
@@ -72,6 +71,10 @@ type endpoint struct {
 	closed bool
 
 	srv servers
+
+	// wiring is set on a pod wired by someone else (see Wiring): it has
+	// no hostIf and no remote routes; its Wiring removes what it made.
+	wiring Wiring
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {
@@ -425,12 +428,16 @@ func staticNeigh(link int, ip netip.Addr, mac net.HardwareAddr) *netlink.Neigh {
 	return &netlink.Neigh{LinkIndex: link, Family: f, State: netlink.NUD_PERMANENT, IP: ip.AsSlice(), HardwareAddr: mac}
 }
 
-// detach undoes attach (or wire), also part-way: it removes the routes to
-// the endpoint on the other node and its node-side veth (which takes the pod
-// side, the node's routes to it and its traffic with it at once), or has the
-// Wiring of a wired pod undo its work, then stops its servers and releases
-// its namespace.
+// detach undoes attach, also part-way: it removes the routes to the
+// endpoint on the other node and its node-side veth (which takes the pod
+// side, the node's routes to it and its traffic with it at once), then stops
+// its servers and releases its namespace.
+//
+// A wired pod is undone by its Wiring (see Wiring), then released.
 func (l *Lab) detach(ep *endpoint) error {
+	if ep.wiring != nil {
+		return errors.Join(ep.unwire(), ep.shutdown())
+	}
 	var errs []error
 	if len(ep.remote) > 0 {
 		other := l.nodes[1-ep.node]
@@ -441,16 +448,13 @@ func (l *Lab) detach(ep *endpoint) error {
 		}
 		ep.remote = nil
 	}
-	errs = append(errs, ep.unwire())
 	nd := l.nodes[ep.node]
-	if ep.hostIf != "" { // a wired pod has none: its Wiring removed what it made
-		if link, err := nd.nl.LinkByName(ep.hostIf); err == nil {
-			if err := nd.nl.LinkDel(link); err != nil {
-				errs = append(errs, fmt.Errorf("delete %s on node %d: %w", ep.hostIf, ep.node, err))
-			}
-		} else if !errors.As(err, new(netlink.LinkNotFoundError)) {
-			errs = append(errs, fmt.Errorf("find %s on node %d: %w", ep.hostIf, ep.node, err))
+	if link, err := nd.nl.LinkByName(ep.hostIf); err == nil {
+		if err := nd.nl.LinkDel(link); err != nil {
+			errs = append(errs, fmt.Errorf("delete %s on node %d: %w", ep.hostIf, ep.node, err))
 		}
+	} else if !errors.As(err, new(netlink.LinkNotFoundError)) {
+		errs = append(errs, fmt.Errorf("find %s on node %d: %w", ep.hostIf, ep.node, err))
 	}
 	errs = append(errs, ep.shutdown())
 	return errors.Join(errs...)
