@@ -125,14 +125,20 @@ func TestRealCNI(t *testing.T) {
 		}
 	}
 
-	// Pods: the plugins wire each (ADD), the result's address goes into
-	// the Pod's status, as a kubelet writes it.
+	// Pods, in a kubelet's order: the Pod is bound to its node (Pending,
+	// no address), the plugins wire its sandbox (ADD), the result's
+	// addresses go into its status (Running).
 	addStart := time.Now()
 	for _, p := range demo.Pods {
 		name := p.Namespace + "/" + p.Name
 		i, ok := labNode[p.Spec.NodeName]
 		if !ok {
 			t.Fatalf("demo pod %s on unknown node %q", name, p.Spec.NodeName)
+		}
+		status := p.Status
+		p.Status = corev1.PodStatus{Phase: corev1.PodPending}
+		if err := createPodWithStatus(ctx, admin, p); err != nil {
+			t.Fatalf("pod %s: %v", name, err)
 		}
 		if err := l.AddPod(ctx, lab.PodSpec{Name: name, Node: i, Wiring: rts[i]}); err != nil {
 			t.Fatalf("CNI ADD %s: %v", name, err)
@@ -144,19 +150,24 @@ func TestRealCNI(t *testing.T) {
 		if len(res.IPs) != 2 {
 			t.Fatalf("CNI ADD %s: want an IPv4 and an IPv6 address, result %v", name, res.IPs)
 		}
-		p.Status.PodIPs = nil
+		status.PodIPs = nil
 		for f, c := range res.IPs {
 			ip, _ := netip.AddrFromSlice(c.Address.IP)
 			ip = ip.Unmap()
 			if want := []netip.Prefix{cniNodes[i].subnet, cniNodes[i].subnet6}[f]; !want.Contains(ip) {
 				t.Fatalf("CNI ADD %s: %s is outside %s's subnet %s", name, ip, cniNodes[i].name, want)
 			}
-			p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: ip.String()})
+			status.PodIPs = append(status.PodIPs, corev1.PodIP{IP: ip.String()})
 		}
-		p.Status.PodIP = p.Status.PodIPs[0].IP
-		p.Status.HostIP = l.NodeIPs(i)[0].String()
-		if err := createPodWithStatus(ctx, admin, p); err != nil {
-			t.Fatalf("pod %s: %v", name, err)
+		status.PodIP, status.HostIP, status.Phase = status.PodIPs[0].IP, l.NodeIPs(i)[0].String(), corev1.PodRunning
+		p.Status = status // the demo's objects now carry the plugins' addresses (the expectations use them)
+		cur, err := admin.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Status = status
+		if _, err := admin.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("pod %s status: %v", name, err)
 		}
 	}
 	t.Logf("%d pods wired by the plugins (CNI ADD) and written to the API server in %v", len(demo.Pods), time.Since(addStart).Round(time.Millisecond))
