@@ -301,8 +301,9 @@ func (l *Lab) ForgetConnections() error {
 }
 
 // Close stops every server and removes every namespace, link and route the
-// lab created, after Wiring.Unwire for each wired pod still held. It waits for the lab's goroutines to exit. Calling it again
-// does nothing and returns nil.
+// lab created, after Wiring.Unwire for each wired pod still held. It waits
+// for the lab's goroutines to exit. Calling it again does nothing and
+// returns nil.
 func (l *Lab) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
