@@ -136,7 +136,7 @@ func countChanges(a, b *ir.Snapshot) int {
 	n += diffByID(a.RuleLists, b.RuleLists, func(r ir.RuleList) string { return r.ID },
 		func(x, y ir.RuleList) int { return boolInt(!rulesEqual(x, y)) })
 	n += diffByID(a.Endpoints, b.Endpoints, func(e ir.Endpoint) string { return e.ID },
-		func(x, y ir.Endpoint) int { return boolInt(!endpointsEqual(x, y)) })
+		func(x, y ir.Endpoint) int { return boolInt(!x.Equal(&y)) })
 	return n
 }
 
@@ -188,13 +188,6 @@ func rulesEqual(x, y ir.RuleList) bool {
 				a.AllPeers == b.AllPeers && a.AllPorts == b.AllPorts &&
 				slices.Equal(a.Peers, b.Peers) && slices.Equal(a.Ports, b.Ports)
 		})
-}
-
-func endpointsEqual(x, y ir.Endpoint) bool {
-	tiers := func(a, b []ir.Tier) bool {
-		return slices.EqualFunc(a, b, func(s, t ir.Tier) bool { return s.Kind == t.Kind && slices.Equal(s.RuleLists, t.RuleLists) })
-	}
-	return slices.Equal(x.IPs, y.IPs) && tiers(x.Ingress, y.Ingress) && tiers(x.Egress, y.Egress)
 }
 
 // Dump renders the programmed state as sorted, stable text: one line per set

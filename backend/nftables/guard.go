@@ -1,0 +1,396 @@
+package nftables
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+// Source validation: a packet that arrives on an endpoint's interface
+// (ir.Endpoint.Interface) must carry one of the endpoint's addresses as its
+// source. The check lives in two places, with the same sets:
+//
+//	table inet palisade                          table bridge palisade
+//	chain source-guard (prerouting, -300)        chain source-guard (prerouting, -300)
+//	  iifname != @guard-ifaces accept              iifname != @guard-ifaces accept
+//	  iifname . ip saddr @guard-v4 accept          ether type arp accept
+//	  ip6 saddr fe80::/10 accept                   ether type ip iifname . ip saddr @guard-v4 accept
+//	  ip6 saddr :: accept                          ether type ip6 ip6 saddr fe80::/10 accept
+//	  iifname . ip6 saddr @guard-v6 accept         ether type ip6 ip6 saddr :: accept
+//	  counter drop                                 ether type ip6 iifname . ip6 saddr @guard-v6 accept
+//	                                               counter drop
+//
+// A routed veth's packets meet the inet chain with iifname the veth. A
+// bridge port's packets meet the bridge chain first, with iifname the port
+// (in the inet hooks, through br_netfilter, the input interface is the
+// bridge and the port is lost). Each interface is in both tables' sets, so
+// the backend need not know the topology: a routed veth never meets the
+// bridge hook and a bridged packet never carries a port name in the inet
+// one. Priority -300 (raw) runs before connection tracking (-200): a forged
+// packet is dropped before it creates an entry. The objects exist only while
+// some endpoint has an Interface.
+
+// Fixed names of the source validation objects (in both tables).
+const (
+	chainSourceGuard = "source-guard"
+	setGuardIfaces   = "guard-ifaces"
+	// guardPriority is NF_IP_PRI_RAW: before conntrack (-200).
+	guardPriority = -300
+)
+
+func guardSetName(fam ir.Family) string { return "guard-v" + famDigit(fam) }
+
+// ifAddr is an element of a guard set: an interface and an address it may
+// send from.
+type ifAddr struct {
+	name string
+	addr netip.Addr
+}
+
+// nft datatype of an interface name, and the size of its key.
+const (
+	typeIfname = 41
+	ifnameLen  = 16
+)
+
+// guardPairs are the elements an endpoint contributes: its interface with
+// each of its addresses.
+func guardPairs(ep *ir.Endpoint, into map[ifAddr]struct{}) {
+	if ep.Interface == "" {
+		return
+	}
+	for _, ip := range ep.IPs {
+		into[ifAddr{ep.Interface, ip.Unmap()}] = struct{}{}
+	}
+}
+
+// guardBefore collects the guard elements of the endpoints d replaces or
+// removes, as held before d.
+func (s *state) guardBefore(d *ir.Delta) (pairs map[ifAddr]struct{}, ifaces map[string]struct{}) {
+	pairs, ifaces = map[ifAddr]struct{}{}, map[string]struct{}{}
+	add := func(id string) {
+		if e := s.eps[id]; e != nil && e.ep.Interface != "" {
+			guardPairs(&e.ep, pairs)
+			ifaces[e.ep.Interface] = struct{}{}
+		}
+	}
+	for _, id := range d.RemovedEndpoints {
+		add(id)
+	}
+	for i := range d.Endpoints {
+		add(d.Endpoints[i].ID)
+	}
+	return pairs, ifaces
+}
+
+// guardAfter turns the guard elements of d's endpoints, against those
+// guardBefore found, into element changes, creating the guard objects on
+// first use and deleting them when no endpoint has an interface any more.
+func (s *state) guardAfter(d *ir.Delta, oldPairs map[ifAddr]struct{}, oldIfaces map[string]struct{}, t *tx) {
+	pairs, ifaces := map[ifAddr]struct{}{}, map[string]struct{}{}
+	for i := range d.Endpoints {
+		ep := &d.Endpoints[i]
+		guardPairs(ep, pairs)
+		if ep.Interface != "" {
+			ifaces[ep.Interface] = struct{}{}
+		}
+	}
+	for name := range oldIfaces {
+		if s.ifOwner[name] != "" {
+			delete(s.ifOwner, name)
+		}
+	}
+	for i := range d.Endpoints {
+		if ep := &d.Endpoints[i]; ep.Interface != "" {
+			s.ifOwner[ep.Interface] = ep.ID
+		}
+	}
+	if len(pairs)+len(ifaces) > 0 && s.bm == nil {
+		s.guardOn(t)
+	}
+	if s.bm == nil {
+		return
+	}
+	for _, m := range []*model{s.m, s.bm} {
+		tt := t
+		if m == s.bm {
+			tt = t.bridge()
+		}
+		for name := range oldIfaces {
+			if _, keep := ifaces[name]; !keep {
+				set := m.sets[setGuardIfaces]
+				delete(set.ifaces, name)
+				tt.delIface(set, name)
+			}
+		}
+		for p := range oldPairs {
+			if _, keep := pairs[p]; !keep {
+				set := m.sets[guardSetName(famOf(p.addr))]
+				delete(set.pairs, p)
+				tt.delPair(set, p)
+			}
+		}
+		for name := range ifaces {
+			if _, had := oldIfaces[name]; !had {
+				set := m.sets[setGuardIfaces]
+				set.ifaces[name] = struct{}{}
+				tt.addIface(set, name)
+			}
+		}
+		for p := range pairs {
+			if _, had := oldPairs[p]; !had {
+				set := m.sets[guardSetName(famOf(p.addr))]
+				set.pairs[p] = struct{}{}
+				tt.addPair(set, p)
+			}
+		}
+	}
+	if len(s.ifOwner) == 0 {
+		s.guardOff(t)
+	}
+}
+
+// guardOn creates the guard objects: sets and chain in our inet table, and
+// the bridge table with the same.
+func (s *state) guardOn(t *tx) {
+	s.bm = newModel()
+	bt := t.bridge()
+	bt.createTable()
+	for _, m := range []*model{s.m, s.bm} {
+		tt := t
+		if m == s.bm {
+			tt = bt
+		}
+		for _, set := range guardSets() {
+			m.sets[set.name] = set
+			tt.createSet(set)
+		}
+		c := guardChain(m == s.bm)
+		m.chains[c.name] = c
+		tt.createChain(c)
+		tt.writeRules(c, false, 0)
+	}
+}
+
+// guardOff deletes the guard objects (the elements are gone already).
+func (s *state) guardOff(t *tx) {
+	if c := s.m.chains[chainSourceGuard]; c != nil {
+		t.deleteChain(c.name, len(c.rules))
+		delete(s.m.chains, c.name)
+	}
+	for _, set := range guardSets() {
+		delete(s.m.sets, set.name)
+		t.deleteSet(set.name)
+	}
+	s.bm = nil
+	t.bridge().deleteTable()
+}
+
+func guardSets() []*setModel {
+	return []*setModel{
+		newSet(setGuardIfaces, ifaceKind, ir.IPv4, "source validation: endpoint interfaces"),
+		newSet(guardSetName(ir.IPv4), guardKind, ir.IPv4, "source validation: interface . IPv4 source it may use"),
+		newSet(guardSetName(ir.IPv6), guardKind, ir.IPv6, "source validation: interface . IPv6 source it may use"),
+	}
+}
+
+// guardChain is the source-guard base chain of the inet table, or with
+// bridge of the bridge table.
+func guardChain(bridge bool) *chainModel {
+	c := &chainModel{name: chainSourceGuard, base: &baseHook{hook: unix.NF_INET_PRE_ROUTING, prio: guardPriority},
+		comment: "palisade: source validation, an endpoint sends from its own addresses only"}
+	famOK := matchNFProto
+	if bridge {
+		famOK = matchEtherType
+		c.comment = "palisade: source validation of bridge ports, an endpoint sends from its own addresses only"
+	}
+	c.rules = []*ruleModel{
+		mustRule(join(matchIfaceSet(setGuardIfaces, true), accept()), "not an endpoint interface"),
+	}
+	if bridge {
+		c.rules = append(c.rules, mustRule(join(matchEtherArp(), accept()), "ARP"))
+	}
+	c.rules = append(c.rules,
+		mustRule(join(famOK(ir.IPv4), matchIfaceAddr(ir.IPv4, guardSetName(ir.IPv4)), accept()), "IPv4 source of the interface's endpoint"),
+		mustRule(join(famOK(ir.IPv6), matchIPv6LinkLocalSrc(), accept()), "IPv6 link-local source (neighbour discovery)"),
+		mustRule(join(famOK(ir.IPv6), matchIPv6UnspecifiedSrc(), accept()), "IPv6 unspecified source (duplicate address detection)"),
+		mustRule(join(famOK(ir.IPv6), matchIfaceAddr(ir.IPv6, guardSetName(ir.IPv6)), accept()), "IPv6 source of the interface's endpoint"),
+		mustRule(join(counter(), drop()), "source validation: forged source address"),
+	)
+	return c
+}
+
+// --- expressions ---
+
+// matchIfaceSet matches when the input interface is (with invert: is not)
+// in set.
+func matchIfaceSet(set string, invert bool) frag {
+	return memo(fmt.Sprintf("iifset %s %t", set, invert), func() frag {
+		op := " @"
+		if invert {
+			op = " != @"
+		}
+		return frag{
+			exprs: []expr.Any{
+				&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg1},
+				&expr.Lookup{SourceRegister: reg1, SetName: set, Invert: invert},
+			},
+			text: "iifname" + op + set,
+		}
+	})
+}
+
+// matchIfaceAddr matches when (input interface, source address) is in set.
+// The family must have been checked before.
+func matchIfaceAddr(fam ir.Family, set string) frag {
+	return memo("iifaddr "+famDigit(fam)+" "+set, func() frag {
+		return frag{
+			exprs: []expr.Any{
+				&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg1},
+				loadAddr(fam, srcAddr, concatReg(reg32_00+ifnameLen/4)),
+				&expr.Lookup{SourceRegister: reg1, SetName: set},
+			},
+			text: "iifname . " + fieldText(fam, srcAddr) + " @" + set,
+		}
+	})
+}
+
+// matchIPv6LinkLocalSrc matches a source in fe80::/10 (the family must have
+// been checked), as nft writes a prefix: the bytes it covers, masked.
+func matchIPv6LinkLocalSrc() frag {
+	return memo("ip6 saddr fe80::/10", func() frag {
+		return frag{
+			exprs: []expr.Any{
+				&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2},
+				&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0xfe, 0x80}},
+			},
+			text: "ip6 saddr fe80::/10",
+		}
+	})
+}
+
+// matchIPv6UnspecifiedSrc matches the source :: (the family must have been
+// checked).
+func matchIPv6UnspecifiedSrc() frag {
+	return memo("ip6 saddr ::", func() frag {
+		return frag{
+			exprs: []expr.Any{
+				loadAddr(ir.IPv6, srcAddr, reg1),
+				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: make([]byte, 16)},
+			},
+			text: "ip6 saddr ::",
+		}
+	})
+}
+
+// matchEtherType checks the frame's type in a bridge chain, as nft does
+// before an ip or ip6 header field there (and does not print).
+func matchEtherType(fam ir.Family) frag {
+	return memo("ether type "+famDigit(fam), func() frag {
+		typ, name := []byte{0x08, 0x00}, "ip"
+		if fam == ir.IPv6 {
+			typ, name = []byte{0x86, 0xdd}, "ip6"
+		}
+		return etherType(typ, name)
+	})
+}
+
+func matchEtherArp() frag {
+	return memo("ether type arp", func() frag { return etherType([]byte{0x08, 0x06}, "arp") })
+}
+
+func etherType(typ []byte, name string) frag {
+	return frag{
+		exprs: []expr.Any{
+			&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: typ},
+		},
+		text: "ether type " + name,
+	}
+}
+
+// --- elements ---
+
+func (ar *arena) ifname(name string) []byte {
+	k := ar.take(ifnameLen)
+	clear(k)
+	copy(k, name)
+	return k
+}
+
+func (ar *arena) pair(p ifAddr) []byte {
+	a := p.addr.AsSlice()
+	k := ar.take(ifnameLen + len(a))
+	clear(k[:ifnameLen])
+	copy(k, p.name)
+	copy(k[ifnameLen:], a)
+	return k
+}
+
+func (t *tx) addIface(s *setModel, name string) {
+	if t != nil {
+		o := t.ops(s)
+		o.addIf = append(o.addIf, name)
+	}
+}
+
+func (t *tx) delIface(s *setModel, name string) {
+	if t != nil {
+		o := t.ops(s)
+		o.delIf = append(o.delIf, name)
+	}
+}
+
+func (t *tx) addPair(s *setModel, p ifAddr) {
+	if t != nil {
+		o := t.ops(s)
+		o.addPr = append(o.addPr, p)
+	}
+}
+
+func (t *tx) delPair(s *setModel, p ifAddr) {
+	if t != nil {
+		o := t.ops(s)
+		o.delPr = append(o.delPr, p)
+	}
+}
+
+// fillGuardElements reads the elements of an ifaceKind or guardKind set.
+func fillGuardElements(s *setModel, elems []element) {
+	alen := int(addrLen(s.fam))
+	for _, e := range elems {
+		switch {
+		case e.end || e.data != nil || e.chain != "":
+			s.broken = true
+		case s.kind == ifaceKind && len(e.key) == ifnameLen:
+			s.ifaces[cstring(e.key)] = struct{}{}
+		case s.kind == guardKind && len(e.key) == ifnameLen+alen:
+			a, _ := netip.AddrFromSlice(e.key[ifnameLen:])
+			s.pairs[ifAddr{cstring(e.key[:ifnameLen]), a}] = struct{}{}
+		default:
+			s.broken = true
+		}
+	}
+}
+
+// diffBridge records in t (when not nil) what turns our bridge table as
+// found into want (nil: no table), and returns one line per difference.
+func diffBridge(have *kernelState, want *model, t *tx) []string {
+	switch {
+	case want == nil && have.exists:
+		t.bridge().deleteTable()
+		return []string{"bridge table unexpected"}
+	case want == nil:
+		return nil
+	}
+	notes := diffModels(have, want, t.bridge())
+	for i := range notes {
+		notes[i] = "bridge table: " + notes[i]
+	}
+	return notes
+}
