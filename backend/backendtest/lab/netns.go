@@ -128,3 +128,16 @@ func writeSysctls(sysctls []sysctl) error {
 	}
 	return nil
 }
+
+// bridgeSysctls turn br_netfilter on or off for the calling thread's
+// namespace: whether bridged IPv4 and IPv6 packets pass the IP hooks.
+func bridgeSysctls(on bool) []sysctl {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	return []sysctl{
+		{"net/bridge/bridge-nf-call-iptables", v},
+		{"net/bridge/bridge-nf-call-ip6tables", v},
+	}
+}
