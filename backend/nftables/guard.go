@@ -1,12 +1,17 @@
 package nftables
 
 import (
+	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
@@ -18,11 +23,17 @@ import (
 //	chain source-guard (prerouting, -300)        chain source-guard (prerouting, -300)
 //	  iifname != @guard-ifaces accept              iifname != @guard-ifaces accept
 //	  iifname . ip saddr @guard-v4 accept          ether type arp accept
-//	  ip6 saddr fe80::/10 accept                   ether type ip iifname . ip saddr @guard-v4 accept
-//	  ip6 saddr :: accept                          ether type ip6 ip6 saddr fe80::/10 accept
-//	  iifname . ip6 saddr @guard-v6 accept         ether type ip6 ip6 saddr :: accept
-//	  counter drop                                 ether type ip6 iifname . ip6 saddr @guard-v6 accept
+//	  ip6 saddr fe80::/10 accept                   iifname . ip saddr @guard-v4 accept
+//	  ip6 saddr :: accept                          ip6 saddr fe80::/10 accept
+//	  iifname . ip6 saddr @guard-v6 accept         ip6 saddr :: accept
+//	  counter drop                                 iifname . ip6 saddr @guard-v6 accept
 //	                                               counter drop
+//
+// (ip and ip6 matches carry the family check nft adds: meta nfproto in the
+// inet table, meta protocol in the bridge one.) In the bridge table a frame
+// from an endpoint's port that is neither ARP nor IPv4/IPv6 with a source
+// of the endpoint is dropped: a VLAN-tagged or other encapsulated frame
+// would otherwise carry a forged source past the check.
 //
 // A routed veth's packets meet the inet chain with iifname the veth. A
 // bridge port's packets meet the bridge chain first, with iifname the port
@@ -260,14 +271,16 @@ func matchIfaceAddr(fam ir.Family, set string) frag {
 }
 
 // matchIPv6LinkLocalSrc matches a source in fe80::/10 (the family must have
-// been checked), as nft writes a prefix: the bytes it covers, masked.
+// been checked), as nft writes a prefix: the whole address, masked.
 func matchIPv6LinkLocalSrc() frag {
 	return memo("ip6 saddr fe80::/10", func() frag {
+		mask, val := make([]byte, 16), make([]byte, 16)
+		mask[0], mask[1], val[0], val[1] = 0xff, 0xc0, 0xfe, 0x80
 		return frag{
 			exprs: []expr.Any{
-				&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2},
-				&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0xfe, 0x80}},
+				loadAddr(ir.IPv6, srcAddr, reg1),
+				&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 16, Mask: mask, Xor: make([]byte, 16)},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: val},
 			},
 			text: "ip6 saddr fe80::/10",
 		}
@@ -288,30 +301,37 @@ func matchIPv6UnspecifiedSrc() frag {
 	})
 }
 
-// matchEtherType checks the frame's type in a bridge chain, as nft does
-// before an ip or ip6 header field there (and does not print).
+// matchEtherType checks the packet's protocol in a bridge chain, as nft
+// does (meta protocol) before an ip or ip6 header field there (and does
+// not print).
 func matchEtherType(fam ir.Family) frag {
-	return memo("ether type "+famDigit(fam), func() frag {
+	return memo("meta protocol "+famDigit(fam), func() frag {
 		typ, name := []byte{0x08, 0x00}, "ip"
 		if fam == ir.IPv6 {
 			typ, name = []byte{0x86, 0xdd}, "ip6"
 		}
-		return etherType(typ, name)
+		return frag{
+			exprs: []expr.Any{
+				&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: reg1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: typ},
+			},
+			text: "meta protocol " + name,
+		}
 	})
 }
 
+// matchEtherArp matches ARP frames (a bridge chain), as nft writes `ether
+// type arp`.
 func matchEtherArp() frag {
-	return memo("ether type arp", func() frag { return etherType([]byte{0x08, 0x06}, "arp") })
-}
-
-func etherType(typ []byte, name string) frag {
-	return frag{
-		exprs: []expr.Any{
-			&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: typ},
-		},
-		text: "ether type " + name,
-	}
+	return memo("ether type arp", func() frag {
+		return frag{
+			exprs: []expr.Any{
+				&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0x08, 0x06}},
+			},
+			text: "ether type arp",
+		}
+	})
 }
 
 // --- elements ---
@@ -394,3 +414,103 @@ func diffBridge(have *kernelState, want *model, t *tx) []string {
 	}
 	return notes
 }
+
+// ForgedDrops returns the number of packets the source validation dropped
+// (a forged source on an endpoint's interface) since the guard chains were
+// created, summed over the inet and bridge tables. It is 0 while no
+// endpoint has an interface, and an error before the first Sync.
+func (b *Backend) ForgedDrops(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.st == nil:
+		return 0, fmt.Errorf("nftables: ForgedDrops before the first Sync: %w", backend.ErrNotSynced)
+	case b.st.bm == nil:
+		return 0, nil
+	}
+	cr, ok := b.c.(counterReader)
+	if !ok {
+		return 0, errors.New("nftables: ForgedDrops: the connection reads no counters")
+	}
+	var total uint64
+	for _, fam := range []byte{unix.NFPROTO_INET, unix.NFPROTO_BRIDGE} {
+		counts, err := cr.ruleCounters(fam, b.cfg.TableName, chainSourceGuard)
+		if err != nil {
+			return 0, err
+		}
+		if len(counts) > 0 {
+			total += counts[len(counts)-1] // the final counter drop
+		}
+	}
+	return total, nil
+}
+
+// counterReader reads the packet counters of a chain's rules, in order (0
+// for a rule without a counter).
+type counterReader interface {
+	ruleCounters(family byte, table, chain string) ([]uint64, error)
+}
+
+func (c *conn) ruleCounters(family byte, table, chain string) ([]uint64, error) {
+	var a attrBuf
+	a.putStr(unix.NFTA_RULE_TABLE, table)
+	a.putStr(unix.NFTA_RULE_CHAIN, chain)
+	msgs, err := c.execute(unix.NFT_MSG_GETRULE, netlink.Dump, family, a.b)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nftables: read counters of %s: %w", chain, err)
+	}
+	var out []uint64
+	for _, m := range msgs {
+		var packets uint64
+		var tbl, ch string
+		forAttrs(m.Data[4:], func(typ uint16, b []byte) {
+			switch typ {
+			case unix.NFTA_RULE_TABLE:
+				tbl = cstring(b)
+			case unix.NFTA_RULE_CHAIN:
+				ch = cstring(b)
+			case unix.NFTA_RULE_EXPRESSIONS:
+				forAttrs(b, func(_ uint16, b []byte) {
+					if e, err := decodeExpr(b); err == nil {
+						if cnt, ok := e.(*expr.Counter); ok {
+							packets = cnt.Packets
+						}
+					}
+				})
+			}
+		})
+		if tbl == table && ch == chain {
+			out = append(out, packets)
+		}
+	}
+	return out, nil
+}
+
+// setUserdata is a set's userdata: its comment and, for a set keyed by an
+// interface name alone, the key's byte order as nft records it (host
+// order, which for a string is its bytes as they are): without it nft
+// prints every name as "".
+func setUserdata(s *setModel) []byte {
+	var ud []byte
+	if s.kind == ifaceKind {
+		ud = append(ud, udataSetKeyByteorder, 4)
+		ud = binary.NativeEndian.AppendUint32(ud, byteorderHost)
+	}
+	if s.comment != "" {
+		ud = append(ud, comment(udataSetComment, s.comment)...)
+	}
+	return ud
+}
+
+// libnftnl's set userdata type for the key byte order, and nft's value for
+// host order.
+const (
+	udataSetKeyByteorder = 0
+	byteorderHost        = 1
+)

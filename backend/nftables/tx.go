@@ -366,8 +366,8 @@ func (t *tx) setMsg(s *setModel) netlink.Message {
 		a.putU32(unix.NFTA_SET_DATA_LEN, at.dataLen)
 	}
 	a.putU32(unix.NFTA_SET_ID, t.setCounter)
-	if s.comment != "" {
-		a.put(unix.NFTA_SET_USERDATA, comment(udataSetComment, s.comment))
+	if ud := setUserdata(s); len(ud) > 0 {
+		a.put(unix.NFTA_SET_USERDATA, ud)
 	}
 	return t.msg(unix.NFT_MSG_NEWSET, netlink.Create, a.b)
 }
