@@ -16,12 +16,14 @@ func (e *engine) refreshEndpoints() {
 		cur := e.endpoints[key]
 		if p == nil || !p.local {
 			if cur != nil {
+				e.releaseInterface(cur)
 				delete(e.endpoints, key)
 				e.changedEPs[key] = struct{}{}
 			}
 			continue
 		}
 		ep := e.computeEndpoint(p)
+		e.assignInterface(ep, cur)
 		if cur == nil || !cur.Equal(ep) {
 			e.endpoints[key] = ep
 			e.changedEPs[key] = struct{}{}
