@@ -21,9 +21,9 @@ import (
 //
 //	raw PREROUTING  -j PALISADE-GUARD                 (inserted first)
 //	PALISADE-GUARD
+//	  -m set --match-set pal-g4 src,src     -j RETURN   the endpoint's own source
 //	  -m physdev --physdev-is-in            -g PALISADE-GUARDBR  bridged: by port
 //	  -m set ! --match-set pal-gi4 src,src  -j RETURN   not an endpoint interface
-//	  -m set --match-set pal-g4 src,src     -j RETURN   the endpoint's own source
 //	  (IPv6) -s fe80::/10                   -j RETURN   neighbour discovery
 //	  (IPv6) -s ::/128                      -j RETURN   duplicate address detection
 //	                                        -j DROP     forged (counted)
@@ -38,7 +38,7 @@ import (
 //	                                         8000::/1) with each interface
 //
 // A routed veth is the packet's input interface: one set lookup for a
-// packet from a non-endpoint interface, two from an endpoint. A bridge port
+// packet from its endpoint's address, two from a non-endpoint interface. A bridge port
 // is not: br_netfilter records it (the physdev match reads it), but an
 // ipset lookup from iptables always keys hash:net,iface by the input
 // interface (the kernel's physdev lookup needs a flag the set match does
@@ -79,9 +79,9 @@ func (s *state) guardRules() [2][]string {
 	var out [2][]string
 	for f, fam := range families {
 		r := []string{
+			fmt.Sprintf("-m set --match-set %s src,src %s -j RETURN", s.n.guardSet(fam), comment("palisade: a source of the interface's endpoint")),
 			"-m physdev --physdev-is-in " + comment("palisade: bridged, checked by port") + " -g " + s.n.guardBrChain(),
 			fmt.Sprintf("-m set ! --match-set %s src,src %s -j RETURN", s.n.guardIfSet(fam), comment("palisade: not an endpoint interface")),
-			fmt.Sprintf("-m set --match-set %s src,src %s -j RETURN", s.n.guardSet(fam), comment("palisade: a source of the interface's endpoint")),
 		}
 		if fam == ir.IPv6 {
 			r = append(r,

@@ -21,13 +21,16 @@ import (
 //
 //	table inet palisade                          table bridge palisade
 //	chain source-guard (prerouting, -300)        chain source-guard (prerouting, -300)
+//	  iifname . ip saddr @guard-v4 accept          iifname . ip saddr @guard-v4 accept
+//	  iifname . ip6 saddr @guard-v6 accept         iifname . ip6 saddr @guard-v6 accept
 //	  iifname != @guard-ifaces accept              iifname != @guard-ifaces accept
-//	  iifname . ip saddr @guard-v4 accept          ether type arp accept
-//	  ip6 saddr fe80::/10 accept                   iifname . ip saddr @guard-v4 accept
+//	  ip6 saddr fe80::/10 accept                   ether type arp accept
 //	  ip6 saddr :: accept                          ip6 saddr fe80::/10 accept
-//	  iifname . ip6 saddr @guard-v6 accept         ip6 saddr :: accept
-//	  counter drop                                 iifname . ip6 saddr @guard-v6 accept
+//	  counter drop                                 ip6 saddr :: accept
 //	                                               counter drop
+//
+// A pod's own packet costs one lookup; one from elsewhere (the node's
+// uplink) two.
 //
 // (ip and ip6 matches carry the family check nft adds: meta nfproto in the
 // inet table, meta protocol in the bridge one.) In the bridge table a frame
@@ -219,17 +222,20 @@ func guardChain(bridge bool) *chainModel {
 		famOK = matchEtherType
 		c.comment = "palisade: source validation of bridge ports, an endpoint sends from its own addresses only"
 	}
+	// The pod's own source first: the common case is one lookup. Then
+	// what is not from an endpoint interface, then what neighbour
+	// discovery needs.
 	c.rules = []*ruleModel{
+		mustRule(join(famOK(ir.IPv4), matchIfaceAddr(ir.IPv4, guardSetName(ir.IPv4)), accept()), "IPv4 source of the interface's endpoint"),
+		mustRule(join(famOK(ir.IPv6), matchIfaceAddr(ir.IPv6, guardSetName(ir.IPv6)), accept()), "IPv6 source of the interface's endpoint"),
 		mustRule(join(matchIfaceSet(setGuardIfaces, true), accept()), "not an endpoint interface"),
 	}
 	if bridge {
 		c.rules = append(c.rules, mustRule(join(matchEtherArp(), accept()), "ARP"))
 	}
 	c.rules = append(c.rules,
-		mustRule(join(famOK(ir.IPv4), matchIfaceAddr(ir.IPv4, guardSetName(ir.IPv4)), accept()), "IPv4 source of the interface's endpoint"),
 		mustRule(join(famOK(ir.IPv6), matchIPv6LinkLocalSrc(), accept()), "IPv6 link-local source (neighbour discovery)"),
 		mustRule(join(famOK(ir.IPv6), matchIPv6UnspecifiedSrc(), accept()), "IPv6 unspecified source (duplicate address detection)"),
-		mustRule(join(famOK(ir.IPv6), matchIfaceAddr(ir.IPv6, guardSetName(ir.IPv6)), accept()), "IPv6 source of the interface's endpoint"),
 		mustRule(join(counter(), drop()), "source validation: forged source address"),
 	)
 	return c
