@@ -321,7 +321,14 @@ func (s *state) apply(d *ir.Delta) error {
 			return err
 		}
 	}
-	oldPairs, oldIfaces := s.guardBefore(d)
+	held := func(id string) *ir.Endpoint {
+		if e := s.eps[id]; e != nil {
+			return &e.ep
+		}
+		return nil
+	}
+	guard := ir.SourceChanges(held, d)
+	ir.TrackInterfaces(s.ifOwner, held, d)
 	// Removals first, so that an address a removed endpoint leaves can be
 	// taken by another one in the same delta.
 	for _, id := range d.RemovedEndpoints {
@@ -332,7 +339,7 @@ func (s *state) apply(d *ir.Delta) error {
 			return err
 		}
 	}
-	s.guardAfter(d, oldPairs, oldIfaces)
+	s.guardApply(&guard)
 	s.collect()
 	for _, id := range d.RemovedRuleLists {
 		s.deleteChain(s.n.listChain(id))

@@ -93,14 +93,8 @@ func (s *state) guardRules() [2][]string {
 	return out
 }
 
-// guardPair is an interface and an address its endpoint sends from.
-type guardPair struct {
-	iface string
-	addr  netip.Addr
-}
-
-func guardMembers(p guardPair) []string {
-	return []string{p.addr.String() + "," + p.iface}
+func guardMembers(p ir.SourcePair) []string {
+	return []string{p.Addr.String() + "," + p.Interface}
 }
 
 func guardIfMembers(fam ir.Family, iface string) []string {
@@ -115,56 +109,11 @@ func guardIfMembers(fam ir.Family, iface string) []string {
 	return out
 }
 
-func endpointPairs(ep *ir.Endpoint, into map[guardPair]struct{}) {
-	if ep.Interface == "" {
-		return
-	}
-	for _, ip := range ep.IPs {
-		into[guardPair{ep.Interface, ip.Unmap()}] = struct{}{}
-	}
-}
-
-// guardBefore collects the guard elements of the endpoints d replaces or
-// removes, as held before d.
-func (s *state) guardBefore(d *ir.Delta) (map[guardPair]struct{}, map[string]struct{}) {
-	pairs, ifaces := map[guardPair]struct{}{}, map[string]struct{}{}
-	add := func(id string) {
-		if e := s.eps[id]; e != nil && e.ep.Interface != "" {
-			endpointPairs(&e.ep, pairs)
-			ifaces[e.ep.Interface] = struct{}{}
-		}
-	}
-	for _, id := range d.RemovedEndpoints {
-		add(id)
-	}
-	for i := range d.Endpoints {
-		add(d.Endpoints[i].ID)
-	}
-	return pairs, ifaces
-}
-
-// guardAfter turns the guard elements of d's endpoints, against those
-// guardBefore found, into member changes, creating the guard chain, sets
-// and hook with the first interface and removing them with the last.
-func (s *state) guardAfter(d *ir.Delta, oldPairs map[guardPair]struct{}, oldIfaces map[string]struct{}) {
-	pairs, ifaces := map[guardPair]struct{}{}, map[string]struct{}{}
-	for i := range d.Endpoints {
-		ep := &d.Endpoints[i]
-		endpointPairs(ep, pairs)
-		if ep.Interface != "" {
-			ifaces[ep.Interface] = struct{}{}
-		}
-	}
-	for name := range oldIfaces {
-		delete(s.ifOwner, name)
-	}
-	for name := range ifaces {
-		for i := range d.Endpoints {
-			if d.Endpoints[i].Interface == name {
-				s.ifOwner[name] = d.Endpoints[i].ID
-			}
-		}
-	}
+// guardApply turns ch, the source validation change of a delta, into
+// member changes once the delta's endpoints are applied (s.ifOwner
+// updated), creating the guard chains, sets and hook with the first
+// interface and removing them with the last.
+func (s *state) guardApply(ch *ir.SourceChange) {
 	guarded := s.m.chains[rawPrefix+s.n.guardChain()] != nil
 	if len(s.ifOwner) > 0 && !guarded {
 		for _, fam := range families {
@@ -179,36 +128,34 @@ func (s *state) guardAfter(d *ir.Delta, oldPairs map[guardPair]struct{}, oldIfac
 	if !guarded {
 		return
 	}
-	for name := range oldIfaces {
-		if _, keep := ifaces[name]; !keep {
-			for _, fam := range families {
-				for _, m := range guardIfMembers(fam, name) {
-					s.delMember(s.n.guardIfSet(fam), m)
-				}
+	for _, name := range ch.RemovedInterfaces {
+		for _, fam := range families {
+			for _, m := range guardIfMembers(fam, name) {
+				s.delMember(s.n.guardIfSet(fam), m)
 			}
 		}
 	}
-	for p := range oldPairs {
-		if _, keep := pairs[p]; !keep {
-			for _, m := range guardMembers(p) {
-				s.delMember(s.n.guardSet(ir.FamilyOf(p.addr)), m)
-			}
+	for _, p := range ch.RemovedPairs {
+		for _, m := range guardMembers(p) {
+			s.delMember(s.n.guardSet(ir.FamilyOf(p.Addr)), m)
 		}
 	}
-	for name := range ifaces {
+	for _, name := range ch.AddedInterfaces {
 		for _, fam := range families {
 			for _, m := range guardIfMembers(fam, name) {
 				s.addMember(s.n.guardIfSet(fam), m)
 			}
 		}
 	}
-	for p := range pairs {
+	for _, p := range ch.AddedPairs {
 		for _, m := range guardMembers(p) {
-			s.addMember(s.n.guardSet(ir.FamilyOf(p.addr)), m)
+			s.addMember(s.n.guardSet(ir.FamilyOf(p.Addr)), m)
 		}
 	}
 	if len(s.ifOwner) > 0 {
-		s.setChain(rawPrefix+s.n.guardBrChain(), s.guardBrRules())
+		if !ch.Empty() {
+			s.setChain(rawPrefix+s.n.guardBrChain(), s.guardBrRules())
+		}
 	} else {
 		s.hook(false)
 		s.deleteChain(rawPrefix + s.n.guardChain())

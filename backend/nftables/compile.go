@@ -259,7 +259,14 @@ func (s *state) apply(d *ir.Delta, t *tx) error {
 			return err
 		}
 	}
-	oldPairs, oldIfaces := s.guardBefore(d)
+	held := func(id string) *ir.Endpoint {
+		if e := s.eps[id]; e != nil {
+			return &e.ep
+		}
+		return nil
+	}
+	guard := ir.SourceChanges(held, d)
+	ir.TrackInterfaces(s.ifOwner, held, d)
 	// Removals first, so that an address a removed endpoint leaves can be
 	// taken by another one in the same delta.
 	for _, id := range d.RemovedEndpoints {
@@ -270,7 +277,7 @@ func (s *state) apply(d *ir.Delta, t *tx) error {
 			return err
 		}
 	}
-	s.guardAfter(d, oldPairs, oldIfaces, t)
+	s.guardApply(&guard, t)
 	s.writePending(t)
 	s.collect(t)
 	for _, id := range d.RemovedRuleLists {

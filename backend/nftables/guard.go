@@ -60,10 +60,7 @@ func guardSetName(fam ir.Family) string { return "guard-v" + famDigit(fam) }
 
 // ifAddr is an element of a guard set: an interface and an address it may
 // send from.
-type ifAddr struct {
-	name string
-	addr netip.Addr
-}
+type ifAddr = ir.SourcePair
 
 // nft datatype of an interface name, and the size of its key.
 const (
@@ -71,59 +68,13 @@ const (
 	ifnameLen  = 16
 )
 
-// guardPairs are the elements an endpoint contributes: its interface with
-// each of its addresses.
-func guardPairs(ep *ir.Endpoint, into map[ifAddr]struct{}) {
-	if ep.Interface == "" {
-		return
-	}
-	for _, ip := range ep.IPs {
-		into[ifAddr{ep.Interface, ip.Unmap()}] = struct{}{}
-	}
-}
-
-// guardBefore collects the guard elements of the endpoints d replaces or
-// removes, as held before d.
-func (s *state) guardBefore(d *ir.Delta) (pairs map[ifAddr]struct{}, ifaces map[string]struct{}) {
-	pairs, ifaces = map[ifAddr]struct{}{}, map[string]struct{}{}
-	add := func(id string) {
-		if e := s.eps[id]; e != nil && e.ep.Interface != "" {
-			guardPairs(&e.ep, pairs)
-			ifaces[e.ep.Interface] = struct{}{}
-		}
-	}
-	for _, id := range d.RemovedEndpoints {
-		add(id)
-	}
-	for i := range d.Endpoints {
-		add(d.Endpoints[i].ID)
-	}
-	return pairs, ifaces
-}
-
-// guardAfter turns the guard elements of d's endpoints, against those
-// guardBefore found, into element changes, creating the guard objects on
-// first use and deleting them when no endpoint has an interface any more.
-func (s *state) guardAfter(d *ir.Delta, oldPairs map[ifAddr]struct{}, oldIfaces map[string]struct{}, t *tx) {
-	pairs, ifaces := map[ifAddr]struct{}{}, map[string]struct{}{}
-	for i := range d.Endpoints {
-		ep := &d.Endpoints[i]
-		guardPairs(ep, pairs)
-		if ep.Interface != "" {
-			ifaces[ep.Interface] = struct{}{}
-		}
-	}
-	for name := range oldIfaces {
-		if s.ifOwner[name] != "" {
-			delete(s.ifOwner, name)
-		}
-	}
-	for i := range d.Endpoints {
-		if ep := &d.Endpoints[i]; ep.Interface != "" {
-			s.ifOwner[ep.Interface] = ep.ID
-		}
-	}
-	if len(pairs)+len(ifaces) > 0 && s.bm == nil {
+// guardApply turns ch, the source validation change of a delta, into
+// element changes once the delta's endpoints are applied, creating the
+// guard objects on first use and deleting them when no endpoint has an
+// interface any more. owners is the state's interface → endpoint map,
+// already updated.
+func (s *state) guardApply(ch *ir.SourceChange, t *tx) {
+	if len(s.ifOwner) > 0 && s.bm == nil {
 		s.guardOn(t)
 	}
 	if s.bm == nil {
@@ -134,33 +85,24 @@ func (s *state) guardAfter(d *ir.Delta, oldPairs map[ifAddr]struct{}, oldIfaces 
 		if m == s.bm {
 			tt = t.bridge()
 		}
-		for name := range oldIfaces {
-			if _, keep := ifaces[name]; !keep {
-				set := m.sets[setGuardIfaces]
-				delete(set.ifaces, name)
-				tt.delIface(set, name)
-			}
+		ifaces := m.sets[setGuardIfaces]
+		for _, name := range ch.RemovedInterfaces {
+			delete(ifaces.ifaces, name)
+			tt.delIface(ifaces, name)
 		}
-		for p := range oldPairs {
-			if _, keep := pairs[p]; !keep {
-				set := m.sets[guardSetName(famOf(p.addr))]
-				delete(set.pairs, p)
-				tt.delPair(set, p)
-			}
+		for _, p := range ch.RemovedPairs {
+			set := m.sets[guardSetName(famOf(p.Addr))]
+			delete(set.pairs, p)
+			tt.delPair(set, p)
 		}
-		for name := range ifaces {
-			if _, had := oldIfaces[name]; !had {
-				set := m.sets[setGuardIfaces]
-				set.ifaces[name] = struct{}{}
-				tt.addIface(set, name)
-			}
+		for _, name := range ch.AddedInterfaces {
+			ifaces.ifaces[name] = struct{}{}
+			tt.addIface(ifaces, name)
 		}
-		for p := range pairs {
-			if _, had := oldPairs[p]; !had {
-				set := m.sets[guardSetName(famOf(p.addr))]
-				set.pairs[p] = struct{}{}
-				tt.addPair(set, p)
-			}
+		for _, p := range ch.AddedPairs {
+			set := m.sets[guardSetName(famOf(p.Addr))]
+			set.pairs[p] = struct{}{}
+			tt.addPair(set, p)
 		}
 	}
 	if len(s.ifOwner) == 0 {
@@ -350,10 +292,10 @@ func (ar *arena) ifname(name string) []byte {
 }
 
 func (ar *arena) pair(p ifAddr) []byte {
-	a := p.addr.AsSlice()
+	a := p.Addr.AsSlice()
 	k := ar.take(ifnameLen + len(a))
 	clear(k[:ifnameLen])
-	copy(k, p.name)
+	copy(k, p.Interface)
 	copy(k[ifnameLen:], a)
 	return k
 }
@@ -397,7 +339,7 @@ func fillGuardElements(s *setModel, elems []element) {
 			s.ifaces[cstring(e.key)] = struct{}{}
 		case s.kind == guardKind && len(e.key) == ifnameLen+alen:
 			a, _ := netip.AddrFromSlice(e.key[ifnameLen:])
-			s.pairs[ifAddr{cstring(e.key[:ifnameLen]), a}] = struct{}{}
+			s.pairs[ifAddr{Interface: cstring(e.key[:ifnameLen]), Addr: a}] = struct{}{}
 		default:
 			s.broken = true
 		}

@@ -132,6 +132,11 @@ func TestGuardKernel(t *testing.T) {
 	drift, err := b.Drift(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, drift, "what we read back is what we programmed")
+	rendered, err := RenderConfig(snap, Config{TableName: "palisade-render"})
+	require.NoError(t, err)
+	assert.Contains(t, rendered, "table bridge palisade-render {")
+	out, err = nftCmd(t, ns, rendered, "-c", "-f", "-")
+	require.NoError(t, err, "nft cannot load Render's text:\n%s", out)
 
 	// Drift: an element removed from the inet set, the bridge table gone.
 	ep := snap.Endpoints[0]
