@@ -9,8 +9,11 @@ import (
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
-// refreshEndpoints recomputes the endpoints of the dirty pods.
+// refreshEndpoints recomputes the endpoints of the dirty pods. Removals
+// come first, so that what they release (an interface) is free for the
+// others.
 func (e *engine) refreshEndpoints() {
+	var computed map[string]*ir.Endpoint
 	for key := range e.dirtyPods {
 		p := e.pods[key]
 		cur := e.endpoints[key]
@@ -22,9 +25,14 @@ func (e *engine) refreshEndpoints() {
 			}
 			continue
 		}
-		ep := e.computeEndpoint(p)
-		e.assignInterface(ep, cur)
-		if cur == nil || !cur.Equal(ep) {
+		if computed == nil {
+			computed = make(map[string]*ir.Endpoint, len(e.dirtyPods))
+		}
+		computed[key] = e.computeEndpoint(p)
+	}
+	e.assignInterfaces(computed)
+	for key, ep := range computed {
+		if cur := e.endpoints[key]; cur == nil || !cur.Equal(ep) {
 			e.endpoints[key] = ep
 			e.changedEPs[key] = struct{}{}
 		}

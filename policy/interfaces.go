@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/palisade-net/palisade/policy/ir"
@@ -9,21 +10,35 @@ import (
 
 // Interfaces for source validation (Config.Interface): each local
 // endpoint gets the name Config.Interface gives, when it is a legal name
-// no other endpoint holds. A name is held by the first endpoint that got
-// it until that endpoint lets it go (removed, or given another name), so
-// the IR never has two endpoints on one interface, which the backends
-// would refuse whole.
+// no other endpoint holds. A name is held by the endpoint that got it until
+// that endpoint lets it go (removed, or given another name); in one batch
+// the names let go are free first and the rest go in pod order. So the IR
+// never has two endpoints on one interface, which the backends would
+// refuse whole.
 
-// assignInterface sets ep.Interface from Config.Interface; cur is the
-// endpoint's previous version (nil for a new one).
-func (e *engine) assignInterface(ep, cur *ir.Endpoint) {
-	if e.cfg.Interface == nil {
+// assignInterfaces sets the Interface of the endpoints just computed
+// (by pod) from Config.Interface: first every name one of them stops
+// using is released, then the names are taken in pod order, so that two
+// pods swapping interfaces in one batch both get theirs.
+func (e *engine) assignInterfaces(eps map[string]*ir.Endpoint) {
+	if e.cfg.Interface == nil || len(eps) == 0 {
 		return
 	}
-	name := e.cfg.Interface(ep.ID, ep.IPs)
-	if cur != nil && cur.Interface != name {
-		e.releaseInterface(cur)
+	names := make(map[string]string, len(eps))
+	for key, ep := range eps {
+		names[key] = e.cfg.Interface(ep.ID, ep.IPs)
+		if cur := e.endpoints[key]; cur != nil && cur.Interface != names[key] {
+			e.releaseInterface(cur)
+		}
 	}
+	for _, key := range slices.Sorted(maps.Keys(eps)) {
+		e.assignInterface(eps[key], names[key])
+	}
+}
+
+// assignInterface gives ep the interface name, when it is legal and no
+// other endpoint holds it.
+func (e *engine) assignInterface(ep *ir.Endpoint, name string) {
 	delete(e.ifProblems, ep.ID)
 	if name == "" {
 		return

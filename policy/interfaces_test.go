@@ -75,6 +75,17 @@ func TestInterfaces(t *testing.T) {
 	assert.Equal(t, "", got["x/b"])
 	assert.Equal(t, []string{`pod x/b: interface "veth-a" is also pod x/a's: not checked`}, e.InterfaceProblems())
 
+	// b and c swap interfaces in one refresh: both get theirs.
+	tbl.set("x/b", "veth-c")
+	tbl.set("x/c", "veth-b")
+	e.RefreshInterfaces("x/b", "x/c")
+	got = interfacesOf(sync())
+	assert.Equal(t, "veth-c", got["x/b"])
+	assert.Equal(t, "veth-b", got["x/c"])
+	tbl.set("x/b", "veth-a")
+	e.RefreshInterfaces("x/b", "x/c")
+	sync()
+
 	// a goes: its interface is free for b at the next refresh.
 	e.DeletePod("x", "a")
 	e.RefreshInterfaces()
