@@ -172,6 +172,9 @@ func (l *lockedEngine) mutate() (unlock func()) {
 }
 
 func (l *lockedEngine) RefreshInterfaces(podIDs ...string) {
+	if l.e.cfg.Interface == nil {
+		return // nothing to ask: the state stays as named
+	}
 	defer l.mutate()()
 	l.e.refreshInterfaces(podIDs)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,6 +28,7 @@ func labCmd() *cobra.Command {
 	var timeout time.Duration
 	var held bool
 	var established string
+	var sourceValidation bool
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Decide flows with real packets through a real kernel (root)",
@@ -45,7 +47,11 @@ follow, as the node agent does). With --held, every flow allowed at the first
 step is also kept open as a connection (TCP, and UDP from a fixed source port;
 SCTP cannot be held) and, at every later step, sends data and waits for the
 echo: one extra line per held connection, "conn":"held", verdict allow when
-the echo came back.`,
+the echo came back.
+
+Each pod's lab interface is its endpoint's interface (--source-validation,
+default true): the node drops what a pod sends from an address that is not
+its own, as the node agent does with --source-validation.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if os.Geteuid() != 0 {
@@ -88,6 +94,9 @@ the echo came back.`,
 				var cfg policy.Config
 				if nodes > 1 {
 					cfg.IsLocal = place.IsLocal(i)
+				}
+				if sourceValidation {
+					cfg.Interface = labInterface(l)
 				}
 				var be backend.Backend
 				switch backendName {
@@ -132,5 +141,12 @@ the echo came back.`,
 	cmd.Flags().DurationVar(&timeout, "probe-timeout", 0, "how long a probe waits for an answer (default the lab's, 400ms)")
 	cmd.Flags().BoolVar(&held, "held", false, "keep the flows allowed at the first step open as connections and check them at every later step")
 	cmd.Flags().StringVar(&established, "established", string(conntrack.ModeFollow), "established connections a change denies: follow (cut them) or keep")
+	cmd.Flags().BoolVar(&sourceValidation, "source-validation", true, "each pod may only send from its own addresses on its lab interface (routed veth or bridge port); false leaves sources unchecked")
 	return cmd
+}
+
+// labInterface is policy.Config.Interface for a lab: a pod's node-side
+// interface, "" until the lab has created the pod.
+func labInterface(l *lab.Lab) func(string, []netip.Addr) string {
+	return func(podID string, _ []netip.Addr) string { return l.HostLink(podID) }
 }
