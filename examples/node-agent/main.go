@@ -69,6 +69,9 @@ type options struct {
 	established       string
 	apiProbePeriod    time.Duration
 	apiGate           bool
+	bridgeNetfilter   string
+	bridgeCheck       time.Duration
+
 	// sourceValidation is off, cni or route (srcguard.go).
 	sourceValidation string
 	cniCacheDir      string
@@ -100,6 +103,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.sourceValidation, "source-validation", sourceOff, "drop what a local pod sends from an address that is not its own, on its interface (routed veth or bridge port) found by: cni (the CNI result cache of --cni-cache-dir, any CNI run through libcni), route (the node's host route to each pod IP, routed CNIs), or off")
 	fs.StringVar(&o.cniCacheDir, "cni-cache-dir", defaultCNICacheDir, "the container runtime's CNI result cache, for --source-validation=cni")
 	fs.BoolVar(&o.apiGate, "api-gate", true, "while the API server is unreachable, hold the watches' retries until it answers again (then resume within about 2 s, with jitter); false leaves them to client-go's back-off (up to a minute after a long outage)")
+	fs.StringVar(&o.bridgeNetfilter, "bridge-netfilter", bridgeCheck, "pods on a Linux bridge (flannel, Canal, the CNI bridge plugin) are filtered only while br_netfilter is on: check (not ready, log, Event and palisade_bridge_netfilter_ok=0 while it is off on a bridge with ports) or enable (also turn it on, for every packet filter of the namespace)")
+	fs.DurationVar(&o.bridgeCheck, "bridge-check-period", bridgeCheckPeriod, "how often the bridge check runs (also at start)")
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -148,6 +153,14 @@ func (o *options) validate() error {
 	case sourceOff, sourceCNI, sourceRoute:
 	default:
 		errs = append(errs, fmt.Errorf("--source-validation %q: must be off, cni or route", o.sourceValidation))
+	}
+	switch o.bridgeNetfilter {
+	case bridgeCheck, bridgeEnable:
+	default:
+		errs = append(errs, fmt.Errorf("--bridge-netfilter %q: must be check or enable", o.bridgeNetfilter))
+	}
+	if o.bridgeCheck <= 0 {
+		errs = append(errs, fmt.Errorf("--bridge-check-period %v: must be positive", o.bridgeCheck))
 	}
 	if _, err := conntrack.ParseMode(o.established); err != nil {
 		errs = append(errs, fmt.Errorf("--established: %w", err))
@@ -231,6 +244,13 @@ func run(ctx context.Context, o *options) error {
 	go probeAPI(ctx, readyzProbe(probeClient), o.apiProbePeriod, apiDownProbePeriod, min(o.apiProbePeriod, apiProbeTimeout),
 		&apiReachability{log: log.WithName("api"), reachable: reachable, logEvery: apiLogEvery,
 			gate: gate, jitter: apiReturnJitter})
+	bridge, closeBridge, err := newBridgeWatch(o, reg, recorder, log.WithName("bridge"))
+	if err != nil {
+		return err
+	}
+	defer closeBridge()
+	bridge.observe(time.Now())
+	go bridge.run(ctx, o.bridgeCheck)
 	if !o.clusterPolicies {
 		dyn = nil
 	}
@@ -278,7 +298,13 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 
-	servers, err := startServers(ctx, o, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), ctrl.Ready)
+	ready := func() error {
+		if !ctrl.Ready() {
+			return errNotSynced
+		}
+		return bridge.err()
+	}
+	servers, err := startServers(ctx, o, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), ready)
 	if err != nil {
 		return err
 	}
@@ -293,8 +319,9 @@ func run(ctx context.Context, o *options) error {
 	if ifaces != nil {
 		go watchInterfaces(ctx, ifaces, engine, ctrl.Refresh, sourceRescan, log.WithName("source-validation"))
 	}
-	log.Info("Starting", "sourceValidation", o.sourceValidation, "node", o.nodeName, "backend", o.backend, "table", o.tableName,
-		"netns", o.netns, "failMode", o.failMode, "established", o.established, "apiServer", host, "apiGate", o.apiGate)
+	log.Info("Starting", "node", o.nodeName, "backend", o.backend, "table", o.tableName,
+		"netns", o.netns, "failMode", o.failMode, "established", o.established, "apiServer", host, "apiGate", o.apiGate, "bridgeNetfilter", o.bridgeNetfilter,
+		"sourceValidation", o.sourceValidation)
 	if err := ctrl.Run(ctx); err != nil {
 		return err
 	}
@@ -424,7 +451,7 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 
 // startServers starts the metrics and health servers (one server when
 // they share an address).
-func startServers(ctx context.Context, o *options, metrics http.Handler, ready func() bool) ([]*http.Server, error) {
+func startServers(ctx context.Context, o *options, metrics http.Handler, ready func() error) ([]*http.Server, error) {
 	muxes := map[string]*http.ServeMux{}
 	mux := func(addr string) *http.ServeMux {
 		if muxes[addr] == nil {
@@ -456,10 +483,15 @@ func startServers(ctx context.Context, o *options, metrics http.Handler, ready f
 	return servers, nil
 }
 
-func readyHandler(ready func() bool) http.HandlerFunc {
+// errNotSynced is the readiness error before the first full Sync.
+var errNotSynced = errors.New("waiting for the first full sync")
+
+// readyHandler answers 200 while ready returns nil, else 503 with the
+// reason.
+func readyHandler(ready func() error) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
-			http.Error(w, "not ready: waiting for the first full sync", http.StatusServiceUnavailable)
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = io.WriteString(w, "ok\n")
