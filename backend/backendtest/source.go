@@ -19,10 +19,8 @@ type ForgedDrops func(ctx context.Context, b backend.Backend) (uint64, error)
 // (ir.Endpoint.Interface) with real traffic, in a lab of two nodes with
 // routed veths and again with a bridge, IPv4 and IPv6. On node 0, pod a's
 // egress allows UDP to pod b only; pod d (node 0) and pod c (node 1) accept
-// UDP from b only; b and e are unrestricted. (IPv6 between pods of one
-// bridge is checked between unrestricted pods: neighbour discovery to and
-// from isolated ones is the forward chains' business, not this check's.)
-// Then, with every endpoint's interface given:
+// UDP from b only; b and e are unrestricted. Then, with every endpoint's
+// interface given:
 //
 //   - a forging b's address reaches neither d (same node) nor c (other
 //     node), and an external address forged towards b (unrestricted) does
@@ -130,7 +128,8 @@ func runSourceValidation(t *testing.T, newBackend Factory, drops ForgedDrops, to
 	}
 	own := []forgery{
 		{"x/a", "10.244.0.10", "10.244.0.11", 7004, "a's own address to b (a's egress allows b)"},
-		{"x/e", "fd00::13", "fd00::11", 7004, "e's own address to b, IPv6"},
+		{"x/a", "fd00::10", "fd00::11", 7004, "a's own address to b, IPv6 (a's egress is isolated)"},
+		{"x/e", "fd00::13", "fd00::11", 7008, "e's own address to b, IPv6"},
 		{"x/b", "10.244.0.11", "10.244.0.12", 7005, "b's own address to d (d admits b)"},
 		{"x/b", "fd00::11", "fd00::12", 7005, "the same, IPv6 (4)"},
 		{"x/b", "10.244.0.11", "10.244.1.10", 7006, "b's own address to c on the other node"},
