@@ -360,7 +360,12 @@ func (b *Backend) readWith(ctx context.Context, readSets func(context.Context) (
 				errs[f] = fmt.Errorf("iptables: reading the %s filter table: %w", familyName(families[f]), err)
 				return
 			}
-			k.chains[f], k.hooks[f], k.ahead[f], errs[f] = parseSave(b.n, out)
+			raw, err := b.run.Run(ctx, b.bins.save[f], []string{"-t", "raw"}, nil)
+			if err != nil {
+				errs[f] = fmt.Errorf("iptables: reading the %s raw table: %w", familyName(families[f]), err)
+				return
+			}
+			k.chains[f], k.hooks[f], k.ahead[f], errs[f] = parseSave(b.n, append(out, raw...))
 		}()
 	}
 	k.sets, errs[2] = readSets(ctx)

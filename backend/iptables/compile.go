@@ -61,7 +61,10 @@ type state struct {
 	owners   map[ownerKey]string // (direction, address) → endpoint ID
 	// addrOwner maps every endpoint address to its endpoint's ID.
 	addrOwner map[netip.Addr]string
-	chainKey  map[string]string // hashed name → what it was derived from
+	// ifOwner maps every endpoint interface to its endpoint's ID (source
+	// validation, guard.go).
+	ifOwner  map[string]string
+	chainKey map[string]string // hashed name → what it was derived from
 	// dispatchDirty: a direction's dispatch chain must be rendered again
 	// (profiles came or went during this apply).
 	dispatchDirty [2]bool
@@ -100,6 +103,7 @@ type profile struct {
 // set elements to add or delete, sets to create or destroy.
 type ops struct {
 	chains  map[string]struct{}
+	hooks   []hookOp
 	create  []string
 	adds    []string
 	dels    []string
@@ -123,6 +127,7 @@ func newState(n *names) *state {
 		tiers:     map[string]int{},
 		owners:    map[ownerKey]string{},
 		addrOwner: map[netip.Addr]string{},
+		ifOwner:   map[string]string{},
 		chainKey:  map[string]string{},
 		gc:        map[string]struct{}{},
 		ops:       newOps(),
@@ -173,12 +178,17 @@ func (s *state) fixedChains() []chainRules {
 	}
 }
 
-// hookRules are the rules in the built-in chains that enter ours.
-func (n *names) hookRules() map[string]string {
-	return map[string]string{
+// hookRules are the rules in the built-in chains that enter ours, for a
+// model m: the raw table's PREROUTING enters the guard chain when m has it.
+func (n *names) hookRules(m *model) map[string]string {
+	hooks := map[string]string{
 		"FORWARD": comment("palisade: network policy of local endpoints") + " -j " + n.fwd(),
 		"INPUT":   comment("palisade: egress policy of local endpoints to this node") + " -j " + n.input(),
 	}
+	if m.chains[rawPrefix+n.guardChain()] != nil {
+		hooks[rawPrefix+"PREROUTING"] = n.guardHook()
+	}
+	return hooks
 }
 
 func (s *state) setChain(name string, rules [2][]string) {
@@ -267,6 +277,11 @@ func (h held) Owner(a netip.Addr) (string, bool) {
 	return id, ok
 }
 
+func (h held) InterfaceOwner(name string) (string, bool) {
+	id, ok := h.s.ifOwner[name]
+	return id, ok
+}
+
 func (h held) Endpoints() iter.Seq[*ir.Endpoint] {
 	return func(yield func(*ir.Endpoint) bool) {
 		for _, e := range h.s.eps {
@@ -312,6 +327,14 @@ func (s *state) apply(d *ir.Delta) error {
 			return err
 		}
 	}
+	held := func(id string) *ir.Endpoint {
+		if e := s.eps[id]; e != nil {
+			return &e.ep
+		}
+		return nil
+	}
+	guard := ir.SourceChanges(held, d)
+	ir.TrackInterfaces(s.ifOwner, held, d)
 	// Removals first, so that an address a removed endpoint leaves can be
 	// taken by another one in the same delta.
 	for _, id := range d.RemovedEndpoints {
@@ -322,6 +345,7 @@ func (s *state) apply(d *ir.Delta) error {
 			return err
 		}
 	}
+	s.guardApply(&guard)
 	s.collect()
 	for _, id := range d.RemovedRuleLists {
 		s.deleteChain(s.n.listChain(id))

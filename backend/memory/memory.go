@@ -14,6 +14,13 @@
 // backend it knows its state from the start: a new Backend, and one after
 // Cleanup, holds the empty snapshot of generation 0, to which a delta with
 // Base 0 applies without a Sync.
+//
+// Source validation (ir.Endpoint.Interface) is held, validated and dumped,
+// but never changes a verdict: a Flow names its source by address, and a
+// flow from a pod's address is that pod's, which is what the kernel
+// backends make true by dropping, on the pod's interface, every packet
+// with another source. A forged packet is not a flow this model admits; it
+// is tested on real kernels (backendtest.RunSourceValidation).
 package memory
 
 import (
@@ -136,7 +143,7 @@ func countChanges(a, b *ir.Snapshot) int {
 	n += diffByID(a.RuleLists, b.RuleLists, func(r ir.RuleList) string { return r.ID },
 		func(x, y ir.RuleList) int { return boolInt(!rulesEqual(x, y)) })
 	n += diffByID(a.Endpoints, b.Endpoints, func(e ir.Endpoint) string { return e.ID },
-		func(x, y ir.Endpoint) int { return boolInt(!endpointsEqual(x, y)) })
+		func(x, y ir.Endpoint) int { return boolInt(!x.Equal(&y)) })
 	return n
 }
 
@@ -190,13 +197,6 @@ func rulesEqual(x, y ir.RuleList) bool {
 		})
 }
 
-func endpointsEqual(x, y ir.Endpoint) bool {
-	tiers := func(a, b []ir.Tier) bool {
-		return slices.EqualFunc(a, b, func(s, t ir.Tier) bool { return s.Kind == t.Kind && slices.Equal(s.RuleLists, t.RuleLists) })
-	}
-	return slices.Equal(x.IPs, y.IPs) && tiers(x.Ingress, y.Ingress) && tiers(x.Egress, y.Egress)
-}
-
 // Dump renders the programmed state as sorted, stable text: one line per set
 // member, rule and endpoint tier.
 func (b *Backend) Dump() string {
@@ -225,6 +225,9 @@ func (b *Backend) Dump() string {
 	}
 	for _, ep := range s.Endpoints {
 		fmt.Fprintf(&w, "endpoint %s %v\n", ep.ID, ep.IPs)
+		if ep.Interface != "" {
+			fmt.Fprintf(&w, "endpoint %s interface %s\n", ep.ID, ep.Interface)
+		}
 		for _, dir := range []ir.Direction{ir.Ingress, ir.Egress} {
 			for _, t := range ep.Tiers(dir) {
 				fmt.Fprintf(&w, "  %s %s %s\n", dir, t.Kind, strings.Join(t.RuleLists, " "))

@@ -64,7 +64,9 @@ type kernelConn interface {
 	generation() (uint32, error)
 	// tableExists reports whether the table is there, without reading it.
 	tableExists(table string) (bool, error)
-	read(table string) (*kernelState, error)
+	// read dumps our table of family (unix.NFPROTO_INET or
+	// unix.NFPROTO_BRIDGE).
+	read(family byte, table string) (*kernelState, error)
 	commit(msgs []netlink.Message, gen uint32, checkGen bool) (uint32, error)
 	close() error
 }
@@ -149,7 +151,11 @@ func (b *Backend) sync(snap *ir.Snapshot) (backend.SyncReport, error) {
 		}
 	}
 
-	have, err := b.c.read(b.cfg.TableName)
+	have, err := b.c.read(unix.NFPROTO_INET, b.cfg.TableName)
+	if err != nil {
+		return backend.SyncReport{}, err
+	}
+	haveBr, err := b.c.read(unix.NFPROTO_BRIDGE, b.cfg.TableName)
 	if err != nil {
 		return backend.SyncReport{}, err
 	}
@@ -159,10 +165,11 @@ func (b *Backend) sync(snap *ir.Snapshot) (backend.SyncReport, error) {
 	}
 	var repairs []string
 	if b.st != nil && !b.dirty {
-		repairs = diffModels(have, b.st.m, nil)
+		repairs = append(diffModels(have, b.st.m, nil), diffBridge(haveBr, b.st.bm, nil)...)
 	}
 	t := newTx(b.cfg.TableName)
 	diffModels(have, fresh.m, t)
+	diffBridge(haveBr, fresh.bm, t)
 	n, err := b.commit(t, g0, true)
 	if err != nil {
 		return backend.SyncReport{}, err
@@ -226,23 +233,25 @@ func (b *Backend) Apply(ctx context.Context, d *ir.Delta) error {
 	return nil
 }
 
-// Cleanup deletes our table and everything in it. It succeeds when the
-// table does not exist.
+// Cleanup deletes our tables (inet, and bridge when source validation made
+// it) and everything in them. It succeeds when they do not exist.
 func (b *Backend) Cleanup(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	t := newTx(b.cfg.TableName)
-	var a attrBuf
-	a.putStr(unix.NFTA_TABLE_NAME, b.cfg.TableName)
-	_, err := b.c.commit([]netlink.Message{t.msg(unix.NFT_MSG_DELTABLE, 0, a.b)}, 0, false)
 	b.st, b.dirty, b.kgenKnown = nil, false, false
-	if err != nil && !errors.Is(err, unix.ENOENT) {
-		return err
+	var errs []error
+	for _, t := range []*tx{newTx(b.cfg.TableName), newTx(b.cfg.TableName).bridge()} {
+		// One batch per table: deleting a table that is not there fails
+		// the batch it is in.
+		t.deleteTable()
+		if _, err := b.c.commit(t.messages(), 0, false); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, err)
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // deltaTo computes the IR change from the state to snap. ok is false when
@@ -326,7 +335,7 @@ func (s *state) deltaTo(snap *ir.Snapshot) (*ir.Delta, bool) {
 		if have != nil {
 			found++
 		}
-		if have == nil || !endpointEqual(&have.ep, ep) {
+		if have == nil || !have.ep.Equal(ep) {
 			d.Endpoints = append(d.Endpoints, *ep)
 		}
 	}
@@ -393,14 +402,6 @@ func ruleListEqual(a, b *ir.RuleList) bool {
 	return true
 }
 
-func endpointEqual(a, b *ir.Endpoint) bool {
-	return a.ID == b.ID && slices.Equal(a.IPs, b.IPs) && tiersEqual(a.Ingress, b.Ingress) && tiersEqual(a.Egress, b.Egress)
-}
-
-func tiersEqual(a, b []ir.Tier) bool {
-	return slices.EqualFunc(a, b, func(x, y ir.Tier) bool { return x.Kind == y.Kind && slices.Equal(x.RuleLists, y.RuleLists) })
-}
-
 var _ backend.Verifier = (*Backend)(nil)
 
 // Installed reports whether our table exists in the namespace.
@@ -427,11 +428,15 @@ func (b *Backend) Drift(ctx context.Context) ([]string, error) {
 	case b.dirty:
 		return nil, fmt.Errorf("nftables: Drift: %w", backend.ErrDirty)
 	}
-	have, err := b.c.read(b.cfg.TableName)
+	have, err := b.c.read(unix.NFPROTO_INET, b.cfg.TableName)
 	if err != nil {
 		return nil, err
 	}
-	return diffModels(have, b.st.m, nil), nil
+	haveBr, err := b.c.read(unix.NFPROTO_BRIDGE, b.cfg.TableName)
+	if err != nil {
+		return nil, err
+	}
+	return append(diffModels(have, b.st.m, nil), diffBridge(haveBr, b.st.bm, nil)...), nil
 }
 
 var _ backend.DriftWatcher = (*Backend)(nil)

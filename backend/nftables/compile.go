@@ -30,13 +30,17 @@ type state struct {
 	lists map[string]*ir.RuleList
 	eps   map[string]*epIR
 
-	profiles    map[string]*sharedChain        // chain name → profile chain
-	tiers       map[string]*sharedChain        // chain name → tier chain
-	listTiers   map[string]map[string]struct{} // rule list ID → tier chains using it
-	owners      map[vmapKey]string             // map entry → endpoint ID
-	addrOwner   map[netip.Addr]string          // endpoint address → endpoint ID
-	chainKey    map[string]string              // hashed chain name → what it was derived from
-	hashMemo    map[string]uint64              // derivation key → hash
+	profiles  map[string]*sharedChain        // chain name → profile chain
+	tiers     map[string]*sharedChain        // chain name → tier chain
+	listTiers map[string]map[string]struct{} // rule list ID → tier chains using it
+	owners    map[vmapKey]string             // map entry → endpoint ID
+	addrOwner map[netip.Addr]string          // endpoint address → endpoint ID
+	ifOwner   map[string]string              // endpoint interface → endpoint ID
+	// bm is our bridge table (source validation of bridge ports), nil
+	// while no endpoint has an interface (see guard.go).
+	bm          *model
+	chainKey    map[string]string // hashed chain name → what it was derived from
+	hashMemo    map[string]uint64 // derivation key → hash
 	profileMemo map[string]*profileNames
 
 	// Scratch of one apply.
@@ -98,6 +102,7 @@ func newState(prio int32) *state {
 		listTiers:   map[string]map[string]struct{}{},
 		owners:      map[vmapKey]string{},
 		addrOwner:   map[netip.Addr]string{},
+		ifOwner:     map[string]string{},
 		chainKey:    map[string]string{},
 		hashMemo:    map[string]uint64{},
 		profileMemo: map[string]*profileNames{},
@@ -208,6 +213,11 @@ func (h held) Owner(a netip.Addr) (string, bool) {
 	return id, ok
 }
 
+func (h held) InterfaceOwner(name string) (string, bool) {
+	id, ok := h.s.ifOwner[name]
+	return id, ok
+}
+
 func (h held) Endpoints() iter.Seq[*ir.Endpoint] {
 	return func(yield func(*ir.Endpoint) bool) {
 		for _, e := range h.s.eps {
@@ -256,6 +266,14 @@ func (s *state) apply(d *ir.Delta, t *tx) error {
 			return err
 		}
 	}
+	held := func(id string) *ir.Endpoint {
+		if e := s.eps[id]; e != nil {
+			return &e.ep
+		}
+		return nil
+	}
+	guard := ir.SourceChanges(held, d)
+	ir.TrackInterfaces(s.ifOwner, held, d)
 	// Removals first, so that an address a removed endpoint leaves can be
 	// taken by another one in the same delta.
 	for _, id := range d.RemovedEndpoints {
@@ -266,6 +284,7 @@ func (s *state) apply(d *ir.Delta, t *tx) error {
 			return err
 		}
 	}
+	s.guardApply(&guard, t)
 	s.writePending(t)
 	s.collect(t)
 	for _, id := range d.RemovedRuleLists {

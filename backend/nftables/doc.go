@@ -27,6 +27,12 @@
 //	                      ipBlocks in interval sets of prefixes
 //	sets n4-<id>/n6-<id>  named ports, (address . port) per protocol
 //
+//	hook prerouting, priority -300 (raw, before conntrack)    table bridge palisade, hook prerouting
+//	chain source-guard                                         chain source-guard
+//	  source validation: an endpoint's interface (IR Endpoint.Interface) may send from the
+//	  endpoint's addresses only; sets guard-ifaces, guard-v4, guard-v6 (interface . address).
+//	  Present only while some endpoint has an interface; guard.go has the rules and why.
+//
 // Node → pod traffic (output) is not filtered. Traffic that is not from or
 // to a local endpoint address finds no map entry and is not touched.
 //
@@ -117,8 +123,11 @@
 //
 // # Guarantees
 //
-//   - Each Sync, Apply and Cleanup is one netlink batch, applied atomically by
-//     the kernel; nothing outside our table is read-modified or deleted.
+//   - Each Sync and Apply is one netlink batch, applied atomically by the
+//     kernel, covering our inet table and, for source validation of bridge
+//     ports, our bridge table of the same name; nothing outside our tables
+//     is read-modified or deleted. Sync, Drift and Cleanup treat the bridge
+//     table like the inet one (read back, repaired, removed).
 //   - Sync creates, changes and deletes only what differs. It never deletes
 //     the table, nor a base chain whose hook and priority are right (a
 //     restart reconciles in place, without a moment of open traffic). It

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/palisade-net/palisade/backend/backendtest"
 	"github.com/palisade-net/palisade/policy/ir"
@@ -66,7 +67,7 @@ func reopen(tb testing.TB, ns netns.NsHandle) *Backend {
 // kernelModel reads the table back.
 func kernelModel(tb testing.TB, b *Backend) *kernelState {
 	tb.Helper()
-	ks, err := b.c.read(b.cfg.TableName)
+	ks, err := b.c.read(unix.NFPROTO_INET, b.cfg.TableName)
 	require.NoError(tb, err)
 	return ks
 }

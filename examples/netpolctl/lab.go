@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,6 +28,7 @@ func labCmd() *cobra.Command {
 	var timeout time.Duration
 	var held bool
 	var established string
+	var sourceValidation bool
 	var topology string
 	cmd := &cobra.Command{
 		Use:   "lab",
@@ -53,7 +55,12 @@ Calico does; --topology bridge puts each node's pods on one Linux bridge,
 cni0, as flannel, Canal and the CNI bridge plugin do: traffic between two pods
 of a node is bridged and reaches the filter through br_netfilter (on in the
 lab), traffic between nodes is routed host-gw style. The same inputs work on
-both.`,
+both.
+
+Each pod's lab interface (routed veth or bridge port) is its endpoint's
+interface (--source-validation, default true): the node drops what a pod
+sends from an address that is not its own, as the node agent does with
+--source-validation.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if os.Geteuid() != 0 {
@@ -101,6 +108,9 @@ both.`,
 				if nodes > 1 {
 					cfg.IsLocal = place.IsLocal(i)
 				}
+				if sourceValidation {
+					cfg.Interface = labInterface(l)
+				}
 				var be backend.Backend
 				switch backendName {
 				case "nftables":
@@ -145,5 +155,12 @@ both.`,
 	cmd.Flags().BoolVar(&held, "held", false, "keep the flows allowed at the first step open as connections and check them at every later step")
 	cmd.Flags().StringVar(&topology, "topology", string(lab.Routed), "how pods are wired to their node: routed (a veth each) or bridge (one Linux bridge per node)")
 	cmd.Flags().StringVar(&established, "established", string(conntrack.ModeFollow), "established connections a change denies: follow (cut them) or keep")
+	cmd.Flags().BoolVar(&sourceValidation, "source-validation", true, "each pod may only send from its own addresses on its lab interface (routed veth or bridge port); false leaves sources unchecked")
 	return cmd
+}
+
+// labInterface is policy.Config.Interface for a lab: a pod's node-side
+// interface, "" until the lab has created the pod.
+func labInterface(l *lab.Lab) func(string, []netip.Addr) string {
+	return func(podID string, _ []netip.Addr) string { return l.HostLink(podID) }
 }

@@ -2,6 +2,7 @@ package ir
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 )
 
@@ -235,10 +236,31 @@ type Endpoint struct {
 	ID string
 	// IPs are the pod's addresses, sorted (IPv4 first).
 	IPs []netip.Addr
+	// Interface is the name of the pod's interface on the node (the
+	// node-side end of its veth, a routed veth or a bridge port), or empty.
+	// When set, the pod may only send from IPs (source validation): a
+	// packet arriving on Interface with any other source is dropped and
+	// counted, except the IPv6 sources neighbour discovery needs (fe80::/10
+	// and ::). When empty, the endpoint's sources are not checked: an
+	// embedder (a CNI) must supply the name to get the check. A legal
+	// Linux interface name (1 to 15 bytes, no '/', ':', space or control
+	// character, not "." or ".."); no two endpoints share one.
+	Interface string
 	// Ingress and Egress are the tiers that apply, in order. An empty list
 	// means the direction is not restricted: every connection is allowed.
 	Ingress []Tier
 	Egress  []Tier
+}
+
+// Equal reports whether e and o are the same endpoint with the same
+// addresses, interface and tiers.
+func (e *Endpoint) Equal(o *Endpoint) bool {
+	return e.ID == o.ID && e.Interface == o.Interface && slices.Equal(e.IPs, o.IPs) &&
+		tiersEqual(e.Ingress, o.Ingress) && tiersEqual(e.Egress, o.Egress)
+}
+
+func tiersEqual(a, b []Tier) bool {
+	return slices.EqualFunc(a, b, func(x, y Tier) bool { return x.Kind == y.Kind && slices.Equal(x.RuleLists, y.RuleLists) })
 }
 
 // Tiers returns the endpoint's tiers for dir.

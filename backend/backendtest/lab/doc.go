@@ -140,6 +140,14 @@
 // of connects are not stalled by the server. Sockets opens client sockets
 // in an endpoint's namespace for hand-written probes and benchmarks.
 //
+// # Forged sources
+//
+// Forge sends a UDP datagram from a pod with a source address it does not
+// own (an IP_TRANSPARENT socket bound to that address) and reports whether
+// the destination received it with that source: the probe of source
+// validation. Without a packet filter the lab carries such a datagram, on
+// both topologies (its nodes run no reverse-path filter).
+//
 // # Guarantees
 //
 // Isolation: everything the lab creates lives in namespaces it created. It

@@ -164,6 +164,9 @@ type Node struct {
 // flows' results, one result per held connection (Conn ConnHeld) in flow
 // order.
 // Validation problems are reported once, from the first node's engine.
+// After Prepare, engines that name pods' interfaces (source validation,
+// policy.Config.Interface) are asked again and their backends updated, for
+// the interfaces Prepare created.
 func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []Node, pr Prober, warn Warn, emit func([]Result) error) error {
 	var prev *manifest.State
 	for _, step := range steps {
@@ -201,6 +204,9 @@ func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []N
 		prev = step.State
 		if err := pr.Prepare(ctx, step); err != nil {
 			return fmt.Errorf("step %s: %w", step.Name, err)
+		}
+		if err := refreshInterfaces(ctx, step, nodes); err != nil {
+			return err
 		}
 		results := make([]Result, len(fl))
 		var probe []flows.Resolved
@@ -281,4 +287,19 @@ func SharedAddressWarnings(e policy.Engine) []string {
 			sa.Address, sa.Owner, strings.Join(sa.Others, ", "), sa.Owner))
 	}
 	return out
+}
+
+// refreshInterfaces asks each engine for its pods' interfaces again (a
+// no-op for an engine without policy.Config.Interface) and applies what
+// changed.
+func refreshInterfaces(ctx context.Context, step Step, nodes []Node) error {
+	for i, n := range nodes {
+		n.Engine.RefreshInterfaces()
+		if d := n.Engine.Delta(); !d.Empty() || d.Base != d.Generation {
+			if err := n.Backend.Apply(ctx, d); err != nil {
+				return fmt.Errorf("step %s: node %d: backend: %w", step.Name, i, err)
+			}
+		}
+	}
+	return nil
 }
