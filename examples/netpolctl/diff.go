@@ -17,9 +17,10 @@ import (
 	"github.com/palisade-net/palisade/examples/internal/source"
 )
 
-// Exit codes of netpolctl diff, as diff(1)'s.
+// Exit codes of netpolctl diff, as diff(1)'s: 0 when no verdict changes,
+// diffChanged when some does, diffTrouble on bad input or an unreachable
+// API server.
 const (
-	diffSame    = 0
 	diffChanged = 1
 	diffTrouble = 2
 )
@@ -196,6 +197,10 @@ change, 2 trouble (bad input, unreachable API server).`,
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "diff: %s compared: %d change (%d allow->deny, %d deny->allow)\n",
 				what, len(lines), closed, len(lines)-closed)
+			if stale := staleLogged(before, logged); stale > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "diff: note: %d flows of the log were logged only with the verdict the current objects do not give "+
+					"(a log older than the objects, or objects other than those the logging node enforced)\n", stale)
+			}
 			if len(lines) > 0 {
 				return exitCode(diffChanged)
 			}
@@ -212,6 +217,19 @@ change, 2 trouble (bad input, unreachable API server).`,
 	fs.StringVar(&logFile, "flows-from-log", "", "replay the flows of this verdict log (JSON lines) instead of the selected pods' flows")
 	fs.StringVarP(&out, "output", "o", "table", "output format: table or jsonl")
 	return cmd
+}
+
+// staleLogged counts the logged flows whose every record says the
+// opposite of what the current objects decide.
+func staleLogged(cur reach.Evaluator, logged []reach.Logged) int {
+	n := 0
+	for _, l := range logged {
+		allowed := cur.Allowed(l.Flow.Flow)
+		if (allowed && l.Allowed == 0) || (!allowed && l.Denied == 0) {
+			n++
+		}
+	}
+	return n
 }
 
 // evaluator compiles st for reach.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -169,6 +170,18 @@ not json
 	assert.Equal(t, 3, lines[0].LoggedAllow)
 	assert.Equal(t, 1, lines[1].Count)
 	assert.Contains(t, r.stderr, "diff: 3 distinct flows of 6 log records (1 of other protocols skipped) compared: 2 change")
+	assert.NotContains(t, r.stderr, "note:", "the log agrees with the current objects")
+	// Against the pods without any policy, shop/api-1 -> shop/db-0, logged
+	// denied, is allowed: the log is stale for that flow.
+	noop := filepath.Join(dir, "noop.yaml")
+	require.NoError(t, os.WriteFile(noop, []byte(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: x, namespace: analytics}
+spec: {podSelector: {matchLabels: {app: nothing}}}
+`), 0o644))
+	stale := netpolctl(t, "diff", "-f", demoCluster, "--proposed", noop, "--flows-from-log", filepath.Join(dir, "verdicts.jsonl"))
+	assert.Equal(t, 0, stale.code, stale.stderr)
+	assert.Contains(t, stale.stderr, "diff: note: 1 flows of the log were logged only with the verdict the current objects do not give")
 
 	table := netpolctl(t, "diff", "-f", demoCluster, "-f", demoPolicies, "--delete", "networkpolicy/shop/db-from-frontend",
 		"--flows-from-log", filepath.Join(dir, "verdicts.jsonl"))
