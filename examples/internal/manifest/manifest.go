@@ -4,6 +4,10 @@
 // AdminNetworkPolicy and BaselineAdminNetworkPolicy v1alpha1), alone, in
 // multi-document files, in Lists, or in directories of such files. It is what netpolctl and the example suites read
 // their inputs with. Errors name the file, the document and the field.
+//
+// Propose overlays proposed objects on a state (netpolctl diff): new and
+// changed objects replace, and objects annotated DeleteAnnotation (or keys
+// of ParseDelete) delete.
 package manifest
 
 import (
