@@ -1,0 +1,201 @@
+package matrix
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// These tests open the HTML page in a real headless Chromium (Debian's
+// chromium package; CI installs it) and check what it renders: the cells'
+// verdict classes, the tooltips, escaping. Each saves screenshots into its
+// artifact directory (go test -artifacts keeps them; the path is logged).
+
+// browser starts a headless Chromium for one test, or skips the test when
+// none is installed.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	var path string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		t.Skip("no chromium on PATH (Debian: apt-get install chromium; CI installs it): the HTML page is not tested in a browser")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("force-device-scale-factor", "1"),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses root without it
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+// openPage writes m's page into the test's artifacts and loads it.
+func openPage(t *testing.T, ctx context.Context, m *Matrix, opt HTMLOptions) string {
+	t.Helper()
+	dir := t.ArtifactDir()
+	path := filepath.Join(dir, "matrix.html")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WriteHTML(f, opt); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("page and screenshots in %s", dir)
+	// The first Run starts the browser: no timeout on it (see chromedp.Run).
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+path), chromedp.WaitReady("#matrix")); err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	return dir
+}
+
+// eval runs a JavaScript expression in the page and decodes its JSON value.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string]("JSON.stringify("+expr+")"))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("evaluate %s: %q: %v", expr, s, err)
+	}
+	return v
+}
+
+// screenshot saves the viewport as a PNG in dir.
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// renderedCell is a cell as the browser shows it.
+type renderedCell struct {
+	Src, Dst string
+	Classes  []string
+	Text     string
+	Label    string // aria-label: the title the page's script took over
+}
+
+// renderedCells reads every cell of the page's table, naming its source and
+// destination by the row and column headers' titles.
+func renderedCells(t *testing.T, ctx context.Context) []renderedCell {
+	return eval[[]renderedCell](t, ctx, `(() => {
+		const heads = [...document.querySelectorAll("th.colh")].map(th => th.title);
+		const out = [];
+		for (const tr of document.querySelectorAll("#matrix tbody tr[data-i]")) {
+			const src = tr.querySelector("th.rowh").title;
+			for (const td of tr.querySelectorAll("td.c")) {
+				out.push({Src: src, Dst: heads[+td.dataset.j], Classes: [...td.classList], Text: td.textContent, Label: td.getAttribute("aria-label")});
+			}
+		}
+		return out;
+	})()`)
+}
+
+// hover moves the mouse over the cell from src to dst and returns the
+// tooltip's text once it shows.
+func hover(t *testing.T, ctx context.Context, src, dst string) string {
+	t.Helper()
+	at := eval[struct{ X, Y float64 }](t, ctx, fmt.Sprintf(`(() => {
+		const pods = JSON.parse(document.getElementById("data").textContent).pods;
+		const i = pods.indexOf(%q), j = pods.indexOf(%q);
+		const td = document.querySelector('#matrix tr[data-i="' + i + '"] td[data-j="' + j + '"]');
+		td.scrollIntoView({block: "center", inline: "center"});
+		const r = td.getBoundingClientRect();
+		return {X: r.left + r.width / 2, Y: r.top + r.height / 2};
+	})()`, src, dst))
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(tctx, chromedp.MouseEvent(chromedp.MouseMoved, at.X, at.Y)); err != nil {
+		t.Fatalf("hover %s -> %s: %v", src, dst, err)
+	}
+	// The tip is position: fixed, which chromedp's visibility check does
+	// not take for visible: ask the page.
+	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`!document.getElementById("tip").hidden || null`)); err != nil {
+		t.Fatalf("hover %s -> %s: no tooltip: %v", src, dst, err)
+	}
+	return eval[string](t, ctx, `document.getElementById("tip").textContent`)
+}
+
+// TestHTMLEscapesNames renders pods and a policy whose names are markup and
+// checks, in the browser, that they show as text and inject nothing.
+func TestHTMLEscapesNames(t *testing.T) {
+	ctx := browser(t)
+	evil := `<img id="injected" src=x onerror="window.pwned=1">`
+	policyName := `</script><script>window.pwned=2</script>`
+	deny := End{Allowed: false, Tier: "NetworkPolicy", Kind: "NetworkPolicy", Namespace: "ns<i>", Name: policyName, Rule: "0",
+		Summary: "denied by NetworkPolicy/ns<i>/" + policyName + " rule 0"}
+	ps := pods("ns<i>/"+evil, "ns<i>/web")
+	m, err := Build(ps, []Result{
+		flow("ns<i>/web", "ns<i>/"+evil, 80, "TCP", "<b>http</b>", open, deny),
+		flow("ns<i>/"+evil, "ns<i>/web", 80, "TCP", "", open, open),
+	}, "80/TCP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := openPage(t, ctx, m, HTMLOptions{Source: "files <u>x</u>", Selection: "<em>all</em>"})
+
+	injected := eval[map[string]any](t, ctx, `({
+		img: document.getElementById("injected") !== null,
+		elements: document.querySelectorAll("img, i, u, em, #tip b").length,
+		pwned: window.pwned === undefined ? 0 : window.pwned,
+		header: document.querySelector("p.sub").textContent,
+		row: [...document.querySelectorAll("th.rowh")].map(th => th.textContent),
+		ns: document.querySelector("th.nsh").textContent,
+	})`)
+	if injected["img"] != false || injected["elements"] != 0.0 || injected["pwned"] != 0.0 {
+		t.Errorf("markup in names became elements or ran: %v", injected)
+	}
+	if want := []any{evil, "web"}; fmt.Sprint(injected["row"]) != fmt.Sprint(want) {
+		t.Errorf("row headers show %q, want the names as text %q", injected["row"], want)
+	}
+	if injected["ns"] != "ns<i>" {
+		t.Errorf("namespace header shows %q, want %q", injected["ns"], "ns<i>")
+	}
+	tip := hover(t, ctx, "ns<i>/web", "ns<i>/"+evil)
+	screenshot(t, ctx, dir, "escape-hover.png")
+	for _, want := range []string{"ns<i>/web → ns<i>/" + evil, "NetworkPolicy ns<i>/" + policyName, "80/TCP (<b>http</b>)"} {
+		if !strings.Contains(tip, want) {
+			t.Errorf("tooltip %q does not show %q as text", tip, want)
+		}
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#tip *:is(img, b, i, script)").length`); n != 0 {
+		t.Errorf("tooltip holds %d elements made from names", n)
+	}
+}
