@@ -3,7 +3,12 @@
 //
 //	netpolctl simulate -f PATH [-f PATH ...] --flows FLOWS [-o jsonl|table]
 //	netpolctl simulate --steps DIR --flows FLOWS [-o jsonl|table]
-//	netpolctl explain  -f PATH --flow "SRC DST PORT PROTOCOL"
+//	netpolctl simulate --kubeconfig PATH [--context NAME] --flows FLOWS [-o jsonl|table]
+//	netpolctl explain  (-f PATH | --kubeconfig PATH) SRC DST PORT PROTOCOL
+//
+// --kubeconfig reads the objects from a live cluster, listed once (in a pod,
+// the in-cluster configuration is used when neither -f nor --kubeconfig is
+// given); the same engine decides, with the same output.
 //
 // PATH is a YAML/JSON file or a directory of them (Namespaces, Pods, Nodes,
 // NetworkPolicies, ClusterNetworkPolicies, AdminNetworkPolicies,

@@ -93,6 +93,10 @@ func Parse(name string, r io.Reader) ([]Flow, error) {
 	return out, errors.Join(errs...)
 }
 
+// ParseFields reads one flow from its four fields, SRC DST PORT PROTOCOL,
+// as a flow file's line holds them; errors name the field.
+func ParseFields(fields []string) (Flow, error) { return parseLine(fields) }
+
 func parseLine(fields []string) (Flow, error) {
 	if len(fields) != 4 {
 		return Flow{}, fmt.Errorf("want \"SRC DST PORT PROTOCOL\", got %d fields", len(fields))

@@ -340,3 +340,8 @@ func (st *State) sort() {
 func sortByName[T clusterObject](xs []T) {
 	slices.SortFunc(xs, func(a, b T) int { return cmp.Compare(a.GetObjectMeta().GetName(), b.GetObjectMeta().GetName()) })
 }
+
+// Sort puts every list of st in namespace and name order, as Load leaves
+// them; a State built by hand (e.g. from objects listed from an API
+// server) must be sorted before State.Pod or Apply read it.
+func (st *State) Sort() { st.sort() }

@@ -282,3 +282,21 @@ func SharedAddressWarnings(e policy.Engine) []string {
 	}
 	return out
 }
+
+// Compile feeds st to a new engine of cfg. Validation problems (the engine
+// applies an invalid object in its safe form) and addresses several pods
+// report go to warn (nil: dropped), one line each, prefixed "warning: ".
+func Compile(st *manifest.State, cfg policy.Config, warn Warn) policy.Engine {
+	if warn == nil {
+		warn = func(string) {}
+	}
+	e := policy.New(cfg)
+	pods, policies := manifest.Apply(e, nil, st)
+	for _, p := range append(pods, policies...) {
+		warn("warning: " + p.Error())
+	}
+	for _, w := range SharedAddressWarnings(e) {
+		warn("warning: " + w)
+	}
+	return e
+}
