@@ -30,7 +30,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(simulateCmd(), explainCmd(), labCmd(), renderCmd(), benchCmd())
+	root.AddCommand(simulateCmd(), explainCmd(), matrixCmd(), labCmd(), renderCmd(), benchCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "netpolctl:", err)
 		os.Exit(1)

@@ -7,11 +7,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/palisade-net/palisade/examples/internal/manifest"
+	"github.com/palisade-net/palisade/examples/internal/reach"
+	"github.com/palisade-net/palisade/policy/ir"
 )
 
 // These tests open the HTML page in a real headless Chromium (Debian's
@@ -198,4 +205,100 @@ func TestHTMLEscapesNames(t *testing.T) {
 	if n := eval[int](t, ctx, `document.querySelectorAll("#tip *:is(img, b, i, script)").length`); n != 0 {
 		t.Errorf("tooltip holds %d elements made from names", n)
 	}
+}
+
+// The demo with port 6379 at every pod: db-0 admits it only from the
+// role: frontend pods (web-1, web-2). The page must show exactly the
+// model's verdicts, and a hover must name the policies that decided.
+func TestHTMLDemoInBrowser(t *testing.T) {
+	ctx := browser(t)
+	st, err := manifest.Load("../../demo")
+	require.NoError(t, err)
+	m, err := Compute(Input{State: st, Selection: reach.Selection{Ports: []reach.Port{{Port: 6379, Protocol: ir.TCP}}}})
+	require.NoError(t, err)
+	dir := openPage(t, ctx, m, HTMLOptions{Source: "files examples/demo", Selection: "all namespaces"})
+	screenshot(t, ctx, dir, "demo.png")
+
+	assert.Equal(t, 0, eval[int](t, ctx, `performance.getEntriesByType("resource").length`), "the page fetches nothing")
+	cells := renderedCells(t, ctx)
+	require.Len(t, cells, len(m.Pods)*len(m.Pods))
+	index := map[string]int{}
+	for i, p := range m.Pods {
+		index[p.String()] = i
+	}
+	toDB := map[string]string{}
+	for _, c := range cells {
+		want := m.Cell(index[c.Src], index[c.Dst])
+		assert.Contains(t, c.Classes, string(want.Verdict), "%s -> %s", c.Src, c.Dst)
+		assert.Equal(t, c.Src == c.Dst, slices.Contains(c.Classes, "self"), "%s -> %s: the diagonal", c.Src, c.Dst)
+		if c.Dst == "shop/db-0" {
+			toDB[c.Src] = c.Text
+		}
+	}
+	// The scenario, independently of the model: ✓ from the frontends only.
+	assert.Equal(t, map[string]string{
+		"analytics/report-1": "✗", "monitoring/prometheus-0": "✗", "shop/api-1": "✗", "shop/db-0": "",
+		"shop/web-1": "✓", "shop/web-2": "✓",
+	}, toDB)
+
+	// The title, as the page keeps it for screen readers, names the policy.
+	label := cellLabel(cells, "shop/web-1", "shop/db-0")
+	assert.Contains(t, label, "6379/TCP (redis): allow")
+	assert.Contains(t, label, "ingress of shop/db-0: allowed by NetworkPolicy/shop/db-from-frontend rule 0")
+
+	tip := hover(t, ctx, "shop/web-1", "shop/db-0")
+	screenshot(t, ctx, dir, "demo-hover-allowed.png")
+	for _, want := range []string{
+		"shop/web-1 → shop/db-0", "6379/TCP (redis)",
+		"egress", "NetworkPolicy tier", "NetworkPolicy shop/app-egress", "· rule 0",
+		"ingress", "NetworkPolicy shop/db-from-frontend",
+	} {
+		assert.Contains(t, tip, want)
+	}
+	hl := eval[map[string]string](t, ctx, `({
+		row: document.querySelector("th.rowh.hl").title,
+		col: document.querySelector("th.colh.hl").title,
+	})`)
+	assert.Equal(t, map[string]string{"row": "shop/web-1", "col": "shop/db-0"}, hl, "the hovered cell's row and column are highlighted")
+
+	tip = hover(t, ctx, "shop/api-1", "shop/db-0")
+	screenshot(t, ctx, dir, "demo-hover-denied.png")
+	assert.Contains(t, tip, "denied")
+	assert.Contains(t, tip, "isolated, no rule matched: NetworkPolicy shop/allow-monitoring, NetworkPolicy shop/db-from-frontend, NetworkPolicy shop/default-deny")
+}
+
+func cellLabel(cells []renderedCell, src, dst string) string {
+	for _, c := range cells {
+		if c.Src == src && c.Dst == dst {
+			return c.Label
+		}
+	}
+	return ""
+}
+
+// At 30×30 the headers stay in view while the matrix scrolls.
+func TestHTML30PodsStickyHeaders(t *testing.T) {
+	ctx := browser(t)
+	m := big(t, 30, 7)
+	dir := openPage(t, ctx, m, HTMLOptions{Source: "generated", Selection: "all namespaces"})
+	screenshot(t, ctx, dir, "30x30.png")
+	require.Len(t, renderedCells(t, ctx), 900)
+	pos := eval[map[string]float64](t, ctx, `(() => {
+		const wrap = document.querySelector(".wrap");
+		const before = {top: document.querySelector("thead").getBoundingClientRect().top, left: document.querySelector("th.rowh").getBoundingClientRect().left};
+		wrap.scrollTop = 400;
+		wrap.scrollLeft = 300;
+		return {
+			scrolledY: wrap.scrollTop, scrolledX: wrap.scrollLeft,
+			headTop: document.querySelector("thead").getBoundingClientRect().top - before.top,
+			rowLeft: document.querySelector("th.rowh").getBoundingClientRect().left - before.left,
+			firstCellLeft: document.querySelector("td.c").getBoundingClientRect().left,
+		};
+	})()`)
+	screenshot(t, ctx, dir, "30x30-scrolled.png")
+	if pos["scrolledY"] == 0 && pos["scrolledX"] == 0 {
+		t.Fatalf("the 30×30 matrix did not scroll in a 1280×900 window: %v", pos)
+	}
+	assert.Equal(t, 0.0, pos["headTop"], "the column headers stay at the top")
+	assert.Equal(t, 0.0, pos["rowLeft"], "the row headers stay at the left")
 }

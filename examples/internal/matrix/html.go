@@ -82,18 +82,23 @@ func (m *Matrix) WriteHTML(w io.Writer, opt HTMLOptions) error {
 				if c.Self && c.Verdict != Self {
 					class += " self"
 				}
-				r.Cells = append(r.Cells, cellView{Class: class, Symbol: symbols[c.Verdict], Title: m.title(c), Col: j, GroupStart: starts[j] && j > 0})
+				symbol := symbols[c.Verdict]
+				if c.Verdict == Self {
+					symbol = "" // the stripes say it
+				}
+				r.Cells = append(r.Cells, cellView{Class: class, Symbol: symbol, Title: m.title(c), Col: j, GroupStart: starts[j] && j > 0})
 			}
 			rows = append(rows, r)
 		}
 	}
 	// The script's data: per cell, per port, the verdict and each end.
 	type endData struct {
-		Allowed bool   `json:"a"`
-		Tier    string `json:"t,omitempty"`
-		Policy  string `json:"p,omitempty"`
-		Rule    string `json:"r,omitempty"`
-		Summary string `json:"s"`
+		Allowed   bool     `json:"a"`
+		Tier      string   `json:"t,omitempty"`
+		Policy    string   `json:"p,omitempty"`
+		Rule      string   `json:"r,omitempty"`
+		Summary   string   `json:"s"`
+		Isolating []string `json:"iso,omitempty"`
 	}
 	type flowData struct {
 		Port    string   `json:"port"`
@@ -103,7 +108,7 @@ func (m *Matrix) WriteHTML(w io.Writer, opt HTMLOptions) error {
 		Reason  string   `json:"why,omitempty"`
 	}
 	end := func(e End) *endData {
-		return &endData{Allowed: e.Allowed, Tier: e.Tier, Policy: e.Policy(), Rule: e.Rule, Summary: e.Summary}
+		return &endData{Allowed: e.Allowed, Tier: e.Tier, Policy: e.Policy(), Rule: e.Rule, Summary: e.Summary, Isolating: e.Isolating}
 	}
 	data := struct {
 		Pods  []string     `json:"pods"`
@@ -136,7 +141,7 @@ func (m *Matrix) WriteHTML(w io.Writer, opt HTMLOptions) error {
 		width := utf8.RuneCountInString(g.Namespace) * charWidth
 		tilt := width > g.Count*cellWidth-12
 		if tilt {
-			header = max(header, width*71/100+24)
+			header = max(header, width*71/100+32)
 		}
 		groups = append(groups, groupView{g, tilt})
 	}
@@ -161,7 +166,7 @@ func (m *Matrix) WriteHTML(w io.Writer, opt HTMLOptions) error {
 			{"partial", symbols[Partial], legend[Partial]},
 			{"deny", symbols[Deny], legend[Deny]},
 			{"none", symbols[None], legend[None]},
-			{"self", symbols[Self], legend[Self]},
+			{"self", "", legend[Self]},
 		},
 	})
 }
@@ -178,9 +183,18 @@ func (m *Matrix) title(c *Cell) string {
 			fmt.Fprintf(&b, " (%s)", f.Reason)
 			continue
 		}
-		fmt.Fprintf(&b, "\n  egress of %s: %s\n  ingress of %s: %s", src, f.Egress.Summary, dst, f.Ingress.Summary)
+		fmt.Fprintf(&b, "\n  egress of %s: %s\n  ingress of %s: %s", src, endText(f.Egress), dst, endText(f.Ingress))
 	}
 	return b.String()
+}
+
+// endText is an end's summary, with the policies that isolate it when no
+// rule matched.
+func endText(e End) string {
+	if len(e.Isolating) == 0 {
+		return e.Summary
+	}
+	return e.Summary + ": " + strings.Join(e.Isolating, ", ")
 }
 
 var verdictWords = map[Verdict]string{

@@ -51,6 +51,9 @@ type End struct {
 	Name      string `json:"name,omitempty"`
 	// Rule is the deciding rule: its index, with its name when it has one.
 	Rule string `json:"rule,omitempty"`
+	// Isolating names, when the end is isolated and no rule matched, the
+	// policies that isolate it (see End.Policy for the form).
+	Isolating []string `json:"isolating,omitempty"`
 	// Summary says all of the above in a sentence.
 	Summary string `json:"summary"`
 }
@@ -58,13 +61,19 @@ type End struct {
 // Policy renders the deciding policy as Kind namespace/name (or Kind name
 // for a cluster-scoped one); empty when no single policy decided.
 func (e End) Policy() string {
-	switch {
-	case e.Name == "":
+	if e.Name == "" {
 		return ""
-	case e.Namespace == "":
-		return e.Kind + " " + e.Name
 	}
-	return e.Kind + " " + e.Namespace + "/" + e.Name
+	return PolicyName(e.Kind, e.Namespace, e.Name)
+}
+
+// PolicyName renders a policy as Kind namespace/name, or Kind name when
+// namespace is empty (a cluster-scoped policy).
+func PolicyName(kind, namespace, name string) string {
+	if namespace == "" {
+		return kind + " " + name
+	}
+	return kind + " " + namespace + "/" + name
 }
 
 // Result is one evaluated flow: from Src to Dst on Port.
@@ -114,7 +123,7 @@ type Cell struct {
 	// Self is set on the diagonal: a pod to itself. Its Verdict is Self
 	// when no flow was given for it.
 	Self bool
-	// Flows are sorted by protocol, then port number.
+	// Flows are sorted by protocol (TCP, UDP, SCTP), then port number.
 	Flows []Flow
 }
 
@@ -231,7 +240,7 @@ func Build(pods []Pod, results []Result, ports string) (*Matrix, error) {
 	for i := range m.Cells {
 		c := &m.Cells[i]
 		slices.SortFunc(c.Flows, func(a, b Flow) int {
-			return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port.Port, b.Port.Port))
+			return cmp.Or(cmp.Compare(protocolRank(a.Protocol), protocolRank(b.Protocol)), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port.Port, b.Port.Port))
 		})
 		c.Verdict = fold(c.Flows)
 		if c.Self && c.Verdict == None {
@@ -239,6 +248,20 @@ func Build(pods []Pod, results []Result, ports string) (*Matrix, error) {
 		}
 	}
 	return m, nil
+}
+
+// protocolRank orders protocols as the IR does: TCP, UDP, SCTP, then any
+// other.
+func protocolRank(p string) int {
+	switch p {
+	case "TCP":
+		return 0
+	case "UDP":
+		return 1
+	case "SCTP":
+		return 2
+	}
+	return 3
 }
 
 // fold sums up the flows of a cell.
