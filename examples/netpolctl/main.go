@@ -5,6 +5,7 @@
 //	netpolctl simulate --steps DIR --flows FLOWS [-o jsonl|table]
 //	netpolctl simulate --kubeconfig PATH [--context NAME] --flows FLOWS [-o jsonl|table]
 //	netpolctl explain  (-f PATH | --kubeconfig PATH) SRC DST PORT PROTOCOL
+//	netpolctl matrix   (-f PATH | --kubeconfig PATH) [-n NS]... [-l SELECTOR] [--port PORT[/PROTO]]... [-o text|html|json]
 //
 // --kubeconfig reads the objects from a live cluster, listed once (in a pod,
 // the in-cluster configuration is used when neither -f nor --kubeconfig is

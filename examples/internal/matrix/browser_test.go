@@ -267,6 +267,32 @@ func TestHTMLDemoInBrowser(t *testing.T) {
 	assert.Contains(t, tip, "isolated, no rule matched: NetworkPolicy shop/allow-monitoring, NetworkPolicy shop/db-from-frontend, NetworkPolicy shop/default-deny")
 }
 
+// The demo with each pod's container ports: web-1 reaches db-0 on redis
+// (6379) but not on its exporter's metrics port (9121): partly.
+func TestHTMLDemoContainerPortsInBrowser(t *testing.T) {
+	ctx := browser(t)
+	st, err := manifest.Load("../../demo")
+	require.NoError(t, err)
+	m, err := Compute(Input{State: st})
+	require.NoError(t, err)
+	dir := openPage(t, ctx, m, HTMLOptions{Source: "files examples/demo", Selection: "all namespaces"})
+	cells := renderedCells(t, ctx)
+	var partial int
+	for _, c := range cells {
+		if slices.Contains(c.Classes, "partial") {
+			partial++
+			assert.Equal(t, "◐", c.Text)
+		}
+	}
+	assert.Equal(t, m.Count().Partial, partial)
+	assert.Equal(t, eval[string](t, ctx, `document.querySelector('#counts [data-verdict="partial"] .n').textContent`), fmt.Sprint(partial))
+	tip := hover(t, ctx, "shop/web-1", "shop/db-0")
+	screenshot(t, ctx, dir, "demo-ports-hover.png")
+	for _, want := range []string{"partly allowed", "6379/TCP (redis)allow", "NetworkPolicy shop/db-from-frontend · rule 0", "9121/TCP (metrics)deny"} {
+		assert.Contains(t, tip, want)
+	}
+}
+
 func cellLabel(cells []renderedCell, src, dst string) string {
 	for _, c := range cells {
 		if c.Src == src && c.Dst == dst {
