@@ -244,7 +244,9 @@ func TestHTMLDemoInBrowser(t *testing.T) {
 	// The title, as the page keeps it for screen readers, names the policy.
 	label := cellLabel(cells, "shop/web-1", "shop/db-0")
 	assert.Contains(t, label, "6379/TCP (redis): allow")
-	assert.Contains(t, label, "ingress of shop/db-0: allowed by NetworkPolicy/shop/db-from-frontend rule 0")
+	assert.Contains(t, label, "egress: allowed by NetworkPolicy shop/app-egress rule 0; ingress: allowed by NetworkPolicy shop/db-from-frontend rule 0")
+	assert.Contains(t, cellLabel(cells, "shop/api-1", "shop/db-0"),
+		"ingress: denied, no rule matched in NetworkPolicy shop/allow-monitoring, NetworkPolicy shop/db-from-frontend, NetworkPolicy shop/default-deny")
 
 	tip := hover(t, ctx, "shop/web-1", "shop/db-0")
 	screenshot(t, ctx, dir, "demo-hover-allowed.png")

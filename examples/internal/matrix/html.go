@@ -100,28 +100,42 @@ func (m *Matrix) WriteHTML(w io.Writer, opt HTMLOptions) error {
 		Summary   string   `json:"s"`
 		Isolating []string `json:"iso,omitempty"`
 	}
+	// Ends repeat across cells: each distinct one is written once, flows
+	// refer to it by index.
 	type flowData struct {
-		Port    string   `json:"port"`
-		Verdict Verdict  `json:"v"`
-		Egress  *endData `json:"e,omitempty"`
-		Ingress *endData `json:"i,omitempty"`
-		Reason  string   `json:"why,omitempty"`
-	}
-	end := func(e End) *endData {
-		return &endData{Allowed: e.Allowed, Tier: e.Tier, Policy: e.Policy(), Rule: e.Rule, Summary: e.Summary, Isolating: e.Isolating}
+		Port    string  `json:"port"`
+		Verdict Verdict `json:"v"`
+		Egress  int     `json:"e"` // index into ends; -1 with a Reason
+		Ingress int     `json:"i"`
+		Reason  string  `json:"why,omitempty"`
 	}
 	data := struct {
 		Pods  []string     `json:"pods"`
+		Ends  []endData    `json:"ends"`
 		Cells [][]flowData `json:"cells"`
-		Names []string     `json:"verdicts"`
 	}{Cells: make([][]flowData, len(m.Cells))}
+	type endKey struct {
+		allowed                                    bool
+		tier, kind, ns, name, rule, sum, isolating string
+	}
+	ends := map[endKey]int{}
+	end := func(e End) int {
+		key := endKey{e.Allowed, e.Tier, e.Kind, e.Namespace, e.Name, e.Rule, e.Summary, strings.Join(e.Isolating, "\x00")}
+		k, ok := ends[key]
+		if !ok {
+			k = len(data.Ends)
+			ends[key] = k
+			data.Ends = append(data.Ends, endData{Allowed: e.Allowed, Tier: e.Tier, Policy: e.Policy(), Rule: e.Rule, Summary: e.Summary, Isolating: e.Isolating})
+		}
+		return k
+	}
 	for _, p := range m.Pods {
 		data.Pods = append(data.Pods, p.String())
 	}
 	for k, c := range m.Cells {
 		fl := make([]flowData, 0, len(c.Flows))
 		for _, f := range c.Flows {
-			fd := flowData{Port: f.Port.String(), Verdict: f.Verdict, Reason: f.Reason}
+			fd := flowData{Port: f.Port.String(), Verdict: f.Verdict, Egress: -1, Ingress: -1, Reason: f.Reason}
 			if f.Reason == "" {
 				fd.Egress, fd.Ingress = end(f.Egress), end(f.Ingress)
 			}
@@ -171,8 +185,8 @@ func (m *Matrix) WriteHTML(w io.Writer, opt HTMLOptions) error {
 	})
 }
 
-// title is a cell's plain-text tooltip: the pair and its verdict, then per
-// port the verdict and what decided at each end.
+// title is a cell's plain-text tooltip: the pair and its verdict, then a
+// line per port with its verdict and what decided at each end.
 func (m *Matrix) title(c *Cell) string {
 	src, dst := m.Pods[c.Src], m.Pods[c.Dst]
 	var b strings.Builder
@@ -183,18 +197,30 @@ func (m *Matrix) title(c *Cell) string {
 			fmt.Fprintf(&b, " (%s)", f.Reason)
 			continue
 		}
-		fmt.Fprintf(&b, "\n  egress of %s: %s\n  ingress of %s: %s", src, endText(f.Egress), dst, endText(f.Ingress))
+		fmt.Fprintf(&b, "; egress: %s; ingress: %s", endText(f.Egress), endText(f.Ingress))
 	}
 	return b.String()
 }
 
-// endText is an end's summary, with the policies that isolate it when no
-// rule matched.
+// endText says in a few words what decided an end: the policy and rule,
+// the policies that isolate it when no rule matched, or the evaluator's
+// sentence.
 func endText(e End) string {
-	if len(e.Isolating) == 0 {
-		return e.Summary
+	verb := "allowed"
+	if !e.Allowed {
+		verb = "denied"
 	}
-	return e.Summary + ": " + strings.Join(e.Isolating, ", ")
+	tier := ""
+	if e.Tier != "" && e.Tier != "NetworkPolicy" {
+		tier = " (" + e.Tier + " tier)"
+	}
+	switch {
+	case e.Name != "":
+		return verb + " by " + e.Policy() + " rule " + e.Rule + tier
+	case len(e.Isolating) > 0:
+		return verb + ", no rule matched in " + strings.Join(e.Isolating, ", ")
+	}
+	return e.Summary
 }
 
 var verdictWords = map[Verdict]string{

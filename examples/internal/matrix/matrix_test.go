@@ -338,10 +338,8 @@ func TestWriteHTML(t *testing.T) {
 	require.NoError(t, demoLike(t).WriteHTML(&b, HTMLOptions{Source: "files examples/demo"}))
 	page := b.String()
 	assert.Contains(t, page, `title="shop/web-1 → shop/db-0: partly allowed
-6379/TCP (redis): allow
-  egress of shop/web-1: allowed (no policy decides)
-  ingress of shop/db-0: allowed by NetworkPolicy/shop/db-from-frontend rule 0
-9121/TCP (metrics): deny`)
+6379/TCP (redis): allow; egress: allowed (no policy decides); ingress: allowed by NetworkPolicy shop/db-from-frontend rule 0
+9121/TCP (metrics): deny; egress: allowed (no policy decides); ingress: denied (isolated by NetworkPolicy, no rule matched)">◐</td>`)
 	assert.Equal(t, 16, strings.Count(page, `<td class="c `), "one cell per pair")
 	assert.NotContains(t, page, "http://", "nothing fetched from the network")
 	assert.NotContains(t, page, "https://")
