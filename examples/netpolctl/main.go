@@ -5,6 +5,7 @@
 //	netpolctl simulate --steps DIR --flows FLOWS [-o jsonl|table]
 //	netpolctl simulate --kubeconfig PATH [--context NAME] --flows FLOWS [-o jsonl|table]
 //	netpolctl explain  (-f PATH | --kubeconfig PATH) SRC DST PORT PROTOCOL
+//	netpolctl diff     (-f PATH | --kubeconfig PATH) --proposed PATH [--delete KIND/NS/NAME] [-n NS] [-l SEL] [--ports P] [--flows-from-log FILE] [-o table|jsonl]
 //	netpolctl matrix   (-f PATH | --kubeconfig PATH) [-n NS]... [-l SELECTOR] [--port PORT[/PROTO]]... [-o text|html|json]
 //
 // --kubeconfig reads the objects from a live cluster, listed once (in a pod,
@@ -18,6 +19,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -31,8 +33,16 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(simulateCmd(), explainCmd(), matrixCmd(), labCmd(), renderCmd(), benchCmd())
-	if err := root.Execute(); err != nil {
+	root.AddCommand(simulateCmd(), explainCmd(), labCmd(), renderCmd(), benchCmd(), diffCmd(), matrixCmd())
+	cmd, err := root.ExecuteC()
+	var code exitCode
+	switch {
+	case errors.As(err, &code):
+		os.Exit(int(code))
+	case err != nil && cmd.Name() == "diff":
+		fmt.Fprintln(os.Stderr, "netpolctl:", err)
+		os.Exit(diffTrouble)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "netpolctl:", err)
 		os.Exit(1)
 	}

@@ -40,7 +40,9 @@ func (f *inputFlags) register(cmd *cobra.Command) {
 // load reads the steps (files, a directory of steps, or a live cluster
 // when the command takes one) and the flows.
 func (f *inputFlags) load(ctx context.Context, warn func(string)) ([]sim.Step, []flows.Flow, error) {
-	if !f.live || !f.src.Live() {
+	// In a pod, --steps without --kubeconfig reads the steps, not the
+	// cluster.
+	if !f.live || !f.src.Live() || (f.in.StepsDir != "" && f.src.Kubeconfig == "") {
 		f.in.Files = append(f.in.Files, f.src.Files...)
 		return f.in.Load()
 	}

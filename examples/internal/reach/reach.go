@@ -247,6 +247,8 @@ type Verdict struct {
 	// Verdict names the tier, policy (Origin) and rule that decided at
 	// each end (zero when the flow is Absent).
 	Verdict memory.Verdict
+	// Traces are every rule list's trace at both ends, when explained.
+	Traces []memory.ListTrace
 }
 
 // Allowed reports whether the flow is allowed.
@@ -264,23 +266,59 @@ func (ev Evaluator) Decide(f flows.Flow, explain bool) Verdict {
 		base.Verdict, base.Reason = sim.Deny, r.Absent
 		return Verdict{Result: base}
 	}
-	res, v := sim.Decide(ev.Backend, r, explain)
+	res, v, traces := sim.Decide(ev.Backend, r, explain)
 	res.Src, res.Dst, res.Port, res.Protocol = base.Src, base.Dst, base.Port, base.Protocol
 	res.SrcIP, res.DstIP = r.SrcIP.String(), r.DstIP.String()
-	return Verdict{Result: res, Verdict: v}
+	return Verdict{Result: res, Verdict: v, Traces: traces}
+}
+
+// Allowed reports whether f is allowed, as Decide would, without building
+// the result: the cheapest check, for comparing states.
+func (ev Evaluator) Allowed(f flows.Flow) bool {
+	r := flows.Resolve(ev.State, f)
+	if r.Absent != "" {
+		return false
+	}
+	if sim.NodeLocal(r) {
+		return true
+	}
+	return ev.Backend.Evaluate(memory.Flow{Src: r.SrcIP, Dst: r.DstIP, Protocol: r.Protocol, Port: r.Port}).Allowed
 }
 
 // By names what decided a verdict in one phrase: for a denied flow, the
-// end(s) that denied; for an allowed one, both ends.
+// end(s) that denied; for an allowed one, both ends. When explained, an
+// end denied because the NetworkPolicy tier isolates it and no rule
+// matched names the policies that isolate it.
 func (v Verdict) By() string {
 	r := v.Result
-	switch {
-	case r.Reason != "":
+	if r.Reason != "" {
 		return r.Reason
-	case r.Verdict == sim.Deny && !v.Verdict.Egress.Allowed && v.Verdict.Ingress.Allowed:
-		return "egress: " + r.Egress
-	case r.Verdict == sim.Deny && v.Verdict.Egress.Allowed && !v.Verdict.Ingress.Allowed:
-		return "ingress: " + r.Ingress
 	}
-	return "egress: " + r.Egress + "; ingress: " + r.Ingress
+	egress := "egress: " + v.end(ir.Egress, v.Verdict.Egress, r.Egress)
+	ingress := "ingress: " + v.end(ir.Ingress, v.Verdict.Ingress, r.Ingress)
+	switch {
+	case r.Verdict == sim.Deny && !v.Verdict.Egress.Allowed && v.Verdict.Ingress.Allowed:
+		return egress
+	case r.Verdict == sim.Deny && v.Verdict.Egress.Allowed && !v.Verdict.Ingress.Allowed:
+		return ingress
+	}
+	return egress + "; " + ingress
+}
+
+// end is the description of one end's decision d, text, naming the
+// isolating policies when d is the NetworkPolicy tier's default deny.
+func (v Verdict) end(dir ir.Direction, d memory.Decision, text string) string {
+	if d.Allowed || d.Tier != ir.TierNetworkPolicy || d.Rule >= 0 {
+		return text
+	}
+	var by []string
+	for _, lt := range v.Traces {
+		if lt.Direction == dir && lt.Tier == ir.TierNetworkPolicy && !slices.Contains(by, lt.Origin.String()) {
+			by = append(by, lt.Origin.String())
+		}
+	}
+	if len(by) == 0 {
+		return text
+	}
+	return "denied (isolated by " + strings.Join(by, ", ") + "; no rule matched)"
 }

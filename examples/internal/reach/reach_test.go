@@ -159,6 +159,7 @@ func TestDemoFlows(t *testing.T) {
 		assert.Equal(t, want[i].Egress, v.Result.Egress, "%s", f.Flow)
 		assert.Equal(t, want[i].Ingress, v.Result.Ingress, "%s", f.Flow)
 		assert.Equal(t, v.Result.Verdict, fast.Result.Verdict, "%s: explained and evaluated agree", f.Flow)
+		assert.Equal(t, v.Allowed(), ev.Allowed(f.Flow), "%s", f.Flow)
 		assert.Equal(t, v.Verdict.Egress, fast.Verdict.Egress, "%s", f.Flow)
 		assert.Equal(t, v.Verdict.Ingress, fast.Verdict.Ingress, "%s", f.Flow)
 		byFlow[fmt.Sprintf("%s %s %d", f.Src, f.Dst, f.Port)] = v
@@ -171,7 +172,8 @@ func TestDemoFlows(t *testing.T) {
 	assert.False(t, denied.Allowed())
 	assert.False(t, denied.Verdict.Ingress.Allowed)
 	assert.Equal(t, ir.TierNetworkPolicy, denied.Verdict.Ingress.Tier)
-	assert.Equal(t, "ingress: "+denied.Result.Ingress, denied.By(), "only the denying end is named")
+	assert.Equal(t, "ingress: denied (isolated by NetworkPolicy/shop/allow-monitoring, NetworkPolicy/shop/db-from-frontend, NetworkPolicy/shop/default-deny; no rule matched)",
+		denied.By(), "only the denying end is named, with the policies that isolate it")
 	assert.Equal(t, "egress: "+ok.Result.Egress+"; ingress: "+ok.Result.Ingress, ok.By())
 }
 

@@ -20,7 +20,7 @@ func (MemoryProber) Prepare(context.Context, Step) error { return nil }
 func (m MemoryProber) Probe(_ context.Context, _ Step, fl []flows.Resolved) ([]Result, error) {
 	out := make([]Result, len(fl))
 	for i, f := range fl {
-		out[i], _ = Decide(m.Backend, f, true)
+		out[i], _, _ = Decide(m.Backend, f, true)
 	}
 	return out, nil
 }
@@ -31,19 +31,20 @@ const NodeLocalReason = "from a hostNetwork pod (its node) to a pod on the same 
 // Decide decides one resolved flow (Absent unset) with b: the result as
 // netpolctl prints it (Verdict, and Egress, Ingress and Reason saying what
 // decided) and the backend's verdict, which names the tier, policy and
-// rule that decided at each end. With explain unset, the flow is only
-// evaluated (faster, no trace): Egress and Ingress are the decisions'
-// short form (the rule by index, no Pass noted). A flow from a
-// hostNetwork pod to a pod on its node is allowed with NodeLocalReason.
-func Decide(b *memory.Backend, f flows.Resolved, explain bool) (Result, memory.Verdict) {
+// rule that decided at each end, and with explain set its traces. With
+// explain unset, the flow is only evaluated (faster, no trace): Egress and
+// Ingress are the decisions' short form (the rule by index, no Pass
+// noted). A flow from a hostNetwork pod to a pod on its node is allowed
+// with NodeLocalReason.
+func Decide(b *memory.Backend, f flows.Resolved, explain bool) (Result, memory.Verdict, []memory.ListTrace) {
 	if NodeLocal(f) {
-		return Result{Verdict: Allow, Reason: NodeLocalReason}, memory.Verdict{Allowed: true, Reason: NodeLocalReason}
+		return Result{Verdict: Allow, Reason: NodeLocalReason}, memory.Verdict{Allowed: true, Reason: NodeLocalReason}, nil
 	}
 	mf := memory.Flow{Src: f.SrcIP, Dst: f.DstIP, Protocol: f.Protocol, Port: f.Port}
 	var r Result
 	var v memory.Verdict
+	var traces []memory.ListTrace
 	if explain {
-		var traces []memory.ListTrace
 		v, traces = b.Explain(mf)
 		var egress, ingress []memory.ListTrace
 		for _, lt := range traces {
@@ -62,7 +63,7 @@ func Decide(b *memory.Backend, f flows.Resolved, explain bool) (Result, memory.V
 	if v.Allowed {
 		r.Verdict = Allow
 	}
-	return r, v
+	return r, v, traces
 }
 
 // NodeLocal reports whether a flow goes from a node (a hostNetwork pod
