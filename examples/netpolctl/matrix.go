@@ -88,7 +88,7 @@ policy that decided at each end), -o json (for tools).`,
 	src.Register(cmd.Flags())
 	cmd.Flags().StringArrayVarP(&namespaces, "namespace", "n", nil, "keep the pods of this namespace (repeatable, or comma-separated; default: every namespace)")
 	cmd.Flags().StringVarP(&selector, "selector", "l", "", "keep the pods whose labels match this selector, e.g. 'app=web,tier in (a,b)'")
-	cmd.Flags().StringArrayVar(&ports, "port", nil, "try this port at each destination: PORT[/PROTOCOL] or a container port's NAME[/PROTOCOL] (repeatable; default: each destination's container ports)")
+	cmd.Flags().StringArrayVar(&ports, "port", nil, "try this port at each destination: PORT[/PROTOCOL] or a container port's NAME[/PROTOCOL] (repeatable, or comma-separated; default: each destination's container ports)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, html or json")
 	cmd.Flags().StringVar(&color, "color", "auto", "colour the text output: auto (when stdout is a terminal and NO_COLOR is unset), always or never")
 	return cmd
@@ -126,14 +126,23 @@ func matrixWriter(output, color string, w io.Writer) (func(*matrix.Matrix, matri
 // letter, no hyphen at either end or twice in a row.
 var portName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$`)
 
-// parseMatrixPorts splits the --port values into numbered ports and named
-// ones. Errors name each bad value.
+// parseMatrixPorts splits the --port values (each one port, or several
+// separated by commas as diff's --ports takes them) into numbered ports and
+// named ones. Errors name each bad value.
 func parseMatrixPorts(values []string) ([]reach.Port, []matrix.NamedPort, error) {
 	var numbered []reach.Port
 	var named []matrix.NamedPort
 	var bad []string
+	var split []string
 	for _, v := range values {
-		name, proto, _ := strings.Cut(strings.TrimSpace(v), "/")
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				split = append(split, item)
+			}
+		}
+	}
+	for _, v := range split {
+		name, proto, _ := strings.Cut(v, "/")
 		if name != "" && strings.Trim(name, "0123456789") == "" {
 			ps, err := reach.ParsePorts(v)
 			if err != nil || len(ps) != 1 {

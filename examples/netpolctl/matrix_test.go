@@ -54,7 +54,7 @@ type matrixJSON struct {
 // db-0 admits 6379 only from role: frontend; asked by name (redis) too,
 // the port is tried once.
 func TestMatrixJSONPortsAndSelection(t *testing.T) {
-	r := netpolctl(t, "matrix", "-f", demo, "-n", "shop,monitoring", "-l", "app!=nothing", "--port", "6379", "--port", "redis", "-o", "json")
+	r := netpolctl(t, "matrix", "-f", demo, "-n", "shop,monitoring", "-l", "app!=nothing", "--port", "6379,redis", "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)
 	var m matrixJSON
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &m))
