@@ -49,11 +49,15 @@ func browser(t *testing.T) context.Context {
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox) // Chromium refuses root without it
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	// A bound on the whole browser's life: a Chromium that hangs fails the
+	// test instead of stalling the suite.
+	life, cancelLife := context.WithTimeout(context.Background(), 3*time.Minute)
+	actx, cancelAlloc := chromedp.NewExecAllocator(life, opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() {
 		cancel()
 		cancelAlloc()
+		cancelLife()
 	})
 	return ctx
 }

@@ -146,6 +146,11 @@ func newNamer(s *ir.Snapshot) namer {
 // sentence for it.
 func (n namer) end(d memory.Decision, dir ir.Direction, summary string) End {
 	e := End{Allowed: d.Allowed, Tier: string(d.Tier), Summary: summary}
+	if ep := n.endpoints[d.Endpoint]; ep != nil && d.Tier != ir.TierAdmin {
+		for _, t := range ep.Tiers(dir) {
+			e.AfterAdmin = e.AfterAdmin || t.Kind == ir.TierAdmin
+		}
+	}
 	switch {
 	case d.Tier == "":
 	case d.Rule >= 0:

@@ -111,6 +111,18 @@ func TestComputeAdminTiersNameRules(t *testing.T) {
 		}
 	}
 	assert.True(t, found, "some flow decided in the Admin tier")
+
+	// reports-to-frontends passes report-1's traffic to the frontends on to
+	// the shop's NetworkPolicies.
+	c := cellOf(t, m, "analytics/report-1", "shop/web-1")
+	require.NotEmpty(t, c.Flows)
+	in := c.Flows[0].Ingress
+	assert.Equal(t, "frontends-from-reports", in.Name)
+	assert.True(t, in.AfterAdmin)
+	assert.Contains(t, in.Summary, `after a Pass by AdminNetworkPolicy/reports-to-frontends rule 0 "shop-decides"`)
+	plain, err := Compute(Input{State: loadDemo(t, "../../demo")})
+	require.NoError(t, err)
+	assert.False(t, cellOf(t, plain, "analytics/report-1", "shop/web-1").Flows[0].Ingress.AfterAdmin, "no Admin tier without the cluster-wide policies")
 }
 
 func TestComputeSelectsNothing(t *testing.T) {

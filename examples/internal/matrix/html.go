@@ -99,6 +99,9 @@ func (m *Matrix) WriteHTML(w io.Writer, opt HTMLOptions) error {
 		Rule      string   `json:"r,omitempty"`
 		Summary   string   `json:"s"`
 		Isolating []string `json:"iso,omitempty"`
+		// Note is the evaluator's sentence, shown too when the structured
+		// fields do not say all (a Pass in the Admin tier).
+		Note string `json:"n,omitempty"`
 	}
 	// Ends repeat across cells: each distinct one is written once, flows
 	// refer to it by index.
@@ -115,17 +118,21 @@ func (m *Matrix) WriteHTML(w io.Writer, opt HTMLOptions) error {
 		Cells [][]flowData `json:"cells"`
 	}{Cells: make([][]flowData, len(m.Cells))}
 	type endKey struct {
-		allowed                                    bool
+		allowed, afterAdmin                        bool
 		tier, kind, ns, name, rule, sum, isolating string
 	}
 	ends := map[endKey]int{}
 	end := func(e End) int {
-		key := endKey{e.Allowed, e.Tier, e.Kind, e.Namespace, e.Name, e.Rule, e.Summary, strings.Join(e.Isolating, "\x00")}
+		key := endKey{e.Allowed, e.AfterAdmin, e.Tier, e.Kind, e.Namespace, e.Name, e.Rule, e.Summary, strings.Join(e.Isolating, "\x00")}
 		k, ok := ends[key]
 		if !ok {
 			k = len(data.Ends)
 			ends[key] = k
-			data.Ends = append(data.Ends, endData{Allowed: e.Allowed, Tier: e.Tier, Policy: e.Policy(), Rule: e.Rule, Summary: e.Summary, Isolating: e.Isolating})
+			d := endData{Allowed: e.Allowed, Tier: e.Tier, Policy: e.Policy(), Rule: e.Rule, Summary: e.Summary, Isolating: e.Isolating}
+			if e.AfterAdmin {
+				d.Note = e.Summary
+			}
+			data.Ends = append(data.Ends, d)
 		}
 		return k
 	}
@@ -204,8 +211,11 @@ func (m *Matrix) title(c *Cell) string {
 
 // endText says in a few words what decided an end: the policy and rule,
 // the policies that isolate it when no rule matched, or the evaluator's
-// sentence.
+// sentence (always after the Admin tier, to name its Pass).
 func endText(e End) string {
+	if e.AfterAdmin {
+		return e.Summary // it names the Pass
+	}
 	verb := "allowed"
 	if !e.Allowed {
 		verb = "denied"

@@ -54,6 +54,9 @@ type End struct {
 	// Isolating names, when the end is isolated and no rule matched, the
 	// policies that isolate it (see End.Policy for the form).
 	Isolating []string `json:"isolating,omitempty"`
+	// AfterAdmin is set when the Admin tier applies to this end and did not
+	// decide (no rule of it matched, or one passed): Summary names the Pass.
+	AfterAdmin bool `json:"afterAdmin,omitempty"`
 	// Summary says all of the above in a sentence.
 	Summary string `json:"summary"`
 }
