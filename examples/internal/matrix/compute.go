@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -38,7 +39,8 @@ type Input struct {
 	// Named are the ports given by name.
 	Named []NamedPort
 	// Warn receives validation problems of the objects (an invalid policy
-	// is applied in its safe form), one line each; nil drops them.
+	// is applied in its safe form) and each named port no selected pod
+	// offers, one line each; nil drops them.
 	Warn func(string)
 }
 
@@ -81,11 +83,20 @@ func Compute(in Input) (*Matrix, error) {
 		// The container ports, of which the named ones not already tried.
 		sel := in.Selection
 		sel.Ports = nil
+		offered := map[NamedPort]bool{}
 		for f := range reach.Flows(in.State, sel) {
-			if !in.named(f) || (numbered && in.numbered(f)) {
+			if !in.named(f) {
 				continue
 			}
-			decide(f)
+			offered[NamedPort{Name: f.PortName}], offered[NamedPort{Name: f.PortName, Protocol: f.Protocol}] = true, true
+			if !numbered || !in.numbered(f) {
+				decide(f)
+			}
+		}
+		for _, n := range in.Named {
+			if !offered[n] && in.Warn != nil {
+				in.Warn(fmt.Sprintf("warning: port %s: no selected pod has a container port of that name", n))
+			}
 		}
 	}
 	return Build(pods, results, in.describePorts())

@@ -73,8 +73,10 @@ func TestComputeDemoContainerPorts(t *testing.T) {
 // container port has that name, and a port given both ways once.
 func TestComputePortsByNumberAndName(t *testing.T) {
 	st := loadDemo(t, "../../demo")
+	var warnings []string
 	m, err := Compute(Input{
 		State:     st,
+		Warn:      func(s string) { warnings = append(warnings, s) },
 		Selection: reach.Selection{Namespaces: []string{"shop"}, Ports: []reach.Port{{Port: 6379, Protocol: ir.TCP}}},
 		Named:     []NamedPort{{Name: "redis"}, {Name: "http", Protocol: ir.TCP}, {Name: "metrics", Protocol: ir.UDP}},
 	})
@@ -92,6 +94,7 @@ func TestComputePortsByNumberAndName(t *testing.T) {
 	}
 	assert.Equal(t, []string{"6379/TCP", "8080/TCP (http)"}, ports, "the number at every pod, the name where it exists")
 	assert.Equal(t, Partial, cellOf(t, m, "shop/api-1", "shop/web-1").Verdict)
+	assert.Equal(t, []string{"warning: port metrics/UDP: no selected pod has a container port of that name"}, warnings)
 }
 
 // Cluster-wide tiers: the deciding rule is named with its name.
