@@ -57,8 +57,14 @@ func Compute(in Input) (*Matrix, error) {
 	ev := reach.Evaluator{State: in.State, Backend: mem}
 	names := newNamer(mem.Snapshot())
 	var pods []Pod
+	offered := map[NamedPort]bool{} // the port names the selected pods offer
+	containerPorts := in.Selection
+	containerPorts.Ports = nil
 	for _, p := range reach.Pods(in.State, in.Selection) {
 		pods = append(pods, Pod{Namespace: p.Namespace, Name: p.Name})
+		for _, dp := range reach.Ports(p, containerPorts) {
+			offered[NamedPort{Name: dp.Name}], offered[NamedPort{Name: dp.Name, Protocol: dp.Protocol}] = true, true
+		}
 	}
 	var results []Result
 	decide := func(f reach.Flow) {
@@ -81,15 +87,8 @@ func Compute(in Input) (*Matrix, error) {
 	}
 	if len(in.Named) > 0 {
 		// The container ports, of which the named ones not already tried.
-		sel := in.Selection
-		sel.Ports = nil
-		offered := map[NamedPort]bool{}
-		for f := range reach.Flows(in.State, sel) {
-			if !in.named(f) {
-				continue
-			}
-			offered[NamedPort{Name: f.PortName}], offered[NamedPort{Name: f.PortName, Protocol: f.Protocol}] = true, true
-			if !numbered || !in.numbered(f) {
+		for f := range reach.Flows(in.State, containerPorts) {
+			if in.named(f) && !(numbered && in.numbered(f)) {
 				decide(f)
 			}
 		}
