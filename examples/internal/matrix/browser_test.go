@@ -297,6 +297,39 @@ func TestHTMLDemoContainerPortsInBrowser(t *testing.T) {
 	for _, want := range []string{"partly allowed", "6379/TCP (redis)allow", "NetworkPolicy shop/db-from-frontend · rule 0", "9121/TCP (metrics)deny"} {
 		assert.Contains(t, tip, want)
 	}
+
+	// The port filter: 6379/TCP alone.
+	options := eval[[]string](t, ctx, `[...document.querySelectorAll("#port option")].map(o => o.value)`)
+	assert.Equal(t, []string{"", "6379/TCP", "8080/TCP", "9000/TCP", "9090/TCP", "9100/TCP", "9121/TCP"}, options)
+	eval[bool](t, ctx, `(() => {
+		const s = document.getElementById("port");
+		s.value = "6379/TCP";
+		s.dispatchEvent(new Event("change"));
+		return true;
+	})()`)
+	screenshot(t, ctx, dir, "demo-port-6379.png")
+	byPair := map[string]string{}
+	for _, c := range renderedCells(t, ctx) {
+		for _, v := range []string{"allow", "partial", "deny", "none", "self"} {
+			if slices.Contains(c.Classes, v) {
+				byPair[c.Src+" "+c.Dst] = v + " " + c.Text
+			}
+		}
+	}
+	for pair, want := range map[string]string{
+		"shop/web-1 shop/db-0":              "allow ✓", // redis from a frontend
+		"shop/web-2 shop/db-0":              "allow ✓",
+		"shop/api-1 shop/db-0":              "deny ✗",
+		"monitoring/prometheus-0 shop/db-0": "deny ✗",
+		"shop/api-1 shop/web-1":             "none ·", // web-1 has no 6379
+		"shop/db-0 shop/db-0":               "self ",
+	} {
+		assert.Equal(t, want, byPair[pair], pair)
+	}
+	assert.Equal(t, "2", eval[string](t, ctx, `document.querySelector('#counts [data-verdict="allow"] .n').textContent`))
+	tip = hover(t, ctx, "shop/web-1", "shop/db-0")
+	assert.Contains(t, tip, "6379/TCP (redis)")
+	assert.NotContains(t, tip, "9121/TCP", "the tooltip shows the selected port only")
 }
 
 func cellLabel(cells []renderedCell, src, dst string) string {

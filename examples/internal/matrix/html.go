@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -106,7 +107,9 @@ func (m *Matrix) WriteHTML(w io.Writer, opt HTMLOptions) error {
 	// Ends repeat across cells: each distinct one is written once, flows
 	// refer to it by index.
 	type flowData struct {
-		Port    string  `json:"port"`
+		Port string `json:"port"`
+		Key  string `json:"k"` // port/protocol, what the port filter selects
+
 		Verdict Verdict `json:"v"`
 		Egress  int     `json:"e"` // index into ends; -1 with a Reason
 		Ingress int     `json:"i"`
@@ -139,10 +142,18 @@ func (m *Matrix) WriteHTML(w io.Writer, opt HTMLOptions) error {
 	for _, p := range m.Pods {
 		data.Pods = append(data.Pods, p.String())
 	}
+	// The distinct ports, for the page's port filter.
+	seenPort := map[string]bool{}
+	var portKeys []Port
 	for k, c := range m.Cells {
 		fl := make([]flowData, 0, len(c.Flows))
 		for _, f := range c.Flows {
-			fd := flowData{Port: f.Port.String(), Verdict: f.Verdict, Egress: -1, Ingress: -1, Reason: f.Reason}
+			key := portKey(f.Port)
+			if !seenPort[key] {
+				seenPort[key] = true
+				portKeys = append(portKeys, f.Port)
+			}
+			fd := flowData{Port: f.Port.String(), Key: key, Verdict: f.Verdict, Egress: -1, Ingress: -1, Reason: f.Reason}
 			if f.Reason == "" {
 				fd.Egress, fd.Ingress = end(f.Egress), end(f.Ingress)
 			}
@@ -166,6 +177,13 @@ func (m *Matrix) WriteHTML(w io.Writer, opt HTMLOptions) error {
 		}
 		groups = append(groups, groupView{g, tilt})
 	}
+	slices.SortFunc(portKeys, comparePorts)
+	var filter []string
+	if len(portKeys) > 1 {
+		for _, p := range portKeys {
+			filter = append(filter, portKey(p))
+		}
+	}
 	counts := m.Count()
 	return page.Execute(w, map[string]any{
 		"Pods":         n,
@@ -173,6 +191,7 @@ func (m *Matrix) WriteHTML(w io.Writer, opt HTMLOptions) error {
 		"Pairs":        n * (n - 1),
 		"Counts":       counts,
 		"Ports":        m.Ports,
+		"PortFilter":   filter,
 		"Source":       opt.Source,
 		"Selection":    opt.Selection,
 		"Groups":       groups,
@@ -208,6 +227,9 @@ func (m *Matrix) title(c *Cell) string {
 	}
 	return b.String()
 }
+
+// portKey is a port without its name: 6379/TCP.
+func portKey(p Port) string { return fmt.Sprintf("%d/%s", p.Port, p.Protocol) }
 
 // endText says in a few words what decided an end: the policy and rule,
 // the policies that isolate it when no rule matched, or the evaluator's

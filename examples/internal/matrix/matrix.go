@@ -242,15 +242,18 @@ func Build(pods []Pod, results []Result, ports string) (*Matrix, error) {
 	}
 	for i := range m.Cells {
 		c := &m.Cells[i]
-		slices.SortFunc(c.Flows, func(a, b Flow) int {
-			return cmp.Or(cmp.Compare(protocolRank(a.Protocol), protocolRank(b.Protocol)), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port.Port, b.Port.Port))
-		})
+		slices.SortFunc(c.Flows, func(a, b Flow) int { return comparePorts(a.Port, b.Port) })
 		c.Verdict = fold(c.Flows)
 		if c.Self && c.Verdict == None {
 			c.Verdict = Self
 		}
 	}
 	return m, nil
+}
+
+// comparePorts orders ports by protocol (TCP, UDP, SCTP), then number.
+func comparePorts(a, b Port) int {
+	return cmp.Or(cmp.Compare(protocolRank(a.Protocol), protocolRank(b.Protocol)), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
 }
 
 // protocolRank orders protocols as the IR does: TCP, UDP, SCTP, then any
