@@ -69,7 +69,13 @@ func TestLiveMatrix(t *testing.T) {
 	if fromLive.code != 0 || !strings.Contains(fromLive.stdout, "from the API server at "+c.Server) {
 		t.Errorf("matrix -o html: exit %d, the header does not name the API server at %s; stderr %s", fromLive.code, c.Server, fromLive.stderr)
 	}
-	cells := func(page string) string { return page[strings.Index(page, "<table"):] }
+	cells := func(page string) string {
+		if i := strings.Index(page, "<table"); i >= 0 {
+			return page[i:]
+		}
+		t.Errorf("matrix -o html: no table in %q", page)
+		return ""
+	}
 	if cells(fromFiles.stdout) != cells(fromLive.stdout) {
 		t.Errorf("matrix -o html: the live page's table differs from the files'")
 	}
