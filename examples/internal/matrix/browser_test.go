@@ -267,6 +267,18 @@ func TestHTMLDemoInBrowser(t *testing.T) {
 	})`)
 	assert.Equal(t, map[string]string{"row": "shop/web-1", "col": "shop/db-0"}, hl, "the hovered cell's row and column are highlighted")
 
+	// The keyboard: from the first cell, right twice and down once.
+	keys := eval[string](t, ctx, `(() => {
+		const table = document.getElementById("matrix");
+		document.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape"}));
+		table.focus();
+		for (const key of ["ArrowDown", "ArrowRight", "ArrowRight", "ArrowDown"]) {
+			table.dispatchEvent(new KeyboardEvent("keydown", {key, bubbles: true}));
+		}
+		return document.getElementById("tip").hidden ? "hidden" : document.querySelector("#tip .pair").textContent;
+	})()`)
+	assert.Equal(t, m.Pods[1].String()+" → "+m.Pods[2].String(), keys, "the arrows start at the first cell and move")
+
 	tip = hover(t, ctx, "shop/api-1", "shop/db-0")
 	screenshot(t, ctx, dir, "demo-hover-denied.png")
 	assert.Contains(t, tip, "denied")
