@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/palisade-net/palisade/examples/internal/matrix"
 	"github.com/palisade-net/palisade/examples/internal/reach"
@@ -121,11 +121,6 @@ func matrixWriter(output, color string, w io.Writer) (func(*matrix.Matrix, matri
 	return nil, fmt.Errorf("--output %q: want text, html or json", output)
 }
 
-// portName is a container port's name (IANA_SVC_NAME, as Kubernetes
-// validates it): at most 15 lowercase letters, digits and hyphens, with a
-// letter, no hyphen at either end or twice in a row.
-var portName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$`)
-
 // parseMatrixPorts splits the --port values (each one port, or several
 // separated by commas as diff's --ports takes them) into numbered ports and
 // named ones. Errors name each bad value.
@@ -161,8 +156,8 @@ func parseMatrixPorts(values []string) ([]reach.Port, []matrix.NamedPort, error)
 			}
 			np.Protocol = p
 		}
-		if !portName.MatchString(name) || strings.Contains(name, "--") || strings.Trim(name, "0123456789-") == "" {
-			bad = append(bad, fmt.Sprintf("%q: neither a port number nor a port name (at most 15 lowercase letters, digits and hyphens, with a letter)", v))
+		if msgs := validation.IsValidPortName(name); len(msgs) > 0 {
+			bad = append(bad, fmt.Sprintf("%q: neither a port number nor a port name (%s)", v, strings.Join(msgs, "; ")))
 			continue
 		}
 		named = append(named, np)
