@@ -6,7 +6,7 @@
 //	netpolctl simulate --kubeconfig PATH [--context NAME] --flows FLOWS [-o jsonl|table]
 //	netpolctl explain  (-f PATH | --kubeconfig PATH) SRC DST PORT PROTOCOL
 //	netpolctl diff     (-f PATH | --kubeconfig PATH) --proposed PATH [--delete KIND/NS/NAME] [-n NS] [-l SEL] [--ports P] [--flows-from-log FILE] [-o table|jsonl]
-//	netpolctl matrix   (-f PATH | --kubeconfig PATH) [-n NS]... [-l SELECTOR] [--port PORT[/PROTO]]... [-o text|html|json]
+//	netpolctl matrix   (-f PATH | --kubeconfig PATH) [-n NS... | -A] [-l SELECTOR] [--port PORT[/PROTO]]... [-o text|html|json]
 //
 // --kubeconfig reads the objects from a live cluster, listed once (in a pod,
 // the in-cluster configuration is used when neither -f nor --kubeconfig is

@@ -20,8 +20,9 @@ func matrixCmd() *cobra.Command {
 	var src source.Flags
 	var namespaces, ports []string
 	var selector, output, color string
+	var all bool
 	cmd := &cobra.Command{
-		Use:   "matrix (-f PATH | --kubeconfig PATH) [-n NAMESPACE]... [-l SELECTOR] [--port PORT[/PROTOCOL]]... [-o text|html|json]",
+		Use:   "matrix (-f PATH | --kubeconfig PATH) [-n NAMESPACE... | -A] [-l SELECTOR] [--port PORT[/PROTOCOL]]... [-o text|html|json]",
 		Short: "Show who can reach whom among the selected pods, on the ports asked or their container ports",
 		Long: `matrix decides every flow between the selected pods (every ordered pair of
 distinct pods, each destination port) with the reference evaluator and prints
@@ -29,8 +30,8 @@ the result as a matrix: rows are sources, columns destinations, grouped by
 namespace and sorted. A cell is allowed when every port is, denied when none
 is, partly allowed otherwise; "no port" when the destination has none to test.
 
-Pods: every namespace by default, or those given with -n (repeatable, or
-comma-separated); -l keeps the pods whose labels match a selector (kubectl's
+Pods: every namespace by default (-A says so explicitly), or those given
+with -n (repeatable, or comma-separated); -l keeps the pods whose labels match a selector (kubectl's
 syntax). hostNetwork pods, pods without an IP and finished pods take no part.
 
 Ports: with no --port, each destination's container ports. --port takes a
@@ -46,6 +47,9 @@ policy that decided at each end), -o json (for tools).`,
   netpolctl matrix --kubeconfig ~/.kube/config -l 'tier in (app,db)' -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if all && len(namespaces) > 0 {
+				return fmt.Errorf("give either -n or -A (--all-namespaces), not both")
+			}
 			write, err := matrixWriter(output, color, cmd.OutOrStdout())
 			if err != nil {
 				return err
@@ -87,6 +91,7 @@ policy that decided at each end), -o json (for tools).`,
 	}
 	src.Register(cmd.Flags())
 	cmd.Flags().StringArrayVarP(&namespaces, "namespace", "n", nil, "keep the pods of this namespace (repeatable, or comma-separated; default: every namespace)")
+	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "keep the pods of every namespace (the default)")
 	cmd.Flags().StringVarP(&selector, "selector", "l", "", "keep the pods whose labels match this selector, e.g. 'app=web,tier in (a,b)'")
 	cmd.Flags().StringArrayVar(&ports, "port", nil, "try this port at each destination: PORT[/PROTOCOL] or a container port's NAME[/PROTOCOL] (repeatable, or comma-separated; default: each destination's container ports)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, html or json")

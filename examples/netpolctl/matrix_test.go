@@ -13,7 +13,7 @@ import (
 // examples/internal/matrix (the page in a headless browser).
 
 func TestMatrixText(t *testing.T) {
-	r := netpolctl(t, "matrix", "-f", demo)
+	r := netpolctl(t, "matrix", "-f", demo, "-A")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Empty(t, r.stderr)
 	assert.NotContains(t, r.stdout, "\x1b[", "not a terminal: no colour")
@@ -102,6 +102,7 @@ func TestMatrixBadInput(t *testing.T) {
 		{[]string{"matrix", "-f", demo, "-l", "role in (db"}, `--selector "role in (db"`},
 		{[]string{"matrix", "-f", demo, "-o", "yaml"}, `--output "yaml": want text, html or json`},
 		{[]string{"matrix", "-f", demo, "--color", "maybe"}, `--color "maybe": want auto, always or never`},
+		{[]string{"matrix", "-f", demo, "-A", "-n", "shop"}, "give either -n or -A (--all-namespaces), not both"},
 		{[]string{"matrix", "-f", "no/such/dir"}, "no/such/dir"},
 	} {
 		r := netpolctl(t, tc.args...)
