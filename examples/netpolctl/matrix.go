@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -50,7 +51,7 @@ policy that decided at each end), -o json (for tools).`,
 			if all && len(namespaces) > 0 {
 				return fmt.Errorf("give either -n or -A (--all-namespaces), not both")
 			}
-			write, err := matrixWriter(output, color, cmd.OutOrStdout())
+			write, err := matrixWriter(output, color, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -101,21 +102,38 @@ policy that decided at each end), -o json (for tools).`,
 
 // matrixWriter returns the function that prints a matrix in the format
 // asked; errors name the flag.
-func matrixWriter(output, color string, w io.Writer) (func(*matrix.Matrix, matrix.HTMLOptions) error, error) {
+// On a terminal narrower than the matrix, a note on errw suggests the page.
+func matrixWriter(output, color string, w, errw io.Writer) (func(*matrix.Matrix, matrix.HTMLOptions) error, error) {
+	f, isFile := w.(*os.File)
+	tty := isFile && term.IsTerminal(int(f.Fd()))
 	var colored bool
 	switch color {
 	case "always":
 		colored = true
 	case "never":
 	case "auto":
-		f, ok := w.(*os.File)
-		colored = ok && term.IsTerminal(int(f.Fd())) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+		colored = tty && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
 	default:
 		return nil, fmt.Errorf("--color %q: want auto, always or never", color)
 	}
 	switch output {
 	case "text":
 		return func(m *matrix.Matrix, _ matrix.HTMLOptions) error {
+			if cols, _, err := term.GetSize(int(f.Fd())); tty && err == nil {
+				var plain strings.Builder
+				if err := m.WriteText(&plain, matrix.TextOptions{}); err != nil {
+					return err
+				}
+				// The matrix is the text up to the first blank line.
+				block, _, _ := strings.Cut(plain.String(), "\n\n")
+				wide := 0
+				for _, l := range strings.Split(block, "\n") {
+					wide = max(wide, utf8.RuneCountInString(l))
+				}
+				if wide > cols {
+					fmt.Fprintf(errw, "note: the matrix is %d columns wide, the terminal %d: -o html > matrix.html shows it whole\n", wide, cols)
+				}
+			}
 			return m.WriteText(w, matrix.TextOptions{Color: colored})
 		}, nil
 	case "html":
