@@ -2,16 +2,9 @@ package e2e
 
 import (
 	"context"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"k8s.io/client-go/dynamic"
-
-	"github.com/palisade-net/palisade/examples/e2e/cluster"
-	"github.com/palisade-net/palisade/examples/internal/manifest"
 )
 
 // TestLiveMatrix writes the demo objects (with the cluster-wide policies) to
@@ -19,30 +12,9 @@ import (
 // kubeconfig, as a new user would: the matrix, in each format and with a
 // selection, must equal the one drawn from the same objects in files.
 func TestLiveMatrix(t *testing.T) {
-	cluster.Skip(t, cluster.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	crds, err := cluster.NetworkPolicyAPICRDs(ctx, "experimental")
-	if err != nil {
-		t.Skipf("the network-policy-api CRDs are not available from the Go module cache or proxy: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "netpolctl")
-	if out, err := exec.Command("go", "build", "-o", bin, "../netpolctl").CombinedOutput(); err != nil {
-		t.Fatalf("go build ../netpolctl: %v\n%s", err, out)
-	}
-	c := cluster.Start(t, cluster.Options{})
-	if _, err := c.InstallCRDs(ctx, time.Minute, crds...); err != nil {
-		t.Fatalf("InstallCRDs: %v", err)
-	}
-	st, err := manifest.Load(whatifFiles...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(c.AdminConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeState(ctx, t, c.AdminClient(), dyn, st)
+	bin, c := liveDemo(ctx, t)
 
 	var files []string
 	for _, f := range whatifFiles {
