@@ -356,3 +356,21 @@ func TestWriteHTML(t *testing.T) {
 	require.NoError(t, m.WriteHTML(&b, HTMLOptions{}))
 	assert.Contains(t, b.String(), "No pods selected.")
 }
+
+// The pod order is a total order: antisymmetric, and equal only for the
+// same pod, so Build's sort is deterministic whatever the names.
+func FuzzPodOrder(f *testing.F) {
+	for _, seed := range [][2]string{{"web-2", "web-10"}, {"web-007", "web-7"}, {"a1b2", "a01b2"}, {"", "0"}, {"9", "10"}} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		sign := func(x int) int { return min(1, max(-1, x)) }
+		if sign(naturalCompare(a, b)) != -sign(naturalCompare(b, a)) {
+			t.Fatalf("naturalCompare(%q, %q) = %d but reversed %d", a, b, naturalCompare(a, b), naturalCompare(b, a))
+		}
+		pa, pb := Pod{Namespace: "ns", Name: a}, Pod{Namespace: "ns", Name: b}
+		if c := comparePods(pa, pb); (c == 0) != (a == b) || sign(c) != -sign(comparePods(pb, pa)) {
+			t.Fatalf("comparePods(%q, %q) = %d, reversed %d", a, b, c, comparePods(pb, pa))
+		}
+	})
+}
