@@ -123,8 +123,13 @@ spec:
 		t.Errorf("explain of a missing pod: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = run(t, bin, "explain", "--kubeconfig", c.AgentKubeconfig, "shop/web-1", "shop/db-0", "6379", "TCP")
-	if r.code != 1 || !strings.Contains(r.stderr, "forbidden to this identity") || !strings.Contains(r.stderr, "list namespaces") {
+	if r.code != 1 || !strings.Contains(r.stderr, "forbidden to this identity") {
 		t.Errorf("explain without RBAC: exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, res := range []string{"namespaces", "pods", "nodes", "networkpolicies.networking.k8s.io"} {
+		if !strings.Contains(r.stderr, "list "+res+": forbidden to this identity") {
+			t.Errorf("explain without RBAC: the refused %s are not named in %q", res, r.stderr)
+		}
 	}
 	r = run(t, bin, "diff", "--kubeconfig", c.AgentKubeconfig, "--proposed", anp)
 	if r.code != 2 || !strings.Contains(r.stderr, "forbidden") {

@@ -134,3 +134,53 @@ func TestParseDelete(t *testing.T) {
 		assert.Contains(t, got, want, in)
 	}
 }
+
+// TestLoadV01Peers reads AdminNetworkPolicies written in the peer shape of
+// the network-policy-api v0.1.x CRDs (what `kubectl get -o yaml` prints on
+// clusters serving them) as the node agent reads them from the API server.
+func TestLoadV01Peers(t *testing.T) {
+	const current = `apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: a}
+spec:
+  priority: 10
+  subject: {namespaces: {}}
+  ingress:
+  - action: Deny
+    from:
+    - namespaces: {matchLabels: {team: data}}
+    - pods: {namespaceSelector: {matchLabels: {x: a}}, podSelector: {matchLabels: {app: b}}}
+`
+	const old = `apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: a}
+spec:
+  priority: 10
+  subject: {namespaces: {}}
+  ingress:
+  - action: Deny
+    from:
+    - namespaces: {namespaceSelector: {matchLabels: {team: data}}}
+    - pods: {namespaces: {namespaceSelector: {matchLabels: {x: a}}}, podSelector: {matchLabels: {app: b}}}
+`
+	dir := writeFiles(t, map[string]string{"current.yaml": current, "old.yaml": old,
+		"same.yaml": `apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec:
+  subject: {namespaces: {}}
+  ingress:
+  - action: Allow
+    from: [{namespaces: {sameLabels: [team]}}]
+`})
+	want, err := manifest.Load(filepath.Join(dir, "current.yaml"))
+	require.NoError(t, err)
+	got, err := manifest.Load(filepath.Join(dir, "old.yaml"))
+	require.NoError(t, err)
+	require.Len(t, got.AdminNetworkPolicies, 1)
+	assert.Equal(t, want.AdminNetworkPolicies[0].Spec, got.AdminNetworkPolicies[0].Spec)
+
+	_, err = manifest.Load(filepath.Join(dir, "same.yaml"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), filepath.Join(dir, "same.yaml")+"#1: BaselineAdminNetworkPolicy default: spec.ingress[0].from[0]: sameLabels/notSameLabels are not supported")
+}

@@ -86,6 +86,23 @@ func TestDiff(t *testing.T) {
 		reach.Flows(cur, reach.Selection{})), "no change")
 }
 
+// isolatedCluster is clusterOf with every namespace isolated by a default
+// deny and one allow from its own namespace.
+func isolatedCluster(pods, nss int) *manifest.State {
+	st := clusterOf(pods, nss)
+	for i := range nss {
+		ns := fmt.Sprintf("ns-%02d", i)
+		st.NetworkPolicies = append(st.NetworkPolicies, denyAll(ns), &networkingv1.NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "same-ns"},
+			Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}},
+			}}},
+		})
+	}
+	st.Sort()
+	return st
+}
+
 // BenchmarkDiff is `netpolctl diff` over 1000 pods in 50 namespaces, one
 // container port each (999,000 flows), every namespace isolated by a
 // default deny with one allow from its own namespace, and a proposal
@@ -93,17 +110,7 @@ func TestDiff(t *testing.T) {
 // evaluations of every flow. Beside it, the baseline: enumerating the
 // same flows and evaluating each once in one state.
 func BenchmarkDiff(b *testing.B) {
-	cur := clusterOf(1000, 50)
-	for i := range 50 {
-		ns := fmt.Sprintf("ns-%02d", i)
-		cur.NetworkPolicies = append(cur.NetworkPolicies, denyAll(ns), &networkingv1.NetworkPolicy{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "same-ns"},
-			Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}},
-			}}},
-		})
-	}
-	cur.Sort()
+	cur := isolatedCluster(1000, 50)
 	next, err := manifest.Propose(cur, &manifest.State{}, map[string]string{"NetworkPolicy/ns-07/same-ns": "bench"})
 	require.NoError(b, err)
 	before, err := reach.Compile(cur, nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -107,13 +108,23 @@ func (f *Flags) RESTConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
+// DefaultRequestTimeout bounds each request List makes when cfg sets no
+// Timeout: an API server that accepts connections and never answers makes
+// an error, not a hang.
+const DefaultRequestTimeout = 30 * time.Second
+
 // List lists the cluster state once from the API server of cfg. Objects
 // are recorded with the source "<kind> <namespace/name> at <server>".
 // warn (nil: dropped) receives the fields of cluster-wide policies that are
 // enforced otherwise than written (see informer.DecodeAdminNetworkPolicy).
+// An empty cluster gives an empty state.
 func List(ctx context.Context, cfg *rest.Config, warn func(string)) (*manifest.State, error) {
 	if warn == nil {
 		warn = func(string) {}
+	}
+	if cfg.Timeout == 0 {
+		cfg = rest.CopyConfig(cfg)
+		cfg.Timeout = DefaultRequestTimeout
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -126,21 +137,39 @@ func List(ctx context.Context, cfg *rest.Config, warn func(string)) (*manifest.S
 	l := &lister{host: cfg.Host, warn: warn, st: &manifest.State{Sources: map[string]string{}}}
 	core, netv1 := cs.CoreV1(), cs.NetworkingV1()
 	st := l.st
-	err = errors.Join(
-		l.list(ctx, "namespaces", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return core.Namespaces().List(ctx, o)
-		}, collect(l, "Namespace", &st.Namespaces)),
-		l.list(ctx, "pods", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return core.Pods(metav1.NamespaceAll).List(ctx, o)
-		}, collect(l, "Pod", &st.Pods)),
-		l.list(ctx, "nodes", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return core.Nodes().List(ctx, o)
-		}, collect(l, "Node", &st.Nodes)),
-		l.list(ctx, "networkpolicies.networking.k8s.io", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return netv1.NetworkPolicies(metav1.NamespaceAll).List(ctx, o)
-		}, collect(l, "NetworkPolicy", &st.NetworkPolicies)),
-	)
-	if err != nil {
+	lists := []func() error{
+		func() error {
+			return l.list(ctx, "namespaces", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return core.Namespaces().List(ctx, o)
+			}, collect(l, "Namespace", &st.Namespaces))
+		},
+		func() error {
+			return l.list(ctx, "pods", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return core.Pods(metav1.NamespaceAll).List(ctx, o)
+			}, collect(l, "Pod", &st.Pods))
+		},
+		func() error {
+			return l.list(ctx, "nodes", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return core.Nodes().List(ctx, o)
+			}, collect(l, "Node", &st.Nodes))
+		},
+		func() error {
+			return l.list(ctx, "networkpolicies.networking.k8s.io", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return netv1.NetworkPolicies(metav1.NamespaceAll).List(ctx, o)
+			}, collect(l, "NetworkPolicy", &st.NetworkPolicies))
+		},
+	}
+	// Every refused resource is named; any other error (the API server
+	// cannot be reached) ends the listing.
+	var errs []error
+	for _, list := range lists {
+		err := list()
+		errs = append(errs, err)
+		if err != nil && !errors.Is(err, errForbidden) {
+			break
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	served, err := informer.ServedClusterPolicyKinds(cs.Discovery())
@@ -245,12 +274,15 @@ func (l *lister) addClusterPolicy(kind string, u *unstructured.Unstructured) err
 	return nil
 }
 
+// errForbidden marks an RBAC refusal in List's errors.
+var errForbidden = errors.New("forbidden to this identity")
+
 // explain turns a client error into one that says what failed and why.
 func (l *lister) explain(err error, verb, resource string) error {
 	switch {
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("API server %s: %s %s: forbidden to this identity (netpolctl needs get, list on namespaces, pods, nodes, "+
-			"networkpolicies.networking.k8s.io and the served policy.networking.k8s.io kinds): %w", l.host, verb, resource, err)
+		return fmt.Errorf("API server %s: %s %s: %w (netpolctl needs list on namespaces, pods, nodes, "+
+			"networkpolicies.networking.k8s.io and the served policy.networking.k8s.io kinds): %w", l.host, verb, resource, errForbidden, err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("API server %s: %s %s: not authenticated (check the kubeconfig's credentials): %w", l.host, verb, resource, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/rest"
 
 	"github.com/palisade-net/palisade/examples/internal/source"
 )
@@ -76,4 +77,41 @@ current-context: main
 	assert.Contains(t, err.Error(), "cannot reach the API server at https://"+addr)
 	_, err = (&source.Flags{Kubeconfig: kc, Context: "nope"}).Load(ctx)
 	assert.ErrorContains(t, err, `context "nope"`)
+}
+
+// TestHungAPIServer lists from a loopback server that accepts connections
+// and never answers: an error naming the server, once the request timeout
+// has passed, not a hang.
+func TestHungAPIServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // held open, never answered
+		}
+	}()
+	defer func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	cfg := &rest.Config{Host: "https://" + l.Addr().String(), Timeout: 300 * time.Millisecond,
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
+	start := time.Now()
+	_, err = source.List(context.Background(), cfg, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "https://"+l.Addr().String())
+	assert.Contains(t, err.Error(), "list namespaces")
+	assert.Less(t, time.Since(start), 20*time.Second, "bounded by the request timeout, with client-go's retries")
+	t.Logf("error after %v: %v", time.Since(start).Round(time.Millisecond), err)
 }
