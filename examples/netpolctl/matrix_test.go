@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -117,4 +120,26 @@ func TestMatrixEmptyNamespace(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, "no pods selected\n", r.stdout)
 	assert.Equal(t, "warning: -n nope: no pod selected in this namespace\n", r.stderr)
+}
+
+// On a terminal (a pseudo-terminal from script(1)), the text is coloured
+// without --color, and a terminal narrower than the matrix gets a note.
+func TestMatrixOnATerminal(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("no script(1) to run netpolctl on a pseudo-terminal (Debian: bsdutils)")
+	}
+	run := func(cols int, env ...string) string {
+		cmd := exec.Command(script, "-qec", fmt.Sprintf("stty cols %d; %s matrix -f %s", cols, binary, demo), "/dev/null")
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return string(out)
+	}
+	wide := run(200)
+	assert.Contains(t, wide, "\x1b[32m✓\x1b[0m", "coloured on a terminal")
+	assert.NotContains(t, wide, "note:")
+	narrow := run(20)
+	assert.Contains(t, narrow, "note: the matrix is 33 columns wide, the terminal 20: -o html > matrix.html shows it whole")
+	assert.NotContains(t, run(200, "NO_COLOR=1"), "\x1b[", "NO_COLOR is honoured")
 }
