@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/palisade-net/palisade/examples/e2e/cluster"
 	"github.com/palisade-net/palisade/examples/internal/manifest"
 )
 
@@ -37,30 +36,9 @@ var whatifFiles = []string{
 // also checks the errors a user meets: an identity without RBAC (the
 // refused resource is named), a pod that does not exist.
 func TestLiveNetpolctl(t *testing.T) {
-	cluster.Skip(t, cluster.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	crds, err := cluster.NetworkPolicyAPICRDs(ctx, "experimental")
-	if err != nil {
-		t.Skipf("the network-policy-api CRDs are not available from the Go module cache or proxy: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "netpolctl")
-	if out, err := exec.Command("go", "build", "-o", bin, "../netpolctl").CombinedOutput(); err != nil {
-		t.Fatalf("go build ../netpolctl: %v\n%s", err, out)
-	}
-	c := cluster.Start(t, cluster.Options{})
-	if _, err := c.InstallCRDs(ctx, time.Minute, crds...); err != nil {
-		t.Fatalf("InstallCRDs: %v", err)
-	}
-	st, err := manifest.Load(whatifFiles...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(c.AdminConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeState(ctx, t, c.AdminClient(), dyn, st)
+	bin, c := liveDemo(ctx, t)
 
 	files := func(args ...string) []string {
 		var out []string

@@ -6,6 +6,7 @@
 //	netpolctl simulate --kubeconfig PATH [--context NAME] --flows FLOWS [-o jsonl|table]
 //	netpolctl explain  (-f PATH | --kubeconfig PATH) SRC DST PORT PROTOCOL
 //	netpolctl diff     (-f PATH | --kubeconfig PATH) --proposed PATH [--delete KIND/NS/NAME] [-n NS] [-l SEL] [--ports P] [--flows-from-log FILE] [-o table|jsonl]
+//	netpolctl matrix   (-f PATH | --kubeconfig PATH) [-n NS... | -A] [-l SELECTOR] [--port PORT[/PROTO]]... [-o text|html|json]
 //
 // --kubeconfig reads the objects from a live cluster, listed once (in a pod,
 // the in-cluster configuration is used when neither -f nor --kubeconfig is
@@ -32,7 +33,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(simulateCmd(), explainCmd(), labCmd(), renderCmd(), benchCmd(), diffCmd())
+	root.AddCommand(simulateCmd(), explainCmd(), labCmd(), renderCmd(), benchCmd(), diffCmd(), matrixCmd())
 	cmd, err := root.ExecuteC()
 	var code exitCode
 	switch {
