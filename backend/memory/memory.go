@@ -181,14 +181,7 @@ func boolInt(b bool) int {
 	return 0
 }
 
-func rulesEqual(x, y ir.RuleList) bool {
-	return x.Origin == y.Origin && x.Direction == y.Direction && x.Priority == y.Priority &&
-		slices.EqualFunc(x.Rules, y.Rules, func(a, b ir.Rule) bool {
-			return a.Index == b.Index && a.Name == b.Name && a.Action == b.Action &&
-				a.AllPeers == b.AllPeers && a.AllPorts == b.AllPorts &&
-				slices.Equal(a.Peers, b.Peers) && slices.Equal(a.Ports, b.Ports)
-		})
-}
+func rulesEqual(x, y ir.RuleList) bool { return x.Equal(&y) }
 
 func endpointsEqual(x, y ir.Endpoint) bool {
 	tiers := func(a, b []ir.Tier) bool {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 	// Priority is added to the filter priority (0): the egress base chains
 	// hook at Priority, the ingress one at Priority+1.
 	Priority int32
+	// Log turns on the kernel's verdict log (NFLOG) and says what it
+	// records; the zero value logs nothing. See package verdictlog.
+	Log verdictlog.Logging
 }
 
 // Backend programs the IR into one nftables table over netlink.
@@ -153,7 +157,7 @@ func (b *Backend) sync(snap *ir.Snapshot) (backend.SyncReport, error) {
 	if err != nil {
 		return backend.SyncReport{}, err
 	}
-	fresh, err := build(snap, b.cfg.Priority)
+	fresh, err := buildLogging(snap, b.cfg.Priority, b.cfg.Log)
 	if err != nil {
 		return backend.SyncReport{}, fmt.Errorf("nftables: snapshot %d: %w", snap.Generation, err)
 	}
@@ -379,19 +383,7 @@ func diffMembers[T comparable](have map[T]struct{}, want []T, norm func(T) T) (a
 	return added, removed
 }
 
-func ruleListEqual(a, b *ir.RuleList) bool {
-	if a.ID != b.ID || a.Origin != b.Origin || a.Direction != b.Direction || a.Priority != b.Priority || len(a.Rules) != len(b.Rules) {
-		return false
-	}
-	for i := range a.Rules {
-		x, y := &a.Rules[i], &b.Rules[i]
-		if x.Index != y.Index || x.Name != y.Name || x.Action != y.Action || x.AllPeers != y.AllPeers || x.AllPorts != y.AllPorts ||
-			!slices.Equal(x.Peers, y.Peers) || !slices.Equal(x.Ports, y.Ports) {
-			return false
-		}
-	}
-	return true
-}
+func ruleListEqual(a, b *ir.RuleList) bool { return a.Equal(b) }
 
 func endpointEqual(a, b *ir.Endpoint) bool {
 	return a.ID == b.ID && slices.Equal(a.IPs, b.IPs) && tiersEqual(a.Ingress, b.Ingress) && tiersEqual(a.Egress, b.Egress)

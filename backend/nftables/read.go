@@ -465,6 +465,10 @@ func decodeExpr(b []byte) (expr.Any, error) {
 		e = &expr.Counter{}
 	case "immediate":
 		e = &expr.Immediate{}
+	case "limit":
+		e = &expr.Limit{}
+	case "log":
+		e = &expr.Log{}
 	default:
 		return nil, fmt.Errorf("expression %q is not one we write", name)
 	}

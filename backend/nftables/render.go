@@ -26,7 +26,7 @@ func RenderConfig(snap *ir.Snapshot, cfg Config) (string, error) {
 	if cfg.TableName == "" {
 		cfg.TableName = DefaultTableName
 	}
-	s, err := build(snap, cfg.Priority)
+	s, err := buildLogging(snap, cfg.Priority, cfg.Log)
 	if err != nil {
 		return "", err
 	}
