@@ -1,0 +1,179 @@
+package verdictlog_test
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/backend/backendtest/lab"
+	"github.com/palisade-net/palisade/backend/nftables"
+	"github.com/palisade-net/palisade/backend/verdictlog"
+	"github.com/palisade-net/palisade/policy/ir"
+	. "github.com/palisade-net/palisade/policy/ir/irtest"
+)
+
+// kernelBackends are the backends that log verdicts, by name.
+var kernelBackends = map[string]func(ns int, lg verdictlog.Logging) (backend.Backend, error){
+	"nftables": func(ns int, lg verdictlog.Logging) (backend.Backend, error) {
+		return nftables.New(nftables.Config{NetNS: ns, TableName: "palisade-vlog", Log: lg})
+	},
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces and packet filters (CI runs it as root)")
+	}
+}
+
+// logSnapshot: ns/b (10.0.0.2, fd00::2) on node 0 is ingress isolated by
+// np-in (rule 0: TCP 80 from ns/a) under the Admin list anp-in (rule 3
+// "deny-c": ns/c, every port, denied); ns/a and ns/c are unrestricted.
+func logSnapshot() *ir.Snapshot {
+	anp := List("anp-in", "AdminNetworkPolicy", "", "guard", ir.Ingress, Rule(3, ir.Deny, Peers("c"), AllPorts))
+	anp.Rules[0].Name = "deny-c"
+	return &ir.Snapshot{
+		Generation: 1,
+		AddressSets: []ir.AddressSet{
+			HostSet("a", "10.0.0.1/32", "fd00::1/128"),
+			HostSet("c", "10.0.0.3/32", "fd00::3/128"),
+		},
+		RuleLists: []ir.RuleList{
+			anp,
+			List("np-in", "NetworkPolicy", "ns", "web", ir.Ingress, Rule(0, ir.Allow, Peers("a"), Ports(Port(ir.TCP, 80, 80)))),
+		},
+		Endpoints: []ir.Endpoint{
+			Endpoint("ns/a", []string{"10.0.0.1", "fd00::1"}),
+			Endpoint("ns/b", []string{"10.0.0.2", "fd00::2"}, Ingress(Tier(ir.TierAdmin, "anp-in"), Tier(ir.TierNetworkPolicy, "np-in"))),
+			Endpoint("ns/c", []string{"10.0.0.3", "fd00::3"}),
+		},
+	}
+}
+
+type collector struct {
+	mu  sync.Mutex
+	evs []verdictlog.Event
+}
+
+func (c *collector) emit(ev *verdictlog.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.evs = append(c.evs, *ev)
+}
+
+// find returns the events of the probe's packets (by source address and
+// port, destination and protocol), waiting up to a second for them.
+func (c *collector) find(r lab.Result, proto uint8) []verdictlog.Event {
+	deadline := time.Now().Add(time.Second)
+	for {
+		c.mu.Lock()
+		var out []verdictlog.Event
+		for _, ev := range c.evs {
+			p := ev.Packet
+			if p.Src == r.Source.Addr() && p.SrcPort == r.Source.Port() && p.Dst == r.Probe.Dst && p.Proto == proto {
+				out = append(out, ev)
+			}
+		}
+		c.mu.Unlock()
+		if len(out) > 0 || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Each probe's verdict is in the log, naming tier, policy and rule, for
+// both families and the three protocols; with Allowed, allowed ones too.
+func TestReaderNamesVerdicts(t *testing.T) {
+	needRoot(t)
+	for name, newBackend := range kernelBackends {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			l, err := lab.New(ctx, lab.Config{})
+			require.NoError(t, err)
+			defer l.Close()
+			for _, p := range []lab.PodSpec{
+				{Name: "ns/a", IPs: []netip.Addr{Addr("10.0.0.1"), Addr("fd00::1")}},
+				{Name: "ns/b", IPs: []netip.Addr{Addr("10.0.0.2"), Addr("fd00::2")}},
+				{Name: "ns/c", IPs: []netip.Addr{Addr("10.0.0.3"), Addr("fd00::3")}},
+			} {
+				require.NoError(t, l.AddPod(ctx, p))
+			}
+			ns, err := l.NodeNS(0)
+			require.NoError(t, err)
+			lg := verdictlog.Logging{Enabled: true, Group: 9, Rate: 10000, Allowed: true}
+			be, err := newBackend(int(ns), lg)
+			require.NoError(t, err)
+			cat := verdictlog.NewCatalog(nil)
+			tracked := verdictlog.Track(be, cat)
+			_, err = tracked.Sync(ctx, logSnapshot())
+			require.NoError(t, err)
+			defer func() { _ = tracked.Cleanup(context.Background()) }()
+
+			rd, err := verdictlog.Open(verdictlog.Config{NetNS: int(ns), Group: lg.Group, Node: "node-0", Resolver: cat})
+			require.NoError(t, err)
+			col := &collector{}
+			runCtx, stop := context.WithCancel(ctx)
+			ran := make(chan error, 1)
+			go func() { ran <- rd.Run(runCtx, col.emit) }()
+
+			type want struct {
+				src      string
+				dst      string
+				port     uint16
+				proto    lab.Protocol
+				verdict  string
+				tier     string
+				policy   string
+				rule     string
+				pnum     uint8
+				protoStr string
+			}
+			cases := []want{
+				{"ns/a", "10.0.0.2", 80, lab.TCP, "allow", "NetworkPolicy", "NetworkPolicy/ns/web", "0", 6, "TCP"},
+				{"ns/a", "fd00::2", 80, lab.TCP, "allow", "NetworkPolicy", "NetworkPolicy/ns/web", "0", 6, "TCP"},
+				{"ns/a", "10.0.0.2", 81, lab.TCP, "deny", "NetworkPolicy", "", "isolated", 6, "TCP"},
+				{"ns/a", "fd00::2", 53, lab.UDP, "deny", "NetworkPolicy", "", "isolated", 17, "UDP"},
+				{"ns/a", "10.0.0.2", 90, lab.SCTP, "deny", "NetworkPolicy", "", "isolated", 132, "SCTP"},
+				{"ns/c", "10.0.0.2", 80, lab.TCP, "deny", "Admin", "AdminNetworkPolicy/guard", "deny-c", 6, "TCP"},
+				{"ns/c", "fd00::2", 9, lab.SCTP, "deny", "Admin", "AdminNetworkPolicy/guard", "deny-c", 132, "SCTP"},
+				{"ns/c", "10.0.0.2", 53, lab.UDP, "deny", "Admin", "AdminNetworkPolicy/guard", "deny-c", 17, "UDP"},
+			}
+			var probes []lab.Probe
+			for _, c := range cases {
+				probes = append(probes, lab.Probe{Src: c.src, Dst: Addr(c.dst), Port: c.port, Protocol: c.proto})
+			}
+			results := l.Probe(ctx, probes)
+			for i, c := range cases {
+				r := results[i]
+				require.NoError(t, r.Err)
+				assert.Equal(t, c.verdict == "allow", r.Connected, "%+v: %s", c, r.Detail)
+				evs := col.find(r, c.pnum)
+				if !assert.NotEmpty(t, evs, "%+v: not logged", c) {
+					continue
+				}
+				rec := evs[0].Record
+				assert.Equal(t, verdictlog.Record{
+					Time: rec.Time, Node: "node-0", Src: c.src, Dst: "ns/b", Port: c.port, Protocol: c.protoStr,
+					Verdict: c.verdict, Tier: c.tier, Policy: c.policy, Rule: c.rule,
+				}, rec, "%+v", c)
+				for _, ev := range evs {
+					assert.Equal(t, c.verdict, ev.Verdict, "%+v: a packet of the probe logged otherwise", c)
+				}
+			}
+			stop()
+			require.NoError(t, <-ran)
+			st := rd.Stats()
+			assert.Zero(t, st.Dropped)
+			assert.Zero(t, st.Undecodable)
+		})
+	}
+}
