@@ -10,9 +10,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/backend/backendtest/lab"
+	"github.com/palisade-net/palisade/backend/iptables"
 	"github.com/palisade-net/palisade/backend/nftables"
 	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/policy/ir"
@@ -23,6 +26,9 @@ import (
 var kernelBackends = map[string]func(ns int, lg verdictlog.Logging) (backend.Backend, error){
 	"nftables": func(ns int, lg verdictlog.Logging) (backend.Backend, error) {
 		return nftables.New(nftables.Config{NetNS: ns, TableName: "palisade-vlog", Log: lg})
+	},
+	"iptables": func(ns int, lg verdictlog.Logging) (backend.Backend, error) {
+		return iptables.New(iptables.Config{NetNS: ns, Log: lg})
 	},
 }
 
@@ -55,6 +61,24 @@ func logSnapshot() *ir.Snapshot {
 			Endpoint("ns/c", []string{"10.0.0.3", "fd00::3"}),
 		},
 	}
+}
+
+// newLab is a one-node lab with pods ns/a, ns/b, ns/c of logSnapshot.
+func newLab(ctx context.Context, t *testing.T) (*lab.Lab, netns.NsHandle) {
+	t.Helper()
+	l, err := lab.New(ctx, lab.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	for _, p := range []lab.PodSpec{
+		{Name: "ns/a", IPs: []netip.Addr{Addr("10.0.0.1"), Addr("fd00::1")}},
+		{Name: "ns/b", IPs: []netip.Addr{Addr("10.0.0.2"), Addr("fd00::2")}},
+		{Name: "ns/c", IPs: []netip.Addr{Addr("10.0.0.3"), Addr("fd00::3")}},
+	} {
+		require.NoError(t, l.AddPod(ctx, p))
+	}
+	ns, err := l.NodeNS(0)
+	require.NoError(t, err)
+	return l, ns
 }
 
 type collector struct {
@@ -97,18 +121,7 @@ func TestReaderNamesVerdicts(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			l, err := lab.New(ctx, lab.Config{})
-			require.NoError(t, err)
-			defer l.Close()
-			for _, p := range []lab.PodSpec{
-				{Name: "ns/a", IPs: []netip.Addr{Addr("10.0.0.1"), Addr("fd00::1")}},
-				{Name: "ns/b", IPs: []netip.Addr{Addr("10.0.0.2"), Addr("fd00::2")}},
-				{Name: "ns/c", IPs: []netip.Addr{Addr("10.0.0.3"), Addr("fd00::3")}},
-			} {
-				require.NoError(t, l.AddPod(ctx, p))
-			}
-			ns, err := l.NodeNS(0)
-			require.NoError(t, err)
+			l, ns := newLab(ctx, t)
 			lg := verdictlog.Logging{Enabled: true, Group: 9, Rate: 10000, Allowed: true}
 			be, err := newBackend(int(ns), lg)
 			require.NoError(t, err)
@@ -174,6 +187,89 @@ func TestReaderNamesVerdicts(t *testing.T) {
 			st := rd.Stats()
 			assert.Zero(t, st.Dropped)
 			assert.Zero(t, st.Undecodable)
+		})
+	}
+}
+
+// A flood of denied packets is logged within the budget, and a reader that
+// cannot keep up drops records (counted), never packets: the flood's
+// packets are all judged (dropped) whatever the reader does.
+func TestFloodWithinBudget(t *testing.T) {
+	needRoot(t)
+	const rate = 200
+	for name, newBackend := range kernelBackends {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			l, ns := newLab(ctx, t)
+			lg := verdictlog.Logging{Enabled: true, Group: 11, Rate: rate}
+			be, err := newBackend(int(ns), lg)
+			require.NoError(t, err)
+			cat := verdictlog.NewCatalog(nil)
+			_, err = verdictlog.Track(be, cat).Sync(ctx, logSnapshot())
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = be.Cleanup(context.Background()) })
+
+			for _, tc := range []struct {
+				name  string
+				queue int
+				slow  bool
+			}{{"reader keeps up", 0, false}, {"reader stalls", 4, true}} {
+				t.Run(tc.name, func(t *testing.T) {
+					rd, err := verdictlog.Open(verdictlog.Config{NetNS: int(ns), Group: lg.Group, Resolver: cat, Queue: tc.queue})
+					require.NoError(t, err)
+					release := make(chan struct{})
+					var emitted int
+					runCtx, stop := context.WithCancel(ctx)
+					ran := make(chan error, 1)
+					go func() {
+						ran <- rd.Run(runCtx, func(*verdictlog.Event) {
+							emitted++
+							if tc.slow {
+								select {
+								case <-release:
+								case <-runCtx.Done():
+								}
+							}
+						})
+					}()
+					// ns/c → ns/b UDP 53 is denied by the Admin rule: flood
+					// it from one socket for one second.
+					fds, err := l.Sockets("ns/c", 1, unix.AF_INET, unix.SOCK_DGRAM, 0)
+					require.NoError(t, err)
+					defer unix.Close(fds[0])
+					dst := &unix.SockaddrInet4{Port: 53, Addr: [4]byte{10, 0, 0, 2}}
+					start := time.Now()
+					sent := 0
+					for time.Since(start) < time.Second && sent < 2_000_000 {
+						if unix.Sendto(fds[0], []byte("flood"), 0, dst) == nil {
+							sent++
+						}
+					}
+					elapsed := time.Since(start)
+					time.Sleep(300 * time.Millisecond) // the last records reach the socket
+					close(release)
+					stop()
+					require.NoError(t, <-ran)
+					st := rd.Stats()
+					// The kernel's budget: at most a burst (rate) plus rate per
+					// second of flood, per rule (nftables) or per node (iptables).
+					budget := rate + int(float64(rate)*elapsed.Seconds()) + rate/10
+					t.Logf("%s, %s: %d packets in %v (%.0f/s); received %d log records (%.0f/s, budget %d/s + burst %d), emitted %d, dropped %d, overruns %d",
+						name, tc.name, sent, elapsed.Round(time.Millisecond), float64(sent)/elapsed.Seconds(), st.Received,
+						float64(st.Received)/elapsed.Seconds(), rate, rate, st.Emitted, st.Dropped, st.Overruns)
+					assert.Greater(t, sent, 10*budget, "the flood is too slow to test the budget")
+					assert.LessOrEqual(t, int(st.Received+st.Overruns), budget, "the kernel logged past its budget")
+					assert.GreaterOrEqual(t, int(st.Received), rate/2, "the burst was not logged")
+					assert.Equal(t, st.Received, st.Emitted+st.Dropped+st.Undecodable+uint64(st.Queued))
+					assert.Zero(t, st.Undecodable)
+					if tc.slow {
+						assert.Positive(t, st.Dropped, "a stalled reader must drop records")
+					} else {
+						assert.Zero(t, st.Dropped)
+					}
+				})
+			}
 		})
 	}
 }

@@ -67,9 +67,12 @@ type Event struct {
 	Ref    Ref
 }
 
-// Stats are the reader's counts so far.
+// Stats are the reader's counts so far. Received is Emitted + Dropped +
+// Undecodable + Queued, once receiving has stopped.
 type Stats struct {
 	Received, Emitted, Dropped, Overruns, Undecodable uint64
+	// Queued is the records in the queue: received, not yet emitted.
+	Queued int
 }
 
 // Reader reads one NFLOG group. Open binds it; Run emits.
@@ -123,7 +126,7 @@ func (r *Reader) Close() error {
 // Stats returns the counts so far.
 func (r *Reader) Stats() Stats {
 	return Stats{Received: r.received.Load(), Emitted: r.emitted.Load(), Dropped: r.dropped.Load(),
-		Overruns: r.overruns.Load(), Undecodable: r.undecodable.Load()}
+		Overruns: r.overruns.Load(), Undecodable: r.undecodable.Load(), Queued: len(r.q)}
 }
 
 // Run reads the group and calls emit, from Run's goroutine, for each
