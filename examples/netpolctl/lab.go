@@ -16,6 +16,7 @@ import (
 	"github.com/palisade-net/palisade/backend/conntrack"
 	"github.com/palisade-net/palisade/backend/iptables"
 	"github.com/palisade-net/palisade/backend/nftables"
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/examples/internal/sim"
 	"github.com/palisade-net/palisade/policy"
 )
@@ -27,6 +28,7 @@ func labCmd() *cobra.Command {
 	var timeout time.Duration
 	var held bool
 	var established string
+	var logVerdicts bool
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Decide flows with real packets through a real kernel (root)",
@@ -45,7 +47,18 @@ follow, as the node agent does). With --held, every flow allowed at the first
 step is also kept open as a connection (TCP, and UDP from a fixed source port;
 SCTP cannot be held) and, at every later step, sends data and waits for the
 echo: one extra line per held connection, "conn":"held", verdict allow when
-the echo came back.`,
+the echo came back.
+
+With --log-verdicts, every node logs verdicts through NFLOG as the node agent
+does (denied new connections, and allowed ones too), with a budget far above
+what the probes send (100000 records/s), and each flow line gains what the
+kernel's log recorded for that probe's packets (matched by protocol, source
+address and port, destination address and port): "logged":"deny" when a
+record denies it (at either end), else "allow" when one allows it, absent
+when nothing was logged (a flow no policy restricts is allowed without a
+rule, and not logged); "policy" the object the record names
+("Kind/namespace/name", absent for a NetworkPolicy tier's default deny) and
+"rule" its rule (name, index, or "isolated" for that default deny).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if os.Geteuid() != 0 {
@@ -79,6 +92,11 @@ the echo came back.`,
 			for _, w := range place.UseLabAddresses(steps, l.NodeIPs) {
 				warn("warning: " + w)
 			}
+			var logs *sim.VerdictLogs
+			if logVerdicts {
+				logs = sim.NewVerdictLogs()
+				defer logs.Close()
+			}
 			var labNodes []sim.Node
 			for i := range nodes {
 				ns, err := l.NodeNS(i)
@@ -92,14 +110,14 @@ the echo came back.`,
 				var be backend.Backend
 				switch backendName {
 				case "nftables":
-					nft, err := nftables.New(nftables.Config{NetNS: int(ns)})
+					nft, err := nftables.New(nftables.Config{NetNS: int(ns), Log: labLogging(logVerdicts)})
 					if err != nil {
 						return err
 					}
 					defer nft.Close()
 					be = nft
 				case "iptables":
-					ipt, err := iptables.New(iptables.Config{NetNS: int(ns)})
+					ipt, err := iptables.New(iptables.Config{NetNS: int(ns), Log: labLogging(logVerdicts)})
 					if err != nil {
 						return err
 					}
@@ -117,9 +135,15 @@ the echo came back.`,
 					return err
 				}
 				defer follower.Close()
-				labNodes = append(labNodes, sim.Node{Engine: policy.New(cfg), Backend: follower})
+				var nodeBackend backend.Backend = follower
+				if logs != nil {
+					if nodeBackend, err = logs.AddNode(ctx, i, int(ns), follower); err != nil {
+						return err
+					}
+				}
+				labNodes = append(labNodes, sim.Node{Engine: policy.New(cfg), Backend: nodeBackend})
 			}
-			pr := &sim.LabProber{Lab: l, Placement: place, Flows: fl, Hold: held}
+			pr := &sim.LabProber{Lab: l, Placement: place, Flows: fl, Hold: held, Logs: logs}
 			if err := sim.Run(ctx, f.in, steps, fl, labNodes, pr, warn, emit); err != nil {
 				return err
 			}
@@ -132,5 +156,15 @@ the echo came back.`,
 	cmd.Flags().DurationVar(&timeout, "probe-timeout", 0, "how long a probe waits for an answer (default the lab's, 400ms)")
 	cmd.Flags().BoolVar(&held, "held", false, "keep the flows allowed at the first step open as connections and check them at every later step")
 	cmd.Flags().StringVar(&established, "established", string(conntrack.ModeFollow), "established connections a change denies: follow (cut them) or keep")
+	cmd.Flags().BoolVar(&logVerdicts, "log-verdicts", false, "log verdicts in the nodes' kernels (NFLOG) and add to each flow line what the log recorded: logged, policy, rule")
 	return cmd
+}
+
+// labLogging is the nodes' verdict log: sim.LabLogging with --log-verdicts,
+// nothing without.
+func labLogging(on bool) verdictlog.Logging {
+	if on {
+		return sim.LabLogging
+	}
+	return verdictlog.Logging{}
 }
