@@ -69,6 +69,8 @@ type options struct {
 	established       string
 	apiProbePeriod    time.Duration
 	apiGate           bool
+	// log configures the verdict log (verdictlog.go).
+	log logOptions
 }
 
 // parseFlags parses args (without the program name). getenv supplies the
@@ -96,6 +98,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.DurationVar(&o.apiProbePeriod, "api-probe-period", apiProbePeriod, "how often the API server's /readyz is probed to report its reachability (log, palisade_api_server_reachable); enforcement does not depend on it")
 	fs.BoolVar(&o.apiGate, "api-gate", true, "while the API server is unreachable, hold the watches' retries until it answers again (then resume within about 2 s, with jitter); false leaves them to client-go's back-off (up to a minute after a long outage)")
 	klog.InitFlags(fs)
+	o.log.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -142,6 +145,7 @@ func (o *options) validate() error {
 	if _, err := conntrack.ParseMode(o.established); err != nil {
 		errs = append(errs, fmt.Errorf("--established: %w", err))
 	}
+	errs = append(errs, o.log.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -230,9 +234,15 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	defer closeFollower()
+	engine := policy.New(policy.Config{NodeName: o.nodeName})
+	enforcing, stopLog, err := startVerdictLog(ctx, o, enforcing, engine, reg, os.Stdout, log.WithName("verdictlog"))
+	if err != nil {
+		return err
+	}
+	defer stopLog()
 	ctrl, err := informer.New(informer.Config{
 		Client:          client,
-		Engine:          policy.New(policy.Config{NodeName: o.nodeName}),
+		Engine:          engine,
 		Backend:         enforcing,
 		MinSyncInterval: o.minSyncInterval,
 		ResyncPeriod:    o.resyncPeriod,
@@ -370,7 +380,7 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 	if o.backend == "iptables" {
 		// Our chains and ipsets in the target namespace; without --netns,
 		// the agent's own (the host's, in the DaemonSet).
-		ipt, err := iptables.New(iptables.Config{NetNS: netnsFD, AllowCurrentNamespace: netnsFD == 0})
+		ipt, err := iptables.New(iptables.Config{NetNS: netnsFD, AllowCurrentNamespace: netnsFD == 0, Log: o.log.logging()})
 		if err != nil {
 			closeNS()
 			return nil, nil, fmt.Errorf("iptables backend: %w", err)
@@ -380,7 +390,7 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 			closeNS()
 		}, nil
 	}
-	nft, err := nftables.New(nftables.Config{TableName: o.tableName, NetNS: netnsFD})
+	nft, err := nftables.New(nftables.Config{TableName: o.tableName, NetNS: netnsFD, Log: o.log.logging()})
 	if err != nil {
 		closeNS()
 		return nil, nil, fmt.Errorf("nftables backend: %w", err)
