@@ -1,0 +1,65 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/palisade-net/palisade/backend/verdictlog"
+)
+
+func TestLogFlags(t *testing.T) {
+	getenv := func(string) string { return "node-1" }
+	for _, tc := range []struct {
+		args    []string
+		want    verdictlog.Logging
+		wantErr string
+	}{
+		{nil, verdictlog.Logging{}, ""},
+		{[]string{"--log-verdicts=deny"}, verdictlog.Logging{Enabled: true, Group: defaultLogGroup, Rate: verdictlog.DefaultRate}, ""},
+		{[]string{"--log-verdicts=all", "--log-rate=5000", "--log-group=7"}, verdictlog.Logging{Enabled: true, Group: 7, Rate: 5000, Allowed: true}, ""},
+		{[]string{"--log-verdicts=some"}, verdictlog.Logging{}, `--log-verdicts "some": must be off, deny or all`},
+		{[]string{"--log-verdicts=deny", "--log-rate=0"}, verdictlog.Logging{}, "--log-rate 0: must be 1 to"},
+		{[]string{"--log-verdicts=deny", "--log-group=70000"}, verdictlog.Logging{}, "--log-group 70000: must be 0 to 65535"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			o, err := parseFlags(tc.args, getenv, io.Discard)
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, o.log.logging())
+		})
+	}
+}
+
+func TestVerdictLogMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	in, err := newVerdictLogMetrics(reg)
+	require.NoError(t, err)
+	in.Records("deny").Add(2)
+	in.Records("allow").Add(1)
+	in.Dropped.Add(3)
+	in.Overruns.Add(1)
+	assert.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP palisade_verdict_log_dropped_total Verdict log records dropped because the reader's queue was full (packets are never held).
+# TYPE palisade_verdict_log_dropped_total counter
+palisade_verdict_log_dropped_total 3
+# HELP palisade_verdict_log_overruns_total Times the kernel dropped verdict log messages because the reader's socket buffer was full (ENOBUFS).
+# TYPE palisade_verdict_log_overruns_total counter
+palisade_verdict_log_overruns_total 1
+# HELP palisade_verdict_log_records_total Verdict log records written, by verdict (allow, deny).
+# TYPE palisade_verdict_log_records_total counter
+palisade_verdict_log_records_total{verdict="allow"} 1
+palisade_verdict_log_records_total{verdict="deny"} 2
+`), "palisade_verdict_log_dropped_total", "palisade_verdict_log_overruns_total", "palisade_verdict_log_records_total"))
+	_, err = newVerdictLogMetrics(reg)
+	assert.Error(t, err, "registering twice")
+}
