@@ -3,7 +3,6 @@ package verdictlog_test
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,18 +26,7 @@ func TestDecodeCaptured(t *testing.T) {
 	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	l, err := lab.New(ctx, lab.Config{})
-	require.NoError(t, err)
-	defer l.Close()
-	for _, p := range []lab.PodSpec{
-		{Name: "ns/a", IPs: []netip.Addr{Addr("10.0.0.1"), Addr("fd00::1")}},
-		{Name: "ns/b", IPs: []netip.Addr{Addr("10.0.0.2"), Addr("fd00::2")}},
-		{Name: "ns/c", IPs: []netip.Addr{Addr("10.0.0.3"), Addr("fd00::3")}},
-	} {
-		require.NoError(t, l.AddPod(ctx, p))
-	}
-	ns, err := l.NodeNS(0)
-	require.NoError(t, err)
+	l, ns := newLab(ctx, t)
 	const group = 10
 	be, err := kernelBackends["nftables"](int(ns), verdictlog.Logging{Enabled: true, Group: group, Rate: 10000, Allowed: true})
 	require.NoError(t, err)

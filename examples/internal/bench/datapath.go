@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -114,8 +115,11 @@ type DatapathFigures struct {
 	// Runs add the synthetic policies and two policies that isolate the
 	// bench pair (client egress, server ingress), so that a connection
 	// runs through a rule list at both ends.
-	Runs  []PolicyRun `json:"runs"`
-	Notes []string    `json:"notes"`
+	Runs []PolicyRun `json:"runs"`
+	// VerdictLog is the datapath with the kernel verdict log off and on
+	// (Config.DatapathVerdictLog), nil when not requested.
+	VerdictLog *VerdictLogFigures `json:"verdictLog,omitempty"`
+	Notes      []string           `json:"notes"`
 }
 
 // DatapathRun is one paired measurement: the path under test and the
@@ -269,6 +273,9 @@ func runDatapath(ctx context.Context, cfg Config, l *lab.Lab, progress func(stri
 	}
 	err = s.done(ctx)
 	s = nil
+	if err == nil && cfg.DatapathVerdictLog {
+		fig.VerdictLog, err = runVerdictLog(ctx, m, ns, cfg, slices.Max(cfg.DatapathPolicies), progress)
+	}
 	return fig, err
 }
 
