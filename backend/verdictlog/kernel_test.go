@@ -32,9 +32,11 @@ var kernelBackends = map[string]func(ns int, lg verdictlog.Logging) (backend.Bac
 	},
 }
 
+func isRoot() bool { return os.Geteuid() == 0 }
+
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
+	if !isRoot() {
 		t.Skip("needs root: creates network namespaces and packet filters (CI runs it as root)")
 	}
 }
@@ -64,7 +66,7 @@ func logSnapshot() *ir.Snapshot {
 }
 
 // newLab is a one-node lab with pods ns/a, ns/b, ns/c of logSnapshot.
-func newLab(ctx context.Context, t *testing.T) (*lab.Lab, netns.NsHandle) {
+func newLab(ctx context.Context, t testing.TB) (*lab.Lab, netns.NsHandle) {
 	t.Helper()
 	l, err := lab.New(ctx, lab.Config{})
 	require.NoError(t, err)
