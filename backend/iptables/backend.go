@@ -106,6 +106,9 @@ func New(cfg Config) (*Backend, error) {
 	if bits.OnesCount32(cfg.AllowMark) != 1 || bits.OnesCount32(cfg.PassMark) != 1 || cfg.AllowMark == cfg.PassMark {
 		return nil, fmt.Errorf("iptables: AllowMark %#x and PassMark %#x must be two distinct single bits", cfg.AllowMark, cfg.PassMark)
 	}
+	if err := cfg.Log.Validate(); err != nil {
+		return nil, fmt.Errorf("iptables: Config.Log: %w", err)
+	}
 	if cfg.Mode == "" {
 		cfg.Mode = ModeAuto
 	}

@@ -74,3 +74,9 @@ func TestLoggingRules(t *testing.T) {
 		require.NoError(t, b3.Cleanup(context.Background()))
 	})
 }
+
+func TestLogRateBound(t *testing.T) {
+	_, err := New(Config{Runner: &recorder{}, Log: verdictlog.Logging{Enabled: true, Rate: verdictlog.MaxRate + 1}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Logging.Rate 1000001")
+}

@@ -83,6 +83,9 @@ func New(cfg Config) (*Backend, error) {
 	if len(cfg.TableName) > 255 || strings.ContainsRune(cfg.TableName, 0) {
 		return nil, fmt.Errorf("nftables: invalid table name %q", cfg.TableName)
 	}
+	if err := cfg.Log.Validate(); err != nil {
+		return nil, fmt.Errorf("nftables: Config.Log: %w", err)
+	}
 	c, err := dial(cfg.NetNS)
 	if err != nil {
 		return nil, err

@@ -133,3 +133,9 @@ func TestNftListsLogging(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.NotContains(t, out, "log prefix")
 }
+
+func TestLogRateBound(t *testing.T) {
+	_, err := New(Config{Log: verdictlog.Logging{Enabled: true, Rate: verdictlog.MaxRate + 1}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Logging.Rate 1000001")
+}

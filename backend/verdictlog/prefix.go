@@ -109,6 +109,9 @@ func ParsePrefix(s string) (Ref, error) {
 // DefaultRate is Logging.Rate when zero: log records per second.
 const DefaultRate = 100
 
+// MaxRate is the largest Logging.Rate: what iptables' hashlimit accepts.
+const MaxRate = 1_000_000
+
 // Logging says what a kernel backend logs through NFLOG. The zero value
 // logs nothing.
 type Logging struct {
@@ -125,6 +128,14 @@ type Logging struct {
 	// accepted them, for every rule list. Without it, only the lists marked
 	// ir.RuleList.LogAllowed log their Allow rules.
 	Allowed bool
+}
+
+// Validate reports a Logging no backend can program: a Rate above MaxRate.
+func (l Logging) Validate() error {
+	if l.Rate > MaxRate {
+		return fmt.Errorf("verdictlog: Logging.Rate %d: at most %d records per second", l.Rate, MaxRate)
+	}
+	return nil
 }
 
 // RateOrDefault is l.Rate, or DefaultRate when that is 0.

@@ -49,8 +49,8 @@ func (lo *logOptions) validate() []error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-verdicts %q: must be off, deny or all", lo.mode))
 	}
-	if lo.rate == 0 || lo.rate > 1<<31 {
-		errs = append(errs, fmt.Errorf("--log-rate %d: must be 1 to %d", lo.rate, 1<<31))
+	if lo.rate == 0 || lo.rate > verdictlog.MaxRate {
+		errs = append(errs, fmt.Errorf("--log-rate %d: must be 1 to %d", lo.rate, verdictlog.MaxRate))
 	}
 	if lo.group > 65535 {
 		errs = append(errs, fmt.Errorf("--log-group %d: must be 0 to 65535", lo.group))

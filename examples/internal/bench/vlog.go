@@ -56,7 +56,7 @@ const benchLogGroup = 4242
 // runVerdictLog measures the datapath with the log off, deny and all, at
 // k policies, each on a fresh table.
 func runVerdictLog(ctx context.Context, m *pairedMeter, ns netns.NsHandle, cfg Config, k int, progress func(string, ...any)) (*VerdictLogFigures, error) {
-	fig := &VerdictLogFigures{Policies: k, AllRate: 1_000_000, Notes: []string{
+	fig := &VerdictLogFigures{Policies: k, AllRate: verdictlog.MaxRate, Notes: []string{
 		"each run programs a fresh table with the synthetic cluster, k policies and the bench pair (client egress and server ingress isolated by NetworkPolicies), then measures as the policy runs do",
 		"all: every allowed connection's SYN is logged twice (the client's egress Allow rule and the server's ingress Allow rule) and read by a verdictlog.Reader in this process",
 	}}
