@@ -165,6 +165,9 @@ func build(snap *ir.Snapshot, prio int32) (*state, error) {
 func buildLogging(snap *ir.Snapshot, prio int32, lg verdictlog.Logging) (*state, error) {
 	s := newState(prio)
 	s.log = lg
+	if lg.Enabled {
+		s.m.limits[logLimitName(lg.RateOrDefault())] = lg.RateOrDefault()
+	}
 	d := snap.FromNothing()
 	if err := s.check(d); err != nil {
 		return nil, err

@@ -97,6 +97,9 @@ func (c *conn) read(table string) (*kernelState, error) {
 			return nil, err
 		}
 	}
+	if err := c.readLimits(table, ks.m); err != nil {
+		return nil, err
+	}
 	return ks, nil
 }
 
@@ -465,8 +468,8 @@ func decodeExpr(b []byte) (expr.Any, error) {
 		e = &expr.Counter{}
 	case "immediate":
 		e = &expr.Immediate{}
-	case "limit":
-		e = &expr.Limit{}
+	case "objref":
+		e = &expr.Objref{}
 	case "log":
 		e = &expr.Log{}
 	default:

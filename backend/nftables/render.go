@@ -36,6 +36,9 @@ func RenderConfig(snap *ir.Snapshot, cfg Config) (string, error) {
 func renderModel(table string, m *model) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s {\n", table)
+	for _, name := range sortedKeys(m.limits) {
+		fmt.Fprintf(&b, "\tlimit %s {\n\t\trate %d/second burst %d packets\n\t}\n", name, m.limits[name], m.limits[name])
+	}
 	for _, name := range sortedKeys(m.sets) {
 		renderSet(&b, m.sets[name])
 	}

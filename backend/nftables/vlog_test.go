@@ -34,7 +34,8 @@ func TestRenderLogging(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := RenderConfig(snap, Config{Log: tc.lg})
 			require.NoError(t, err)
-			assert.Contains(t, out, "limit rate 50/second burst 50 packets log prefix")
+			assert.Contains(t, out, "limit log-budget-50 {\n\t\trate 50/second burst 50 packets\n\t}")
+			assert.Contains(t, out, `limit name "log-budget-50" log prefix`)
 			var allows, denies, isolated int
 			for _, m := range prefixRE.FindAllStringSubmatch(out, -1) {
 				ref, err := verdictlog.ParsePrefix(m[1])
@@ -111,7 +112,8 @@ func TestNftListsLogging(t *testing.T) {
 	requireNftReads(t, ns, b.cfg.TableName, chains)
 	out, err := nftCmd(t, ns, "", "list", "table", "inet", b.cfg.TableName)
 	require.NoError(t, err, out)
-	assert.Regexp(t, `limit rate 50/second burst 50 packets log prefix "pal:d:[ie]:[0-9a-f]{16}:[0-9]+" group 7`, out)
+	assert.Contains(t, out, "limit log-budget-50 {")
+	assert.Regexp(t, `limit name "log-budget-50" log prefix "pal:d:[ie]:[0-9a-f]{16}:[0-9]+" group 7`, out)
 	assert.Regexp(t, `log prefix "pal:a:`, out)
 	assert.Regexp(t, `log prefix "pal:d:i::isolated" group 7`, out)
 
@@ -121,6 +123,20 @@ func TestNftListsLogging(t *testing.T) {
 	rep, err := b2.Sync(context.Background(), snap)
 	require.NoError(t, err)
 	assert.Zero(t, rep.Changes, "the logging rules read back differ from what was programmed")
+
+	// A new budget is a new limit object; the old one goes.
+	lg60 := lg
+	lg60.Rate = 60
+	b4, err := New(Config{NetNS: int(ns), TableName: "palisade-test", Log: lg60})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b4.Close() })
+	rep, err = b4.Sync(context.Background(), snap)
+	require.NoError(t, err)
+	assert.Positive(t, rep.Changes)
+	out, err = nftCmd(t, ns, "", "list", "table", "inet", b.cfg.TableName)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, `limit name "log-budget-60" log prefix`)
+	assert.NotContains(t, out, "log-budget-50")
 
 	// Turning logging off removes the logging rules, and only them.
 	b3, err := New(Config{NetNS: int(ns), TableName: "palisade-test"})
@@ -132,6 +148,7 @@ func TestNftListsLogging(t *testing.T) {
 	out, err = nftCmd(t, ns, "", "list", "table", "inet", b.cfg.TableName)
 	require.NoError(t, err, out)
 	assert.NotContains(t, out, "log prefix")
+	assert.NotContains(t, out, "log-budget", "the unused limit is deleted")
 }
 
 func TestLogRateBound(t *testing.T) {

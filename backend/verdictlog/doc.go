@@ -7,10 +7,10 @@
 // (Logging) to log verdicts through NFLOG: every denied new connection
 // always, allowed ones for the rule lists marked ir.RuleList.LogAllowed or
 // for all of them. The kernel rate-limits the log (Logging.Rate records per
-// second, burst as many), so a flood cannot flood the log: nftables gives
-// each logging rule that budget (a `limit` per rule), iptables gives it to
-// the node (one hashlimit bucket shared by every logging rule, per IP
-// family). Logging never holds a packet: the kernel queues the log message
+// second, burst as many) for the whole node, so a flood cannot flood the
+// log: nftables through one named limit object every logging rule refers
+// to, iptables through one hashlimit bucket every logging rule shares (one
+// per IP family). Logging never holds a packet: the kernel queues the log message
 // and moves on, and the verdict rule that follows decides as always. Only new connections reach the
 // rules that log (established and related packets are accepted before
 // them). The NFLOG prefix names the decision (see Prefix):

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,12 +222,12 @@ func TestFloodWithinBudget(t *testing.T) {
 					rd, err := verdictlog.Open(verdictlog.Config{NetNS: int(ns), Group: lg.Group, Resolver: cat, Queue: tc.queue})
 					require.NoError(t, err)
 					release := make(chan struct{})
-					var emitted int
+					ports := map[uint16]int{} // records by destination port
 					runCtx, stop := context.WithCancel(ctx)
 					ran := make(chan error, 1)
 					go func() {
-						ran <- rd.Run(runCtx, func(*verdictlog.Event) {
-							emitted++
+						ran <- rd.Run(runCtx, func(ev *verdictlog.Event) {
+							ports[ev.Port]++
 							if tc.slow {
 								select {
 								case <-release:
@@ -235,19 +236,31 @@ func TestFloodWithinBudget(t *testing.T) {
 							}
 						})
 					}()
-					// ns/c → ns/b UDP 53 is denied by the Admin rule: flood
-					// it from one socket for one second.
-					fds, err := l.Sockets("ns/c", 1, unix.AF_INET, unix.SOCK_DGRAM, 0)
-					require.NoError(t, err)
-					defer unix.Close(fds[0])
-					dst := &unix.SockaddrInet4{Port: 53, Addr: [4]byte{10, 0, 0, 2}}
+					// Two floods at once, through two logging rules: ns/c →
+					// ns/b UDP 53 (the Admin tier's Deny) and ns/a → ns/b
+					// UDP 54 (the isolated default). One budget covers both.
+					var sent atomic.Int64
 					start := time.Now()
-					sent := 0
-					for time.Since(start) < time.Second && sent < 2_000_000 {
-						if unix.Sendto(fds[0], []byte("flood"), 0, dst) == nil {
-							sent++
-						}
+					var wg sync.WaitGroup
+					for _, src := range []struct {
+						pod  string
+						port int
+					}{{"ns/c", 53}, {"ns/a", 54}} {
+						fds, err := l.Sockets(src.pod, 1, unix.AF_INET, unix.SOCK_DGRAM, 0)
+						require.NoError(t, err)
+						defer unix.Close(fds[0])
+						wg.Add(1)
+						go func(fd, port int) {
+							defer wg.Done()
+							dst := &unix.SockaddrInet4{Port: port, Addr: [4]byte{10, 0, 0, 2}}
+							for n := 0; time.Since(start) < time.Second && n < 1_000_000; n++ {
+								if unix.Sendto(fd, []byte("flood"), 0, dst) == nil {
+									sent.Add(1)
+								}
+							}
+						}(fds[0], src.port)
 					}
+					wg.Wait()
 					elapsed := time.Since(start)
 					time.Sleep(300 * time.Millisecond) // the last records reach the socket
 					close(release)
@@ -255,12 +268,12 @@ func TestFloodWithinBudget(t *testing.T) {
 					require.NoError(t, <-ran)
 					st := rd.Stats()
 					// The kernel's budget: at most a burst (rate) plus rate per
-					// second of flood, per rule (nftables) or per node (iptables).
+					// second of flood, for the node (both rules together).
 					budget := rate + int(float64(rate)*elapsed.Seconds()) + rate/10
 					t.Logf("%s, %s: %d packets in %v (%.0f/s); received %d log records (%.0f/s, budget %d/s + burst %d), emitted %d, dropped %d, overruns %d",
-						name, tc.name, sent, elapsed.Round(time.Millisecond), float64(sent)/elapsed.Seconds(), st.Received,
+						name, tc.name, sent.Load(), elapsed.Round(time.Millisecond), float64(sent.Load())/elapsed.Seconds(), st.Received,
 						float64(st.Received)/elapsed.Seconds(), rate, rate, st.Emitted, st.Dropped, st.Overruns)
-					assert.Greater(t, sent, 10*budget, "the flood is too slow to test the budget")
+					assert.Greater(t, int(sent.Load()), 10*budget, "the flood is too slow to test the budget")
 					assert.LessOrEqual(t, int(st.Received+st.Overruns), budget, "the kernel logged past its budget")
 					assert.GreaterOrEqual(t, int(st.Received), rate/2, "the burst was not logged")
 					assert.Equal(t, st.Received, st.Emitted+st.Dropped+st.Undecodable+uint64(st.Queued))
@@ -269,6 +282,8 @@ func TestFloodWithinBudget(t *testing.T) {
 						assert.Positive(t, st.Dropped, "a stalled reader must drop records")
 					} else {
 						assert.Zero(t, st.Dropped)
+						assert.Positive(t, ports[53], "the Admin rule's flood is logged")
+						assert.Positive(t, ports[54], "the isolated default's flood is logged")
 					}
 				})
 			}

@@ -37,7 +37,7 @@ type logOptions struct {
 
 func (lo *logOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&lo.mode, "log-verdicts", logOff, `kernel verdict log: off; deny (every denied new connection, and the allowed ones of policies or namespaces annotated palisade.dev/log-allowed: "true"); all (every allowed new connection too)`)
-	fs.UintVar(&lo.rate, "log-rate", verdictlog.DefaultRate, "verdict log budget, records per second, enforced in the kernel (nftables: per logging rule; iptables: per node and IP family); packets past it are judged but not logged")
+	fs.UintVar(&lo.rate, "log-rate", verdictlog.DefaultRate, "verdict log budget of the node, records per second, enforced in the kernel (iptables: per IP family); packets past it are judged but not logged")
 	fs.StringVar(&lo.file, "log-file", "", "file the verdict records are appended to, one JSON object per line (default: standard output)")
 	fs.UintVar(&lo.group, "log-group", defaultLogGroup, "NFLOG group of the verdict log (0-65535); no other process may listen on it in the node's network namespace")
 }

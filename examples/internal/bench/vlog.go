@@ -28,7 +28,7 @@ type VerdictLogFigures struct {
 	// both ends, with a budget (AllRate) above the connection rate, so that
 	// every first packet is logged, and a reader draining the group.
 	All DatapathRun `json:"all"`
-	// AllRate is All's budget, records per second per logging rule.
+	// AllRate is All's budget, records per second for the node.
 	AllRate uint32 `json:"allRate"`
 	// AllBudget is All with the default budget (verdictlog.DefaultRate):
 	// the agent's --log-verdicts=all as shipped; connections past the

@@ -14,8 +14,7 @@ import (
 )
 
 // LabLogging is what the lab's nodes log with --log-verdicts: every denied
-// and every allowed new connection, to NFLOG group 100, with a budget (per
-// logging rule for nftables, per node and family for iptables) far above
+// and every allowed new connection, to NFLOG group 100, with a budget far above
 // what a flow file's probes send, so that no probe's record is held back.
 var LabLogging = verdictlog.Logging{Enabled: true, Group: 100, Rate: 100000, Allowed: true}
 
