@@ -96,9 +96,10 @@ func (c *collector) emit(ev *verdictlog.Event) {
 }
 
 // find returns the events of the probe's packets (by source address and
-// port, destination and protocol), waiting up to a second for them.
+// port, destination and protocol), waiting up to 3 s for them (they come
+// within about 10 ms; the bound is for a loaded machine).
 func (c *collector) find(r lab.Result, proto uint8) []verdictlog.Event {
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	for {
 		c.mu.Lock()
 		var out []verdictlog.Event

@@ -21,8 +21,9 @@ var LabLogging = verdictlog.Logging{Enabled: true, Group: 100, Rate: 100000, All
 // VerdictLogs reads the verdict log of every lab node and tells, for each
 // probe, what the kernel logged for its packets.
 type VerdictLogs struct {
-	// Wait bounds how long Annotate waits for the record of a denied probe;
-	// 1s when 0.
+	// Wait bounds how long Annotate waits for the record of a denied probe
+	// (records come within about 10 ms; the bound is for a loaded machine);
+	// 3s when 0.
 	Wait time.Duration
 
 	mu     sync.Mutex
@@ -128,7 +129,7 @@ func (v *VerdictLogs) add(ev *verdictlog.Event) {
 func (v *VerdictLogs) Annotate(rs []lab.Result, out []Result, since time.Time) {
 	wait := v.Wait
 	if wait == 0 {
-		wait = time.Second
+		wait = 3 * time.Second
 	}
 	keyOf := func(r lab.Result) probeKey {
 		return probeKey{protoNumber(r.Probe.Protocol), r.Source, netip.AddrPortFrom(r.Probe.Dst.Unmap(), r.Probe.Port)}
