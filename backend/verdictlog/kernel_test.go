@@ -43,7 +43,7 @@ func needRoot(t *testing.T) {
 }
 
 // logSnapshot: ns/b (10.0.0.2, fd00::2) on node 0 is ingress isolated by
-// np-in (rule 0: TCP 80 from ns/a) under the Admin list anp-in (rule 3
+// np-in (rule 0: TCP 80 and 82 from ns/a) under the Admin list anp-in (rule 3
 // "deny-c": ns/c, every port, denied); ns/a and ns/c are unrestricted.
 func logSnapshot() *ir.Snapshot {
 	anp := List("anp-in", "AdminNetworkPolicy", "", "guard", ir.Ingress, Rule(3, ir.Deny, Peers("c"), AllPorts))
@@ -56,7 +56,7 @@ func logSnapshot() *ir.Snapshot {
 		},
 		RuleLists: []ir.RuleList{
 			anp,
-			List("np-in", "NetworkPolicy", "ns", "web", ir.Ingress, Rule(0, ir.Allow, Peers("a"), Ports(Port(ir.TCP, 80, 80)))),
+			List("np-in", "NetworkPolicy", "ns", "web", ir.Ingress, Rule(0, ir.Allow, Peers("a"), Ports(Port(ir.TCP, 80, 80), Port(ir.TCP, 82, 82)))),
 		},
 		Endpoints: []ir.Endpoint{
 			Endpoint("ns/a", []string{"10.0.0.1", "fd00::1"}),
@@ -186,6 +186,31 @@ func TestReaderNamesVerdicts(t *testing.T) {
 					assert.Equal(t, c.verdict, ev.Verdict, "%+v: a packet of the probe logged otherwise", c)
 				}
 			}
+			// Only new connections are logged: a held connection's data
+			// (20 exchanges) adds no record beyond its SYN's (two if the
+			// SYN was resent).
+			count := func() int {
+				col.mu.Lock()
+				defer col.mu.Unlock()
+				n := 0
+				for _, ev := range col.evs {
+					if ev.Packet.Src == Addr("10.0.0.1") && ev.Packet.DstPort == 82 {
+						n++
+					}
+				}
+				return n
+			}
+			held, hr := l.Hold(ctx, []lab.Probe{{Src: "ns/a", Dst: Addr("10.0.0.2"), Port: 82, Protocol: lab.TCP}})
+			require.NoError(t, hr[0].Err)
+			require.NotNil(t, held[0], "%+v", hr[0])
+			for range 20 {
+				r := held[0].Check(ctx)
+				require.True(t, r.Connected, "%+v", r)
+			}
+			time.Sleep(100 * time.Millisecond)
+			assert.InDelta(t, 1.5, count(), 0.5, "records of the held connection: its SYN only")
+			require.NoError(t, held[0].Close())
+
 			stop()
 			require.NoError(t, <-ran)
 			st := rd.Stats()
