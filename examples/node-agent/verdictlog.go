@@ -14,6 +14,7 @@ import (
 
 	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/backend/verdictlog"
+	"github.com/palisade-net/palisade/informer/prommetrics"
 	"github.com/palisade-net/palisade/policy"
 )
 
@@ -76,7 +77,7 @@ func startVerdictLog(ctx context.Context, o *options, be backend.Backend, engine
 	if !lg.Enabled {
 		return be, func() {}, nil
 	}
-	instruments, err := newVerdictLogMetrics(reg)
+	instruments, err := prommetrics.VerdictLog(reg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -125,30 +126,5 @@ func startVerdictLog(ctx context.Context, o *options, be backend.Backend, engine
 		cancel()
 		wg.Wait()
 		_ = closeOut()
-	}, nil
-}
-
-// newVerdictLogMetrics registers the reader's counters on reg.
-func newVerdictLogMetrics(reg prometheus.Registerer) (verdictlog.Instruments, error) {
-	records := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "palisade", Subsystem: "verdict_log", Name: "records_total",
-		Help: "Verdict log records written, by verdict (allow, deny).",
-	}, []string{"verdict"})
-	counter := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "palisade", Subsystem: "verdict_log", Name: name, Help: help})
-	}
-	dropped := counter("dropped_total", "Verdict log records dropped because the reader's queue was full (packets are never held).")
-	overruns := counter("overruns_total", "Times the kernel dropped verdict log messages because the reader's socket buffer was full (ENOBUFS).")
-	undecodable := counter("undecodable_total", "NFLOG messages of the group that were not Palisade's or did not decode.")
-	for _, c := range []prometheus.Collector{records, dropped, overruns, undecodable} {
-		if err := reg.Register(c); err != nil {
-			return verdictlog.Instruments{}, fmt.Errorf("metrics: %w", err)
-		}
-	}
-	return verdictlog.Instruments{
-		Records:     func(v string) verdictlog.Counter { return records.WithLabelValues(v) },
-		Dropped:     dropped,
-		Overruns:    overruns,
-		Undecodable: undecodable,
 	}, nil
 }

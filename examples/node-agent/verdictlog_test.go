@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -38,28 +36,4 @@ func TestLogFlags(t *testing.T) {
 			assert.Equal(t, tc.want, o.log.logging())
 		})
 	}
-}
-
-func TestVerdictLogMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	in, err := newVerdictLogMetrics(reg)
-	require.NoError(t, err)
-	in.Records("deny").Add(2)
-	in.Records("allow").Add(1)
-	in.Dropped.Add(3)
-	in.Overruns.Add(1)
-	assert.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP palisade_verdict_log_dropped_total Verdict log records dropped because the reader's queue was full (packets are never held).
-# TYPE palisade_verdict_log_dropped_total counter
-palisade_verdict_log_dropped_total 3
-# HELP palisade_verdict_log_overruns_total Times the kernel dropped verdict log messages because the reader's socket buffer was full (ENOBUFS).
-# TYPE palisade_verdict_log_overruns_total counter
-palisade_verdict_log_overruns_total 1
-# HELP palisade_verdict_log_records_total Verdict log records written, by verdict (allow, deny).
-# TYPE palisade_verdict_log_records_total counter
-palisade_verdict_log_records_total{verdict="allow"} 1
-palisade_verdict_log_records_total{verdict="deny"} 2
-`), "palisade_verdict_log_dropped_total", "palisade_verdict_log_overruns_total", "palisade_verdict_log_records_total"))
-	_, err = newVerdictLogMetrics(reg)
-	assert.Error(t, err, "registering twice")
 }
