@@ -142,6 +142,23 @@
 //   - Cleanup removes the entry rules, our chains and our sets, and
 //     succeeds when there is nothing to remove.
 //
+// # Verdict log
+//
+// With Config.Log (package verdictlog), a rule that decides a new
+// connection and is to be logged (every Deny rule, the end of an isolated
+// NetworkPolicy tier, and Allow rules as Logging and ir.RuleList.LogAllowed
+// ask) is preceded by a copy of its matches with `-m hashlimit
+// --hashlimit-upto N/sec --hashlimit-burst N --hashlimit-name
+// <prefix>-log -j NFLOG --nflog-prefix "pal:..." --nflog-group G` (see
+// vlog.go). Every logging rule names the same hashlimit table, which has no
+// mode: one bucket, so the budget is per node and IP family, whatever the
+// number of rules. NFLOG does not end the chain; the verdict rule after it
+// decides. The rules are kept as iptables-save prints them, so drift
+// checks, repairs and Cleanup treat them like any other of ours. The
+// kernel keeps a hashlimit table's first settings while any rule uses it:
+// a new --log-rate takes effect once no rule of the old one is left (a
+// restart with logging off, then on).
+//
 // # Variant and dependencies
 //
 // ModeAuto counts the rules iptables-legacy-save and iptables-nft-save

@@ -27,7 +27,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 
@@ -188,14 +187,7 @@ func boolInt(b bool) int {
 	return 0
 }
 
-func rulesEqual(x, y ir.RuleList) bool {
-	return x.Origin == y.Origin && x.Direction == y.Direction && x.Priority == y.Priority &&
-		slices.EqualFunc(x.Rules, y.Rules, func(a, b ir.Rule) bool {
-			return a.Index == b.Index && a.Name == b.Name && a.Action == b.Action &&
-				a.AllPeers == b.AllPeers && a.AllPorts == b.AllPorts &&
-				slices.Equal(a.Peers, b.Peers) && slices.Equal(a.Ports, b.Ports)
-		})
-}
+func rulesEqual(x, y ir.RuleList) bool { return x.Equal(&y) }
 
 // Dump renders the programmed state as sorted, stable text: one line per set
 // member, rule and endpoint tier.

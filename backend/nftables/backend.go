@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 	// Priority is added to the filter priority (0): the egress base chains
 	// hook at Priority, the ingress one at Priority+1.
 	Priority int32
+	// Log turns on the kernel's verdict log (NFLOG) and says what it
+	// records; the zero value logs nothing. See package verdictlog.
+	Log verdictlog.Logging
 }
 
 // Backend programs the IR into one nftables table over netlink.
@@ -80,6 +84,9 @@ func New(cfg Config) (*Backend, error) {
 	}
 	if len(cfg.TableName) > 255 || strings.ContainsRune(cfg.TableName, 0) {
 		return nil, fmt.Errorf("nftables: invalid table name %q", cfg.TableName)
+	}
+	if err := cfg.Log.Validate(); err != nil {
+		return nil, fmt.Errorf("nftables: Config.Log: %w", err)
 	}
 	c, err := dial(cfg.NetNS)
 	if err != nil {
@@ -159,7 +166,7 @@ func (b *Backend) sync(snap *ir.Snapshot) (backend.SyncReport, error) {
 	if err != nil {
 		return backend.SyncReport{}, err
 	}
-	fresh, err := build(snap, b.cfg.Priority)
+	fresh, err := buildLogging(snap, b.cfg.Priority, b.cfg.Log)
 	if err != nil {
 		return backend.SyncReport{}, fmt.Errorf("nftables: snapshot %d: %w", snap.Generation, err)
 	}
@@ -388,19 +395,7 @@ func diffMembers[T comparable](have map[T]struct{}, want []T, norm func(T) T) (a
 	return added, removed
 }
 
-func ruleListEqual(a, b *ir.RuleList) bool {
-	if a.ID != b.ID || a.Origin != b.Origin || a.Direction != b.Direction || a.Priority != b.Priority || len(a.Rules) != len(b.Rules) {
-		return false
-	}
-	for i := range a.Rules {
-		x, y := &a.Rules[i], &b.Rules[i]
-		if x.Index != y.Index || x.Name != y.Name || x.Action != y.Action || x.AllPeers != y.AllPeers || x.AllPorts != y.AllPorts ||
-			!slices.Equal(x.Peers, y.Peers) || !slices.Equal(x.Ports, y.Ports) {
-			return false
-		}
-	}
-	return true
-}
+func ruleListEqual(a, b *ir.RuleList) bool { return a.Equal(b) }
 
 var _ backend.Verifier = (*Backend)(nil)
 

@@ -82,6 +82,22 @@
 // they derive from (cut at 128 bytes, the longest comment nft accepts),
 // since names of rule lists and profiles are hashes.
 //
+// # Verdict log
+//
+// With Config.Log (package verdictlog), a rule that decides a new
+// connection and is to be logged (every Deny rule, and the end of an
+// isolated NetworkPolicy tier; Allow rules of lists marked LogAllowed, or
+// all with Logging.Allowed) is preceded by a copy of its matches that ends
+// in `limit name "log-budget-N" log prefix "pal:..." group G` (see vlog.go):
+// every logging rule shares the table's one limit object (N/second, burst
+// N), so the budget is the node's; the log is asynchronous, and the verdict
+// rule after it decides as always. A new budget is a new object, the old one
+// deleted once no rule uses it. The prefix names the rule
+// list (64 bits of SHA-256 of its ID) and the rule index; verdictlog maps it
+// back through the IR. A read-back compares these rules like any other, so
+// drift repair and restarts keep them; a restart with other logging rewrites
+// the rules that differ.
+//
 // # Readable by nft
 //
 // Every expression is encoded the way nft writes it, so that `nft list

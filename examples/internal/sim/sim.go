@@ -106,6 +106,14 @@ type Result struct {
 	// Conn is ConnHeld on the line of a connection held open since the
 	// first step; empty on the line of a new connection.
 	Conn string `json:"conn,omitempty"`
+	// Logged, Policy and Rule are what the kernel's verdict log recorded
+	// for the flow's packets (lab --log-verdicts): "deny" or "allow", the
+	// deciding object ("Kind/ns/name"; empty for a NetworkPolicy tier's
+	// default deny) and rule (name, index, or "isolated"). Absent when
+	// nothing was logged.
+	Logged string `json:"logged,omitempty"`
+	Policy string `json:"policy,omitempty"`
+	Rule   string `json:"rule,omitempty"`
 }
 
 // ConnHeld marks the result of a held connection.
