@@ -50,7 +50,7 @@ var _ backend.Backend = (*Backend)(nil)
 // New returns an empty Backend (generation 0, nothing enforced).
 func New(cfg Config) *Backend {
 	b := &Backend{cfg: cfg, snap: &ir.Snapshot{}}
-	b.state = index(b.snap)
+	b.state = reindex(b.snap, nil, nil)
 	return b
 }
 
@@ -72,7 +72,7 @@ func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncRepo
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	changes := countChanges(b.snap, next)
-	b.snap, b.state = next, index(next)
+	b.snap, b.state = next, reindex(next, b.state, b.snap)
 	return backend.SyncReport{Generation: next.Generation, Changes: changes}, nil
 }
 
@@ -93,7 +93,7 @@ func (b *Backend) Apply(ctx context.Context, d *ir.Delta) error {
 	if err := next.Apply(d); err != nil {
 		return fmt.Errorf("memory: Apply: %w", err)
 	}
-	b.snap, b.state = next, index(next)
+	b.snap, b.state = next, reindex(next, b.state, b.snap)
 	return nil
 }
 
@@ -103,7 +103,7 @@ func (b *Backend) Cleanup(context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.snap = &ir.Snapshot{}
-	b.state = index(b.snap)
+	b.state = reindex(b.snap, nil, nil)
 	return nil
 }
 

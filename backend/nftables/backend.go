@@ -65,6 +65,9 @@ type kernelConn interface {
 	// tableExists reports whether the table is there, without reading it.
 	tableExists(table string) (bool, error)
 	read(table string) (*kernelState, error)
+	// readRules returns the table's chains and rules with their counters
+	// (Counters); no table, no chains.
+	readRules(table string) ([]*chainModel, error)
 	commit(msgs []netlink.Message, gen uint32, checkGen bool) (uint32, error)
 	close() error
 }

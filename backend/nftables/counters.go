@@ -1,0 +1,267 @@
+package nftables
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/backend/internal/rulecount"
+	"github.com/palisade-net/palisade/policy/ir"
+)
+
+var _ backend.CounterReader = (*Backend)(nil)
+
+// Counters reads the counters of our table's rules: one netlink dump of
+// its chains (for their comments) and one of its rules, whatever the
+// number of policies; sets are not read. Each rule of a rule-list chain
+// (l4-/l6-) that has a counter, an accept, drop or return verdict and a
+// comment that reads back as one the compiler writes counts for the IR
+// rule it names; the isolated default is the drop at the end of the
+// NetworkPolicy tier in the profile chains (p4-/p6-), whose direction the
+// profile chain's comment names. A list's ID comes from its chain's
+// comment and each list's tier from the jumps to it, both checked against
+// the chain's name (a hash of the ID). Other rules, ours (the Pass copies
+// in tier chains, which re-check what a list already counted) or not, are
+// ignored. It needs no Sync; with no table it returns empty Counters.
+func (b *Backend) Counters(ctx context.Context) (backend.Counters, error) {
+	if err := ctx.Err(); err != nil {
+		return backend.Counters{}, err
+	}
+	b.mu.Lock()
+	chains, err := b.c.readRules(b.cfg.TableName)
+	b.mu.Unlock()
+	if err != nil {
+		return backend.Counters{}, err
+	}
+	return tallyChains(chains), nil
+}
+
+// countedRule is what Counters needs of a kernel rule.
+type countedRule struct {
+	comment    string
+	hasCounter bool
+	n          backend.Count
+	verdict    expr.VerdictKind
+	hasVerdict bool
+	target     string // jump or goto
+}
+
+// decodeCounted reads the counter, the verdict and the comment of r; other
+// expressions (a log, a limit) are skipped.
+func decodeCounted(r *ruleModel) countedRule {
+	cr := countedRule{comment: commentText(udataRuleComment, r.udata)}
+	for _, b := range r.exprs {
+		var name string
+		var data []byte
+		forAttrs(b, func(typ uint16, v []byte) {
+			switch typ {
+			case unix.NFTA_EXPR_NAME:
+				name = cstring(v)
+			case unix.NFTA_EXPR_DATA:
+				data = v
+			}
+		})
+		switch name {
+		case "counter":
+			var c expr.Counter
+			if expr.Unmarshal(unix.NFPROTO_INET, data, &c) == nil {
+				cr.hasCounter = true
+				cr.n = cr.n.Add(backend.Count{Packets: c.Packets, Bytes: c.Bytes})
+			}
+		case "immediate":
+			if e, err := decodeExpr(b); err == nil {
+				if v, ok := e.(*expr.Verdict); ok {
+					cr.verdict, cr.hasVerdict, cr.target = v.Kind, true, v.Chain
+				}
+			}
+		}
+	}
+	return cr
+}
+
+// tallyChains maps the rules of our chains to the IR rules they count.
+func tallyChains(chains []*chainModel) backend.Counters {
+	var t rulecount.Tally
+	isList := func(name string) bool { return strings.HasPrefix(name, "l4-") || strings.HasPrefix(name, "l6-") }
+	fam := func(name string) ir.Family {
+		if name[1] == '6' {
+			return ir.IPv6
+		}
+		return ir.IPv4
+	}
+	decoded := make([][]countedRule, len(chains))
+	for i, c := range chains {
+		decoded[i] = make([]countedRule, len(c.rules))
+		for j, r := range c.rules {
+			decoded[i][j] = decodeCounted(r)
+		}
+		if isList(c.name) {
+			if id, ok := listIDOfComment(c.comment); ok && listChainName(fam(c.name), id) == c.name {
+				t.List(c.name, "", id)
+			}
+		}
+	}
+	// Jumps to list chains name the list's tier (profile and tier chains).
+	for i := range chains {
+		for _, cr := range decoded[i] {
+			if !cr.hasVerdict || cr.verdict != expr.VerdictJump || !isList(cr.target) {
+				continue
+			}
+			if tier, id, ok := rulecount.ParseTierJump(cr.comment); ok {
+				if listChainName(fam(cr.target), id) != cr.target {
+					id = ""
+				}
+				t.List(cr.target, tier, id)
+			}
+		}
+	}
+	for i, c := range chains {
+		switch {
+		case isList(c.name):
+			for _, cr := range decoded[i] {
+				if !cr.hasCounter || !cr.hasVerdict {
+					continue // decides nothing: not a rule of the list
+				}
+				ref, ok := parseRuleComment(cr.comment)
+				if ok && cr.verdict == actionVerdictKind(ref.Action) {
+					t.Rule(c.name, ref, cr.n)
+				} else {
+					t.Unattributed(cr.n)
+				}
+			}
+		case strings.HasPrefix(c.name, "p4-") || strings.HasPrefix(c.name, "p6-"):
+			dir, ok := profileDirection(c.comment)
+			if !ok {
+				continue
+			}
+			for _, cr := range decoded[i] {
+				if cr.hasCounter && cr.hasVerdict && cr.verdict == expr.VerdictDrop && cr.comment == rulecount.IsolatedComment {
+					t.Default(ir.TierNetworkPolicy, dir, ir.Deny, cr.n)
+				}
+			}
+		}
+	}
+	return t.Counters()
+}
+
+func actionVerdictKind(a ir.Action) expr.VerdictKind {
+	return actionVerdict(a).exprs[0].(*expr.Verdict).Kind
+}
+
+// listIDOfComment reads the ID out of a list chain's comment, "rule list
+// <ID> (<origin> <direction>)"; the caller checks it against the chain's
+// name.
+func listIDOfComment(c string) (string, bool) {
+	rest, ok := strings.CutPrefix(c, "rule list ")
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndex(rest, " (")
+	if i <= 0 {
+		return "", false
+	}
+	return rest[:i], true
+}
+
+// profileDirection reads the direction out of a profile chain's comment,
+// "profile: <ip|ip6> " followed by ir.ProfileKey, whose first token is the
+// direction ("profile 7:Ingress ...").
+func profileDirection(c string) (ir.Direction, bool) {
+	f := strings.Fields(c)
+	if len(f) < 4 || f[0] != "profile:" || f[2] != "profile" {
+		return "", false
+	}
+	for _, dir := range []ir.Direction{ir.Ingress, ir.Egress} {
+		if f[3] == strconv.Itoa(len(dir))+":"+string(dir) {
+			return dir, true
+		}
+	}
+	return "", false
+}
+
+// parseRuleComment reads a rule comment as ruleComment writes it (and
+// commentSafe stores it): `Kind/ns/name ingress rule 3 'name': allow`. It
+// accepts only text that ruleComment renders back exactly.
+func parseRuleComment(c string) (rulecount.Ref, bool) {
+	ref, ok := rulecount.ParseRule(c, func(s string) (ir.Origin, bool) {
+		parts := strings.Split(s, "/")
+		switch {
+		case len(parts) == 2 && parts[0] != "" && parts[1] != "":
+			return ir.Origin{Kind: parts[0], Name: parts[1]}, true
+		case len(parts) == 3 && parts[0] != "" && parts[1] != "" && parts[2] != "":
+			return ir.Origin{Kind: parts[0], Namespace: parts[1], Name: parts[2]}, true
+		}
+		return ir.Origin{}, false
+	}, func(s string) (string, bool) {
+		// strconv.Quote's double quotes are single ones in the kernel.
+		if len(s) < 2 || s[0] != '\'' || s[len(s)-1] != '\'' {
+			return "", false
+		}
+		name, err := strconv.Unquote(`"` + s[1:len(s)-1] + `"`)
+		return name, err == nil
+	})
+	if !ok || commentSafe(ruleComment(ref.List(), ref.Rule(), false)) != c {
+		return rulecount.Ref{}, false
+	}
+	return ref, true
+}
+
+// readRules dumps the chains of table (with their comments) and their
+// rules, expressions as the kernel sent them (counters included). No
+// table: no chains.
+func (c *conn) readRules(table string) ([]*chainModel, error) {
+	var a attrBuf
+	a.putStr(unix.NFTA_CHAIN_TABLE, table)
+	msgs, err := c.execute(unix.NFT_MSG_GETCHAIN, netlink.Dump, unix.NFPROTO_INET, a.b)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nftables: read chains: %w", err)
+	}
+	byName := map[string]*chainModel{}
+	var chains []*chainModel
+	for _, m := range msgs {
+		if ch, tbl := decodeChain(m.Data[4:]); tbl == table {
+			byName[ch.name] = ch
+			chains = append(chains, ch)
+		}
+	}
+	a = attrBuf{}
+	a.putStr(unix.NFTA_RULE_TABLE, table)
+	msgs, err = c.execute(unix.NFT_MSG_GETRULE, netlink.Dump, unix.NFPROTO_INET, a.b)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nftables: read rules: %w", err)
+	}
+	for _, m := range msgs {
+		var chain, tbl string
+		r := &ruleModel{}
+		forAttrs(m.Data[4:], func(typ uint16, b []byte) {
+			switch typ {
+			case unix.NFTA_RULE_TABLE:
+				tbl = cstring(b)
+			case unix.NFTA_RULE_CHAIN:
+				chain = cstring(b)
+			case unix.NFTA_RULE_USERDATA:
+				r.udata = slices.Clone(b)
+			case unix.NFTA_RULE_EXPRESSIONS:
+				forAttrs(b, func(_ uint16, b []byte) { r.exprs = append(r.exprs, slices.Clone(b)) })
+			}
+		})
+		if ch := byName[chain]; ch != nil && tbl == table {
+			ch.rules = append(ch.rules, r)
+		}
+	}
+	return chains, nil
+}
