@@ -201,11 +201,12 @@ func parseRuleComment(c string) (rulecount.Ref, bool) {
 		}
 		return ir.Origin{}, false
 	}, func(s string) (string, bool) {
-		// strconv.Quote's double quotes are single ones in the kernel.
+		// strconv.Quote's double quotes are single ones in the kernel,
+		// escaped ones included.
 		if len(s) < 2 || s[0] != '\'' || s[len(s)-1] != '\'' {
 			return "", false
 		}
-		name, err := strconv.Unquote(`"` + s[1:len(s)-1] + `"`)
+		name, err := strconv.Unquote(`"` + strings.ReplaceAll(s[1:len(s)-1], `\'`, `\"`) + `"`)
 		return name, err == nil
 	})
 	if !ok || commentSafe(ruleComment(ref.List(), ref.Rule(), false)) != c {
