@@ -239,4 +239,3 @@ func (c *CounterCollector) read(done chan struct{}) {
 	}
 	c.last = &got
 }
-
