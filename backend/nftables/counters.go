@@ -215,9 +215,20 @@ func parseRuleComment(c string) (rulecount.Ref, bool) {
 	return ref, true
 }
 
-// readRules dumps the chains of table (with their comments) and their
-// rules, expressions as the kernel sent them (counters included). No
+// perChainDumpFrom is the number of chains from which readRules dumps
+// the rules chain by chain rather than the table's in one dump.
+var perChainDumpFrom = 2048
+
+// readRules dumps the chains of table (with their comments), then their
+// rules (expressions as the kernel sent them, counters included). No
 // table: no chains.
+//
+// The rules come in one dump of the table's rules when it has fewer than
+// perChainDumpFrom chains, else in one dump per chain: the kernel resumes
+// a rule dump at each 32 KiB message by walking past every rule already
+// sent, so one dump costs the square of the table's size, while a dump
+// per chain costs a round trip per chain (BenchmarkCounters: 0.2 s against
+// 0.47 s at 1k policies, 12 s against 3.9 s at 10k).
 func (c *conn) readRules(table string) ([]*chainModel, error) {
 	var a attrBuf
 	a.putStr(unix.NFTA_CHAIN_TABLE, table)
@@ -228,40 +239,54 @@ func (c *conn) readRules(table string) ([]*chainModel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nftables: read chains: %w", err)
 	}
-	byName := map[string]*chainModel{}
 	var chains []*chainModel
+	byName := map[string]*chainModel{}
 	for _, m := range msgs {
 		if ch, tbl := decodeChain(m.Data[4:]); tbl == table {
-			byName[ch.name] = ch
 			chains = append(chains, ch)
+			byName[ch.name] = ch
 		}
 	}
-	a = attrBuf{}
-	a.putStr(unix.NFTA_RULE_TABLE, table)
-	msgs, err = c.execute(unix.NFT_MSG_GETRULE, netlink.Dump, unix.NFPROTO_INET, a.b)
-	if errors.Is(err, unix.ENOENT) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("nftables: read rules: %w", err)
-	}
-	for _, m := range msgs {
-		var chain, tbl string
-		r := &ruleModel{}
-		forAttrs(m.Data[4:], func(typ uint16, b []byte) {
-			switch typ {
-			case unix.NFTA_RULE_TABLE:
-				tbl = cstring(b)
-			case unix.NFTA_RULE_CHAIN:
-				chain = cstring(b)
-			case unix.NFTA_RULE_USERDATA:
-				r.udata = slices.Clone(b)
-			case unix.NFTA_RULE_EXPRESSIONS:
-				forAttrs(b, func(_ uint16, b []byte) { r.exprs = append(r.exprs, slices.Clone(b)) })
+	dump := func(chain string) error {
+		a = attrBuf{}
+		a.putStr(unix.NFTA_RULE_TABLE, table)
+		if chain != "" {
+			a.putStr(unix.NFTA_RULE_CHAIN, chain)
+		}
+		msgs, err := c.execute(unix.NFT_MSG_GETRULE, netlink.Dump, unix.NFPROTO_INET, a.b)
+		if errors.Is(err, unix.ENOENT) {
+			return nil // deleted since the chain dump
+		}
+		if err != nil {
+			return fmt.Errorf("nftables: read rules: %w", err)
+		}
+		for _, m := range msgs {
+			var chain, tbl string
+			r := &ruleModel{}
+			forAttrs(m.Data[4:], func(typ uint16, b []byte) {
+				switch typ {
+				case unix.NFTA_RULE_TABLE:
+					tbl = cstring(b)
+				case unix.NFTA_RULE_CHAIN:
+					chain = cstring(b)
+				case unix.NFTA_RULE_USERDATA:
+					r.udata = slices.Clone(b)
+				case unix.NFTA_RULE_EXPRESSIONS:
+					forAttrs(b, func(_ uint16, b []byte) { r.exprs = append(r.exprs, slices.Clone(b)) })
+				}
+			})
+			if ch := byName[chain]; ch != nil && tbl == table {
+				ch.rules = append(ch.rules, r)
 			}
-		})
-		if ch := byName[chain]; ch != nil && tbl == table {
-			ch.rules = append(ch.rules, r)
+		}
+		return nil
+	}
+	if len(chains) < perChainDumpFrom {
+		return chains, dump("")
+	}
+	for _, ch := range chains {
+		if err := dump(ch.name); err != nil {
+			return nil, err
 		}
 	}
 	return chains, nil
