@@ -27,6 +27,8 @@ func labCmd() *cobra.Command {
 	var timeout time.Duration
 	var held bool
 	var established string
+	var counters bool
+	var counterDetail string
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Decide flows with real packets through a real kernel (root)",
@@ -53,6 +55,10 @@ the echo came back.`,
 			}
 			if nodes != 1 && nodes != 2 {
 				return fmt.Errorf("--nodes %d: want 1 or 2", nodes)
+			}
+			perRule, err := parseDetail(counterDetail)
+			if err != nil {
+				return err
 			}
 			mode, err := conntrack.ParseMode(established)
 			if err != nil {
@@ -123,7 +129,13 @@ the echo came back.`,
 			if err := sim.Run(ctx, f.in, steps, fl, labNodes, pr, warn, emit); err != nil {
 				return err
 			}
-			return flush()
+			if err := flush(); err != nil {
+				return err
+			}
+			if counters {
+				return printLabCounters(ctx, cmd.OutOrStdout(), f.output, perRule, nodeBackends(labNodes))
+			}
+			return nil
 		},
 	}
 	f.register(cmd)
@@ -132,5 +144,7 @@ the echo came back.`,
 	cmd.Flags().DurationVar(&timeout, "probe-timeout", 0, "how long a probe waits for an answer (default the lab's, 400ms)")
 	cmd.Flags().BoolVar(&held, "held", false, "keep the flows allowed at the first step open as connections and check them at every later step")
 	cmd.Flags().StringVar(&established, "established", string(conntrack.ModeFollow), "established connections a change denies: follow (cut them) or keep")
+	cmd.Flags().BoolVar(&counters, "counters", false, `after the last step, print each node's policy counters: JSON lines {"node":N,"counters":{...}} after the flow lines (a table with -o table)`)
+	cmd.Flags().StringVar(&counterDetail, "counters-detail", "policy", "with --counters: policy (per policy, direction and action) or rule (per rule)")
 	return cmd
 }

@@ -4,6 +4,7 @@
 //	netpolctl simulate -f PATH [-f PATH ...] --flows FLOWS [-o jsonl|table]
 //	netpolctl simulate --steps DIR --flows FLOWS [-o jsonl|table]
 //	netpolctl explain  -f PATH --flow "SRC DST PORT PROTOCOL"
+//	netpolctl counters --netns PATH|--pid PID --backend nftables|iptables [-o table|jsonl]
 //
 // PATH is a YAML/JSON file or a directory of them (Namespaces, Pods, Nodes,
 // NetworkPolicies, ClusterNetworkPolicies, AdminNetworkPolicies,
@@ -25,7 +26,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(simulateCmd(), explainCmd(), labCmd(), renderCmd(), benchCmd())
+	root.AddCommand(simulateCmd(), explainCmd(), labCmd(), renderCmd(), benchCmd(), countersCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "netpolctl:", err)
 		os.Exit(1)
