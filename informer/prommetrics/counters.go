@@ -51,9 +51,11 @@ const (
 type CounterConfig struct {
 	// Detail is DetailPolicy when empty.
 	Detail CounterDetail
-	// Interval is the least time between two reads of the packet filter:
-	// scrapes within it get the last read's values. DefaultCounterInterval
-	// when zero.
+	// Interval is the least time between the starts of two reads of the
+	// packet filter: scrapes within it get the last read's values.
+	// DefaultCounterInterval when zero. A read that took longer than a
+	// tenth of Interval spaces the next one to ten times its duration, so
+	// reading costs at most a tenth of the time whatever the size.
 	Interval time.Duration
 	// Wait bounds how long a scrape waits for a read it started; past it
 	// the scrape gets the last read's values (none before the first read
@@ -200,11 +202,11 @@ func (c *CounterCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // refresh starts a read when none runs and the last one started at least
-// Interval ago, and waits for the running read, if any, at most Wait.
+// Interval (or ten times the last read's duration) ago, and waits for the running read, if any, at most Wait.
 func (c *CounterCollector) refresh() {
 	c.mu.Lock()
 	done := c.inFlight
-	if done == nil && (c.readAt.IsZero() || c.cfg.Now().Sub(c.readAt) >= c.cfg.Interval) {
+	if done == nil && (c.readAt.IsZero() || c.cfg.Now().Sub(c.readAt) >= max(c.cfg.Interval, 10*c.took)) {
 		done = make(chan struct{})
 		c.inFlight = done
 		c.readAt = c.cfg.Now()
@@ -226,9 +228,9 @@ func (c *CounterCollector) read(done chan struct{}) {
 	defer close(done)
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ReadTimeout)
 	defer cancel()
-	start := time.Now()
+	start := c.cfg.Now()
 	got, err := c.reader.Counters(ctx)
-	took := time.Since(start)
+	took := c.cfg.Now().Sub(start)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inFlight = nil

@@ -172,6 +172,35 @@ func TestCounterCollectorInterval(t *testing.T) {
 	assert.Equal(t, 1.0, testutil.ToFloat64(metricOnly(c, "palisade_policy_counters_read_errors_total")))
 }
 
+// slowReader takes d of clk's time per read.
+type slowReader struct {
+	fakeReader
+	clk *clock
+	d   time.Duration
+}
+
+func (s *slowReader) Counters(ctx context.Context) (backend.Counters, error) {
+	s.clk.add(s.d)
+	return s.fakeReader.Counters(ctx)
+}
+
+// TestCounterCollectorSpacesSlowReads: a read that takes 2 s puts the next
+// one 20 s after it started, not 5 s.
+func TestCounterCollectorSpacesSlowReads(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	f := &slowReader{fakeReader: fakeReader{c: sample()}, clk: clk, d: 2 * time.Second}
+	c, err := prommetrics.NewCounterCollector(f, prommetrics.CounterConfig{Interval: 5 * time.Second, Now: clk.now})
+	require.NoError(t, err)
+	testutil.CollectAndCount(c)
+	assert.Equal(t, 2.0, testutil.ToFloat64(metricOnly(c, "palisade_policy_counters_read_seconds")))
+	clk.add(10 * time.Second) // 12 s after the start of the first read
+	testutil.CollectAndCount(c)
+	assert.Equal(t, 1, f.count())
+	clk.add(8 * time.Second) // 20 s
+	testutil.CollectAndCount(c)
+	assert.Equal(t, 2, f.count())
+}
+
 // TestCounterCollectorSlowRead: a scrape waits for a slow read at most
 // Wait, and the next scrape gets what the read returned; a single read
 // runs at a time.
