@@ -14,6 +14,11 @@
 // backend it knows its state from the start: a new Backend, and one after
 // Cleanup, holds the empty snapshot of generation 0, to which a delta with
 // Base 0 applies without a Sync.
+//
+// Its Counters (backend.CounterReader) count Evaluate's decisions per rule
+// and isolated default, as a kernel backend counts packets, for the unit
+// tests of code that reads counters; a list replaced with other rules
+// starts again at zero, as a rewritten kernel chain does.
 package memory
 
 import (
