@@ -50,6 +50,11 @@ type Backend struct {
 	// trust st instead of reading the table back.
 	kgen      uint32
 	kgenKnown bool
+
+	// rc is Counters' own netlink connection, so that a long read of the
+	// counters never holds mu (nil: Counters uses c under mu).
+	rmu sync.Mutex
+	rc  kernelConn
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -86,13 +91,23 @@ func New(cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{cfg: cfg, c: c}, nil
+	rc, err := dial(cfg.NetNS)
+	if err != nil {
+		_ = c.close()
+		return nil, err
+	}
+	return &Backend{cfg: cfg, c: c, rc: rc}, nil
 }
 
-// Close releases the netlink socket. The table stays (see Cleanup).
+// Close releases the netlink sockets. The table stays (see Cleanup).
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	if b.rc != nil {
+		_ = b.rc.close()
+	}
 	return b.c.close()
 }
 

@@ -30,14 +30,24 @@ var _ backend.CounterReader = (*Backend)(nil)
 // comment and each list's tier from the jumps to it, both checked against
 // the chain's name (a hash of the ID). Other rules, ours (the Pass copies
 // in tier chains, which re-check what a list already counted) or not, are
-// ignored. It needs no Sync; with no table it returns empty Counters.
+// ignored. It needs no Sync; with no table it returns empty Counters. It
+// reads through a netlink socket of its own, so a long read never delays
+// a Sync or Apply.
 func (b *Backend) Counters(ctx context.Context) (backend.Counters, error) {
 	if err := ctx.Err(); err != nil {
 		return backend.Counters{}, err
 	}
-	b.mu.Lock()
-	chains, err := b.c.readRules(b.cfg.TableName)
-	b.mu.Unlock()
+	var chains []*chainModel
+	var err error
+	if b.rc != nil {
+		b.rmu.Lock()
+		chains, err = b.rc.readRules(b.cfg.TableName)
+		b.rmu.Unlock()
+	} else {
+		b.mu.Lock()
+		chains, err = b.c.readRules(b.cfg.TableName)
+		b.mu.Unlock()
+	}
 	if err != nil {
 		return backend.Counters{}, err
 	}

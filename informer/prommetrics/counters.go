@@ -42,12 +42,12 @@ func ParseCounterDetail(s string) (CounterDetail, error) {
 // Defaults of CounterConfig.
 const (
 	DefaultCounterInterval    = 5 * time.Second
-	DefaultCounterWait        = 2 * time.Second
+	DefaultCounterWait        = time.Second
 	DefaultCounterReadTimeout = 30 * time.Second
 )
 
 // CounterConfig configures a CounterCollector. The zero value works: per
-// policy, read at most every 5 s, a scrape waits at most 2 s.
+// policy, read at most every 5 s, a scrape waits at most 1 s.
 type CounterConfig struct {
 	// Detail is DetailPolicy when empty.
 	Detail CounterDetail
