@@ -173,9 +173,9 @@ func parseSavedRule(line string) (savedRule, bool) {
 		r.comment = c
 	}
 	if i := max(strings.LastIndex(rest, " -j "), strings.LastIndex(rest, " -g ")); i >= 0 {
-		r.target = strings.TrimSpace(rest[i:])
-		if j := strings.IndexByte(r.target[3:], ' '); j >= 0 { // a target's options, e.g. MARK --set-xmark
-			r.target = r.target[:3+j]
+		// The target's name, without its options (MARK --set-xmark ...).
+		if f := strings.Fields(rest[i+4:]); len(f) > 0 {
+			r.target = rest[i+1:i+3] + " " + f[0]
 		}
 	}
 	return r, true

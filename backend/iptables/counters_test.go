@@ -10,6 +10,7 @@ import (
 
 	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/backend/backendtest"
+	"github.com/palisade-net/palisade/backend/internal/rulecount"
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
@@ -119,4 +120,25 @@ func TestParseRuleComment(t *testing.T) {
 		assert.Equal(t, tc.r.Name, ref.Name, c)
 		assert.Equal(t, tc.r.Action, ref.Action, c)
 	}
+}
+
+// FuzzTallySave: any iptables-save -c text is read without a panic, and
+// every rule it attributes names its policy exactly as the compiler would
+// write the rule's comment.
+func FuzzTallySave(f *testing.F) {
+	f.Add("*filter\n[3:180] -A PALISADE-Lab -p udp -m comment --comment \"NetworkPolicy a/b ingress rule 0: allow\" -g PALISADE-ALLOW\nCOMMIT\n")
+	f.Add("*filter\n[1:2] -A PALISADE-Pab -m comment --comment \"NetworkPolicy tier: no rule matched, isolated\" -j DROP\n[0:0] -A PALISADE-Pab -m comment --comment \"start of the ingress check\" -j MARK\n")
+	f.Add("[x:1] -A\n*filter\n[1:1] -A PALISADE-L -j")
+	n := &names{chain: DefaultChainPrefix, set: DefaultSetPrefix, allow: DefaultAllowMark, pass: DefaultPassMark}
+	f.Fuzz(func(t *testing.T, out string) {
+		var ta rulecount.Tally
+		if err := tallySave(n, []byte(out), &ta); err != nil {
+			return
+		}
+		for _, r := range ta.Counters().Rules {
+			rl := ir.RuleList{Origin: r.Origin, Direction: r.Direction}
+			ru := ir.Rule{Index: r.Index, Name: r.Name, Action: r.Action}
+			assert.Contains(t, out, sanitize(ruleComment(&rl, &ru)))
+		}
+	})
 }

@@ -114,3 +114,19 @@ func TestParseRuleComment(t *testing.T) {
 		assert.Equal(t, tc.r.Action, ref.Action, c)
 	}
 }
+
+// FuzzParseRuleComment: any comment parses without a panic, and what
+// parses renders back to the very comment (nothing is guessed).
+func FuzzParseRuleComment(f *testing.F) {
+	for _, s := range []string{"NetworkPolicy/a/b ingress rule 3: allow", `AdminNetworkPolicy/x egress rule 0 'odd \'name\': deny': deny`, "X/y egress rule 1: pass, skip the rest of the tier", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, c string) {
+		ref, ok := parseRuleComment(c)
+		if ok {
+			assert.Equal(t, c, commentSafe(ruleComment(ref.List(), ref.Rule(), false)))
+		}
+		_, _ = listIDOfComment(c)
+		_, _ = profileDirection(c)
+	})
+}

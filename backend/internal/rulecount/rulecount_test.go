@@ -89,3 +89,22 @@ func TestTally(t *testing.T) {
 	}, c.PerPolicy())
 	assert.Empty(t, (&Tally{}).Counters().Rules)
 }
+
+// FuzzParseRule: any text parses without a panic, and what parses names a
+// direction, an action and a non-negative index.
+func FuzzParseRule(f *testing.F) {
+	for _, s := range []string{"o ingress rule 0: allow", "o egress rule 12 my rule: x: deny", "o ingress rule 1: allow, skip", "NetworkPolicy tier: list x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ref, ok := ParseRule(s, plainOrigin, plainName)
+		if !ok {
+			assert.Equal(t, Ref{}, ref)
+			return
+		}
+		assert.Contains(t, []ir.Direction{ir.Ingress, ir.Egress}, ref.Direction)
+		assert.Contains(t, []ir.Action{ir.Allow, ir.Deny, ir.Pass}, ref.Action)
+		assert.GreaterOrEqual(t, ref.Index, 0)
+		_, _, _ = ParseTierJump(s)
+	})
+}
