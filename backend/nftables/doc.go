@@ -109,8 +109,9 @@
 //     attributed. The rules come in one dump below 6000 chains (about 1.4k
 //     policies) and in one dump per chain above, since the kernel's dump of
 //     a table's rules costs the square of their number (BenchmarkCounters,
-//     10k endpoints, 2 loaded cores: 0.23 s at 1k policies, 3.7 s per chain
-//     at 10k against 13.7 s in one dump; a no-op resync 2.3 ms and 12 ms).
+//     10k endpoints, 2 loaded cores: 0.23 s at 1k policies, 3.7-7.1 s per
+//     chain at 10k against 13.7 s in one dump; a no-op resync 2.3 ms and
+//     12 ms).
 //   - An invalid snapshot or delta (dangling reference, an address shared by
 //     two endpoints) changes nothing and returns an error.
 //   - Apply of a delta costs what the delta touches: a label change is a few
