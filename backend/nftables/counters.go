@@ -37,16 +37,26 @@ func (b *Backend) Counters(ctx context.Context) (backend.Counters, error) {
 	if err := ctx.Err(); err != nil {
 		return backend.Counters{}, err
 	}
+	read := func() ([]*chainModel, error) {
+		if b.rc != nil {
+			b.rmu.Lock()
+			defer b.rmu.Unlock()
+			return b.rc.readRules(b.cfg.TableName)
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.c.readRules(b.cfg.TableName)
+	}
 	var chains []*chainModel
 	var err error
-	if b.rc != nil {
-		b.rmu.Lock()
-		chains, err = b.rc.readRules(b.cfg.TableName)
-		b.rmu.Unlock()
-	} else {
-		b.mu.Lock()
-		chains, err = b.c.readRules(b.cfg.TableName)
-		b.mu.Unlock()
+	// A commit during the dump interrupts it: read again, a few times.
+	for attempt := 0; attempt < 4; attempt++ {
+		if chains, err = read(); !errors.Is(err, errDumpInterrupted) {
+			break
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return backend.Counters{}, cerr
+		}
 	}
 	if err != nil {
 		return backend.Counters{}, err
