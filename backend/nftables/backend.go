@@ -71,8 +71,8 @@ type kernelConn interface {
 	tableExists(table string) (bool, error)
 	read(table string) (*kernelState, error)
 	// readRules returns the table's chains and rules with their counters
-	// (Counters); no table, no chains.
-	readRules(table string) ([]*chainModel, error)
+	// (Counters); no table, no chains. It stops with ctx's error.
+	readRules(ctx context.Context, table string) ([]*chainModel, error)
 	commit(msgs []netlink.Message, gen uint32, checkGen bool) (uint32, error)
 	close() error
 }

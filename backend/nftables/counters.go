@@ -41,11 +41,11 @@ func (b *Backend) Counters(ctx context.Context) (backend.Counters, error) {
 		if b.rc != nil {
 			b.rmu.Lock()
 			defer b.rmu.Unlock()
-			return b.rc.readRules(b.cfg.TableName)
+			return b.rc.readRules(ctx, b.cfg.TableName)
 		}
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		return b.c.readRules(b.cfg.TableName)
+		return b.c.readRules(ctx, b.cfg.TableName)
 	}
 	var chains []*chainModel
 	var err error
@@ -242,7 +242,7 @@ var perChainDumpFrom = 6000
 
 // readRules dumps the chains of table (with their comments), then their
 // rules (expressions as the kernel sent them, counters included). No
-// table: no chains.
+// table: no chains. Between two dumps it stops with ctx's error.
 //
 // The rules come in one dump of the table's rules when it has fewer than
 // perChainDumpFrom chains, else in one dump per chain: the kernel resumes
@@ -251,7 +251,7 @@ var perChainDumpFrom = 6000
 // per chain costs a round trip per chain (BenchmarkCounters, 2 loaded
 // cores: 0.23 s against 0.34 s at 1k policies, 13.7 s against 3.7 s at
 // 10k).
-func (c *conn) readRules(table string) ([]*chainModel, error) {
+func (c *conn) readRules(ctx context.Context, table string) ([]*chainModel, error) {
 	var a attrBuf
 	a.putStr(unix.NFTA_CHAIN_TABLE, table)
 	msgs, err := c.execute(unix.NFT_MSG_GETCHAIN, netlink.Dump, unix.NFPROTO_INET, a.b)
@@ -307,6 +307,9 @@ func (c *conn) readRules(table string) ([]*chainModel, error) {
 		return chains, dump("")
 	}
 	for _, ch := range chains {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if err := dump(ch.name); err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package nftables
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -310,7 +311,7 @@ func (f *fakeKernel) read(table string) (*kernelState, error) {
 	return ks, nil
 }
 
-func (f *fakeKernel) readRules(table string) ([]*chainModel, error) {
+func (f *fakeKernel) readRules(_ context.Context, table string) ([]*chainModel, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t := f.tbl
