@@ -28,7 +28,9 @@ import (
 // as the backend writes it (cut to the kernel's comment limit, or a rule
 // another component added: a log rule, say) is never guessed at: its
 // counts go to Unattributed, or nowhere when it decides nothing (no
-// verdict). Kernel counters count packets, including those of retransmits;
+// verdict). A backend that programmed the rules itself may match a rule
+// whose comment was cut by its whole content instead (backend/nftables
+// does). Kernel counters count packets, including those of retransmits;
 // they start at zero when a rule is created or rewritten (a changed rule
 // list rewrites its chain), so a caller exporting them as monotonic
 // counters sees a reset then, as after a restart.

@@ -33,6 +33,14 @@ var _ backend.CounterReader = (*Backend)(nil)
 // ignored. It needs no Sync; with no table it returns empty Counters. It
 // reads through a netlink socket of its own, so a long read never delays
 // a Sync or Apply.
+//
+// A comment cut to nft's 128 bytes (a policy whose namespace and name
+// together pass about 90 bytes) does not name its rule. When this Backend
+// programmed the table and is not busy in a Sync or Apply at that moment,
+// such a rule is matched by its whole content (expressions and comment)
+// against the rules it compiled, exactly; otherwise (a fresh Backend
+// reading another process's table, as netpolctl counters does) it counts
+// in Unattributed.
 func (b *Backend) Counters(ctx context.Context) (backend.Counters, error) {
 	if err := ctx.Err(); err != nil {
 		return backend.Counters{}, err
@@ -61,7 +69,74 @@ func (b *Backend) Counters(ctx context.Context) (backend.Counters, error) {
 	if err != nil {
 		return backend.Counters{}, err
 	}
-	return tallyChains(chains), nil
+	return tallyChains(chains, b.resolver()), nil
+}
+
+// resolve names the IR rule a kernel rule of a list chain counts for, from
+// the state the backend programmed, when its comment does not say (cut
+// to 128 bytes): ok false when it cannot tell.
+type resolve func(chain string, r *ruleModel) (ref rulecount.Ref, list string, ok bool)
+
+// resolver returns a resolve over the backend's state, or nil when it holds
+// none. It never waits: while a Sync or Apply holds the lock, the rules
+// whose comment was cut stay unattributed for this read.
+func (b *Backend) resolver() resolve {
+	var byChain map[string]map[string]rulecount.Ref // chain → rule key → IR rule
+	return func(chain string, r *ruleModel) (rulecount.Ref, string, bool) {
+		if !b.mu.TryLock() {
+			return rulecount.Ref{}, "", false
+		}
+		defer b.mu.Unlock()
+		st := b.st
+		if st == nil || b.dirty {
+			return rulecount.Ref{}, "", false
+		}
+		id, ok := strings.CutPrefix(st.chainKey[chain], "list ")
+		rl := st.lists[id]
+		if !ok || rl == nil {
+			return rulecount.Ref{}, "", false
+		}
+		if byChain == nil {
+			byChain = map[string]map[string]rulecount.Ref{}
+		}
+		keys := byChain[chain]
+		if keys == nil {
+			keys = map[string]rulecount.Ref{}
+			fam := ir.IPv4
+			if chain[1] == '6' {
+				fam = ir.IPv6
+			}
+			for i := range rl.Rules {
+				one := *rl
+				one.Rules = rl.Rules[i : i+1]
+				rules, err := st.listRules(&one, fam, false)
+				if err != nil {
+					return rulecount.Ref{}, "", false
+				}
+				rule := &rl.Rules[i]
+				for _, m := range rules {
+					if _, dup := keys[m.key]; !dup { // the first of equal rules is the one that matches
+						keys[m.key] = rulecount.Ref{Origin: rl.Origin, Direction: rl.Direction, Index: rule.Index, Name: rule.Name, Action: rule.Action}
+					}
+				}
+			}
+			byChain[chain] = keys
+		}
+		ref, ok := keys[kernelRuleKey(r)]
+		return ref, id, ok
+	}
+}
+
+// kernelRuleKey is the key newRule gives the rule r read from the kernel:
+// its expressions in canonical form (counters zeroed) and its userdata.
+func kernelRuleKey(r *ruleModel) string {
+	var key strings.Builder
+	for _, e := range r.exprs {
+		key.Write(canonicalExpr(e))
+	}
+	key.WriteByte(0)
+	key.Write(r.udata)
+	return key.String()
 }
 
 // countedRule is what Counters needs of a kernel rule.
@@ -107,8 +182,9 @@ func decodeCounted(r *ruleModel) countedRule {
 	return cr
 }
 
-// tallyChains maps the rules of our chains to the IR rules they count.
-func tallyChains(chains []*chainModel) backend.Counters {
+// tallyChains maps the rules of our chains to the IR rules they count;
+// resolve (when not nil) names those whose comment does not.
+func tallyChains(chains []*chainModel, resolve resolve) backend.Counters {
 	var t rulecount.Tally
 	isList := func(name string) bool { return strings.HasPrefix(name, "l4-") || strings.HasPrefix(name, "l6-") }
 	fam := func(name string) ir.Family {
@@ -146,11 +222,17 @@ func tallyChains(chains []*chainModel) backend.Counters {
 	for i, c := range chains {
 		switch {
 		case isList(c.name):
-			for _, cr := range decoded[i] {
+			for j, cr := range decoded[i] {
 				if !cr.hasCounter || !cr.hasVerdict {
 					continue // decides nothing: not a rule of the list
 				}
 				ref, ok := parseRuleComment(cr.comment)
+				if !ok && resolve != nil {
+					var id string
+					if ref, id, ok = resolve(c.name, c.rules[j]); ok {
+						t.List(c.name, "", id)
+					}
+				}
 				if ok && cr.verdict == actionVerdictKind(ref.Action) {
 					t.Rule(c.name, ref, cr.n)
 				} else {

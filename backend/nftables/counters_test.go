@@ -130,3 +130,46 @@ func FuzzParseRuleComment(f *testing.F) {
 		_, _ = profileDirection(c)
 	})
 }
+
+// TestCountersLongNames: a policy whose name cuts its rules' comments is
+// attributed by the backend that programmed it (by the rules' content),
+// and left unattributed by a fresh one reading the same table.
+func TestCountersLongNames(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeKernel{}
+	b := newFakeBackend(f, "palisade")
+	b.rc = f // reads go through a connection of their own, as with New
+	snap, _ := backendtest.CountersSnapshot()
+	long := ir.Origin{Kind: "NetworkPolicy", Namespace: "shop", Name: strings.Repeat("allow-from-the-client-", 6)}
+	snap.RuleLists[1].Origin = long
+	_, err := b.Sync(ctx, snap)
+	require.NoError(t, err)
+	f.bump(func(tbl *fakeTable) {
+		for _, ch := range tbl.chains {
+			for i, r := range ch.rules {
+				ch.rules[i] = withCounter(t, r, backend.Count{Packets: 1, Bytes: 100})
+			}
+		}
+	})
+	c, err := b.Counters(ctx)
+	require.NoError(t, err)
+	r, ok := c.Rule(long, ir.Ingress, 0, ir.Allow)
+	require.True(t, ok, "%+v", c.Rules)
+	assert.Equal(t, backend.Count{Packets: 4, Bytes: 400}, r.Count)
+	assert.Equal(t, "np:shop/allow-client:ingress", r.List)
+	assert.Equal(t, backend.Count{}, c.Unattributed)
+
+	fresh := newFakeBackend(f, "palisade")
+	c, err = fresh.Counters(ctx)
+	require.NoError(t, err)
+	_, ok = c.Rule(long, ir.Ingress, 0, ir.Allow)
+	assert.False(t, ok)
+	assert.Equal(t, backend.Count{Packets: 4, Bytes: 400}, c.Unattributed)
+
+	// While a Sync holds the lock, the read does not wait for it.
+	b.mu.Lock()
+	c, err = b.Counters(ctx)
+	b.mu.Unlock()
+	require.NoError(t, err)
+	assert.Equal(t, backend.Count{Packets: 4, Bytes: 400}, c.Unattributed)
+}
