@@ -44,11 +44,3 @@ func seeds(from uint64, n int) []uint64 {
 	}
 	return out
 }
-
-// TestCounters checks Counters against known traffic in a lab, both
-// families (backendtest.RunCounters).
-func TestCounters(t *testing.T) {
-	backendtest.RunCounters(t, func(t testing.TB, node int, ns netns.NsHandle) (backend.Backend, error) {
-		return nftables.New(nftables.Config{TableName: "palisade-counters", NetNS: int(ns)})
-	})
-}

@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,23 @@ import (
 	"github.com/palisade-net/palisade/backend/backendtest"
 	"github.com/palisade-net/palisade/policy/ir"
 )
+
+// readRules is the fake kernel's dump of its table's chains and rules.
+func (f *fakeKernel) readRules(_ context.Context, table string) ([]*chainModel, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.tbl
+	if t == nil || t.name != table {
+		return nil, nil
+	}
+	var out []*chainModel
+	for _, c := range t.chains {
+		cc := *c
+		cc.rules = slices.Clone(c.rules)
+		out = append(out, &cc)
+	}
+	return out, nil
+}
 
 // withCounter returns r's expressions with every counter set to n.
 func withCounter(t *testing.T, r *ruleModel, n backend.Count) *ruleModel {

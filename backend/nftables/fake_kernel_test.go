@@ -1,7 +1,6 @@
 package nftables
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -309,22 +308,6 @@ func (f *fakeKernel) read(table string) (*kernelState, error) {
 		}
 	}
 	return ks, nil
-}
-
-func (f *fakeKernel) readRules(_ context.Context, table string) ([]*chainModel, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := f.tbl
-	if t == nil || t.name != table {
-		return nil, nil
-	}
-	var out []*chainModel
-	for _, c := range t.chains {
-		cc := *c
-		cc.rules = slices.Clone(c.rules)
-		out = append(out, &cc)
-	}
-	return out, nil
 }
 
 var _ kernelConn = (*fakeKernel)(nil)
