@@ -21,13 +21,13 @@ import (
 func TestPolicyCountersFlags(t *testing.T) {
 	o, err := parseFlags([]string{"--node-name", "n"}, env(), io.Discard)
 	require.NoError(t, err)
-	assert.Equal(t, "policy", o.policyCounters)
-	assert.Equal(t, prommetrics.DefaultCounterInterval, o.policyCountersInterval)
+	assert.Equal(t, "policy", o.counters.detail)
+	assert.Equal(t, prommetrics.DefaultCounterInterval, o.counters.interval)
 
 	o, err = parseFlags([]string{"--node-name", "n", "--policy-counters", "rule", "--policy-counters-interval", "30s"}, env(), io.Discard)
 	require.NoError(t, err)
-	assert.Equal(t, "rule", o.policyCounters)
-	assert.Equal(t, 30*time.Second, o.policyCountersInterval)
+	assert.Equal(t, "rule", o.counters.detail)
+	assert.Equal(t, 30*time.Second, o.counters.interval)
 
 	_, err = parseFlags([]string{"--node-name", "n", "--policy-counters", "all", "--policy-counters-interval", "0"}, env(), io.Discard)
 	require.Error(t, err)
@@ -62,14 +62,14 @@ func TestPolicyCountersMetrics(t *testing.T) {
 			for _, src := range []string{"shop/client", "shop/client", "shop/other"} {
 				mem.Evaluate(memory.Flow{Src: ips[src][0], Dst: ips["shop/server"][0], Protocol: 6, Port: 80})
 			}
-			o := &options{established: "follow", policyCounters: tc.detail, policyCountersInterval: time.Second}
+			o := &options{established: "follow", counters: counterOptions{detail: tc.detail, interval: time.Second}}
 			be, done, err := followEstablished(mem, o, newEstablishedMetrics(prometheus.NewRegistry()), klog.Background())
 			if err != nil {
 				t.Skipf("conntrack follower unavailable here: %v", err)
 			}
 			defer done()
 			reg := prometheus.NewRegistry()
-			registered, err := registerPolicyCounters(reg, be, o)
+			registered, err := registerPolicyCounters(reg, be, o.counters)
 			require.NoError(t, err)
 			assert.Equal(t, tc.detail != "off", registered)
 

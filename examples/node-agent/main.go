@@ -33,7 +33,6 @@ import (
 	"github.com/palisade-net/palisade/backend/iptables"
 	"github.com/palisade-net/palisade/backend/nftables"
 	"github.com/palisade-net/palisade/informer"
-	"github.com/palisade-net/palisade/informer/prommetrics"
 	"github.com/palisade-net/palisade/policy"
 )
 
@@ -70,9 +69,7 @@ type options struct {
 	established       string
 	apiProbePeriod    time.Duration
 	apiGate           bool
-	// policyCounters is policy, rule or off (prommetrics.CounterDetail).
-	policyCounters         string
-	policyCountersInterval time.Duration
+	counters          counterOptions
 }
 
 // parseFlags parses args (without the program name). getenv supplies the
@@ -99,8 +96,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.established, "established", string(conntrack.ModeFollow), "established connections a policy change denies: follow (cut them, so every packet is judged by the current policy) or keep (they survive; only new connections see the change)")
 	fs.DurationVar(&o.apiProbePeriod, "api-probe-period", apiProbePeriod, "how often the API server's /readyz is probed to report its reachability (log, palisade_api_server_reachable); enforcement does not depend on it")
 	fs.BoolVar(&o.apiGate, "api-gate", true, "while the API server is unreachable, hold the watches' retries until it answers again (then resume within about 2 s, with jitter); false leaves them to client-go's back-off (up to a minute after a long outage)")
-	fs.StringVar(&o.policyCounters, "policy-counters", string(prommetrics.DetailPolicy), "export the packet filter's counters per policy and direction (policy), per rule as well (rule: one series per rule), or not (off)")
-	fs.DurationVar(&o.policyCountersInterval, "policy-counters-interval", prommetrics.DefaultCounterInterval, "least time between two reads of the packet filter's counters; scrapes in between get the last read")
+	o.counters.register(fs)
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -148,12 +144,7 @@ func (o *options) validate() error {
 	if _, err := conntrack.ParseMode(o.established); err != nil {
 		errs = append(errs, fmt.Errorf("--established: %w", err))
 	}
-	if _, err := prommetrics.ParseCounterDetail(o.policyCounters); err != nil {
-		errs = append(errs, fmt.Errorf("--policy-counters: %w", err))
-	}
-	if o.policyCountersInterval <= 0 {
-		errs = append(errs, fmt.Errorf("--policy-counters-interval %v: must be positive", o.policyCountersInterval))
-	}
+	errs = append(errs, o.counters.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -242,7 +233,7 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	defer closeFollower()
-	if _, err := registerPolicyCounters(reg, enforcing, o); err != nil {
+	if _, err := registerPolicyCounters(reg, enforcing, o.counters); err != nil {
 		return err
 	}
 	ctrl, err := informer.New(informer.Config{
