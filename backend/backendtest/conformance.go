@@ -5,7 +5,8 @@
 // policy scenarios (policytest.ClusterScenarios: Admin, NetworkPolicy and
 // Baseline tiers, Pass, priorities) and Palisade's own (label and policy
 // changes, dual-stack, ipBlock with except, named ports that differ per pod,
-// endPort ranges, SCTP) as incremental deltas, probes
+// endPort ranges, SCTP) as incremental deltas, on routed and on bridged pods
+// (lab.Routed, lab.Bridge), probes
 // every pod pair with real TCP, UDP and SCTP traffic, and compares each
 // observed matrix with the scenario's expectation and with the memory
 // backend's verdicts. It needs root; without it the tests skip.
@@ -41,10 +42,13 @@ import (
 type Factory func(t testing.TB, node int, ns netns.NsHandle) (backend.Backend, error)
 
 // Config selects what Run covers. The zero value runs every scenario on one
-// and two nodes, IPv4 and dual-stack.
+// and two nodes, IPv4 and dual-stack, routed and bridged pods.
 type Config struct {
 	// Nodes are the lab sizes to run (1, 2); default both.
 	Nodes []int
+	// Topologies are how the lab wires pods to nodes (lab.Routed,
+	// lab.Bridge); default both.
+	Topologies []lab.Topology
 	// FamilyModes are the pod address families of the clusters to run;
 	// default IPv4 alone and dual-stack.
 	FamilyModes [][]policytest.Family
@@ -80,14 +84,19 @@ func Run(t *testing.T, newBackend Factory, cfg Config) {
 	if cfg.Scenarios == nil {
 		cfg.Scenarios = Scenarios()
 	}
-	for _, nodes := range cfg.Nodes {
-		for _, fams := range cfg.FamilyModes {
-			t.Run(fmt.Sprintf("nodes=%d/%v", nodes, fams), func(t *testing.T) {
-				// Labs are independent (their own namespaces) and mostly
-				// wait for probes that time out: run them side by side.
-				t.Parallel()
-				runLab(t, newBackend, cfg, nodes, fams)
-			})
+	if len(cfg.Topologies) == 0 {
+		cfg.Topologies = []lab.Topology{lab.Routed, lab.Bridge}
+	}
+	for _, topo := range cfg.Topologies {
+		for _, nodes := range cfg.Nodes {
+			for _, fams := range cfg.FamilyModes {
+				t.Run(fmt.Sprintf("%s/nodes=%d/%v", topo, nodes, fams), func(t *testing.T) {
+					// Labs are independent (their own namespaces) and mostly
+					// wait for probes that time out: run them side by side.
+					t.Parallel()
+					runLab(t, newBackend, cfg, topo, nodes, fams)
+				})
+			}
 		}
 	}
 }
@@ -105,9 +114,9 @@ func Placement(model policytest.Model, nodes int) func(namespace, pod string) st
 	}
 }
 
-func runLab(t *testing.T, newBackend Factory, cfg Config, nodes int, fams []policytest.Family) {
+func runLab(t *testing.T, newBackend Factory, cfg Config, topo lab.Topology, nodes int, fams []policytest.Family) {
 	ctx := context.Background()
-	l, err := lab.New(ctx, lab.Config{Nodes: nodes, ProbeTimeout: cfg.ProbeTimeout})
+	l, err := lab.New(ctx, lab.Config{Nodes: nodes, ProbeTimeout: cfg.ProbeTimeout, Topology: topo})
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}
@@ -134,6 +143,37 @@ func runLab(t *testing.T, newBackend Factory, cfg Config, nodes int, fams []poli
 			h.run(ctx, newBackend, base, sc)
 		})
 	}
+}
+
+// probeRetries is how many more times a probe that saw no answer where one
+// was expected is made before it counts: a lost packet, or a server not
+// scheduled within the probe timeout on a loaded machine, is not a verdict.
+const probeRetries = 2
+
+// probeRetrying probes ps and probes again, up to probeRetries times, those
+// that did not connect although expected(i) says they should. A connection
+// that should not have succeeded is never retried.
+func probeRetrying(ctx context.Context, l *lab.Lab, ps []lab.Probe, expected func(i int) bool) []lab.Result {
+	results := l.Probe(ctx, ps)
+	for range probeRetries {
+		var again []int
+		for i, r := range results {
+			if r.Err == nil && !r.Connected && expected(i) {
+				again = append(again, i)
+			}
+		}
+		if len(again) == 0 {
+			break
+		}
+		retry := make([]lab.Probe, len(again))
+		for k, i := range again {
+			retry[k] = ps[i]
+		}
+		for k, r := range l.Probe(ctx, retry) {
+			results[again[k]] = r
+		}
+	}
+	return results
 }
 
 // harness runs one scenario: an engine and a backend per lab node, and a
@@ -244,25 +284,15 @@ func (h *harness) check(ctx context.Context, label string, c *policytest.Cluster
 	for i, f := range flows {
 		probes[i] = lab.Probe{Src: f.From, Dst: f.Dst, Port: uint16(check.Port), Protocol: lab.Protocol(check.Protocol)}
 	}
-	results := h.lab.Probe(ctx, probes)
-	// A probe that saw no answer where one was expected is probed once more
-	// before it counts: a lost packet on a loaded machine is not a verdict.
-	// (A connection that should not have succeeded is never retried.)
-	var again []int
-	for i, r := range results {
-		if r.Err == nil && !r.Connected && check.Expected.Allowed(flows[i].From, flows[i].To) {
-			again = append(again, i)
-		}
+	// Expected by the scenario or by the memory backend (a pod to itself is
+	// always allowed, whatever the scenario's matrix says).
+	verdicts := make([]bool, len(flows))
+	for i, f := range flows {
+		verdicts[i] = h.mem.Evaluate(memory.Flow{Src: f.Src, Dst: f.Dst, Protocol: proto, Port: uint16(check.Port)}).Allowed
 	}
-	if len(again) > 0 {
-		retry := make([]lab.Probe, len(again))
-		for k, i := range again {
-			retry[k] = probes[i]
-		}
-		for k, r := range h.lab.Probe(ctx, retry) {
-			results[again[k]] = r
-		}
-	}
+	results := probeRetrying(ctx, h.lab, probes, func(i int) bool {
+		return verdicts[i] || check.Expected.Allowed(flows[i].From, flows[i].To)
+	})
 	observed := policytest.NewReachability(pods, false)
 	model := policytest.NewReachability(pods, false)
 	for i, r := range results {
@@ -270,8 +300,7 @@ func (h *harness) check(ctx context.Context, label string, c *policytest.Cluster
 			t.Fatalf("%s: probe %s: %v", label, flows[i], r.Err)
 		}
 		observed.Expect(flows[i].From, flows[i].To, r.Connected)
-		v := h.mem.Evaluate(memory.Flow{Src: flows[i].Src, Dst: flows[i].Dst, Protocol: proto, Port: uint16(check.Port)})
-		model.Expect(flows[i].From, flows[i].To, v.Allowed)
+		model.Expect(flows[i].From, flows[i].To, verdicts[i])
 	}
 	name := fmt.Sprintf("%s %s %s", label, check, fam)
 	if cmp := policytest.Compare(check.Expected, observed, policytest.CompareOptions{LoopbackAllowed: true}); !cmp.OK() {

@@ -22,9 +22,41 @@ type RandomConfig struct {
 	Seeds []uint64
 	// Steps per cluster (each one to three random changes); default 4.
 	Steps int
-	// Nodes and DualStack shape the lab; default 1 node, IPv4.
+	// Nodes, DualStack and Topology shape the lab; default 1 node, IPv4,
+	// routed pods.
 	Nodes     int
 	DualStack bool
+	Topology  lab.Topology
+}
+
+// RandomConfigs returns the random-cluster runs a backend's tests play:
+// 20 seeds on one node (IPv4) and 20 on two (dual-stack), on routed pods
+// and on bridged pods. Each run has seeds of its own, so no two play the
+// same cluster.
+func RandomConfigs() []RandomConfig {
+	return []RandomConfig{
+		{Seeds: seedRange(1, 20), Nodes: 1, Topology: lab.Routed},
+		{Seeds: seedRange(101, 20), Nodes: 2, DualStack: true, Topology: lab.Routed},
+		{Seeds: seedRange(201, 20), Nodes: 1, Topology: lab.Bridge},
+		{Seeds: seedRange(301, 20), Nodes: 2, DualStack: true, Topology: lab.Bridge},
+	}
+}
+
+// Name describes the run's lab: "routed/nodes=1/dual=false".
+func (c RandomConfig) Name() string {
+	topo := c.Topology
+	if topo == "" {
+		topo = lab.Routed
+	}
+	return fmt.Sprintf("%s/nodes=%d/dual=%v", topo, max(c.Nodes, 1), c.DualStack)
+}
+
+func seedRange(from uint64, n int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = from + uint64(i)
+	}
+	return out
 }
 
 // randomProbes are the ports and protocols every flow is probed on.
@@ -57,7 +89,7 @@ func runRandom(t *testing.T, newBackend Factory, cfg RandomConfig, seed uint64) 
 	gen := policytest.NewRandom(seed, nodes, cfg.DualStack)
 	cur := gen.Cluster()
 
-	l, err := lab.New(ctx, lab.Config{Nodes: nodes})
+	l, err := lab.New(ctx, lab.Config{Nodes: nodes, Topology: cfg.Topology})
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}
@@ -180,25 +212,12 @@ func compareRandom(t *testing.T, ctx context.Context, l *lab.Lab, mem *memory.Ba
 			probes = append(probes, lab.Probe{Src: f.from, Dst: f.dst, Port: f.port, Protocol: f.proto})
 		}
 	}
-	results := l.Probe(ctx, probes)
 	want := make([]bool, len(all))
-	var again []int
 	for i, f := range all {
 		proto, _ := ir.ParseProtocol(string(f.proto))
 		want[i] = mem.Evaluate(memory.Flow{Src: f.src, Dst: f.dst, Protocol: proto, Port: f.port}).Allowed
-		if results[i].Err == nil && want[i] && !results[i].Connected {
-			again = append(again, i) // a lost packet is not a verdict: probe once more
-		}
 	}
-	if len(again) > 0 {
-		retry := make([]lab.Probe, len(again))
-		for k, i := range again {
-			retry[k] = probes[i]
-		}
-		for k, r := range l.Probe(ctx, retry) {
-			results[again[k]] = r
-		}
-	}
+	results := probeRetrying(ctx, l, probes, func(i int) bool { return want[i] })
 	ok := true
 	for i, f := range all {
 		r := results[i]

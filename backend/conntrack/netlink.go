@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/palisade-net/palisade/backend/internal/nsthread"
 )
 
 // netlinkTable is the connection-tracking table of a namespace, over
@@ -95,34 +96,5 @@ func disableTCPPickup(fd int) error {
 }
 
 // inNamespace runs fn on a locked thread switched into the namespace fd (0:
-// the calling thread's, without switching); a thread that cannot switch
-// back is never unlocked, and the runtime discards it.
-func inNamespace(fd int, fn func() error) error {
-	if fd == 0 {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(netns.NsHandle(fd)); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, err)
-			return // the thread stays locked and dies with this goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+// the calling thread's, without switching).
+func inNamespace(fd int, fn func() error) error { return nsthread.Do(fd, fn) }

@@ -151,9 +151,15 @@ func (s *state) fixedChains() []chainRules {
 	ingress := comment("palisade: ingress policy of the destination endpoint") + " -j " + n.dirChain(ir.Ingress)
 	fwd := both(est, egress, ingress, clear)
 	input := both(est, egress, clear)
-	for _, typ := range []string{"133", "134", "135", "136", "137"} {
+	for i, typ := range []string{"133", "134", "135", "136", "137"} {
 		input[1] = slices.Insert(input[1], len(input[1])-2,
 			"-p ipv6-icmp -m icmp6 --icmpv6-type "+typ+" "+comment("palisade: IPv6 neighbour discovery to the node")+" -j RETURN")
+		// Between pods on a bridge, neighbour discovery reaches FORWARD
+		// through br_netfilter from and to pod addresses; hop limit 255
+		// holds for bridged packets only (a routed one is decremented
+		// before FORWARD).
+		fwd[1] = slices.Insert(fwd[1], 1+i,
+			"-p ipv6-icmp -m icmp6 --icmpv6-type "+typ+" -m hl --hl-eq 255 "+comment("palisade: IPv6 neighbour discovery between bridged pods")+" -j RETURN")
 	}
 	allow := fmt.Sprintf("%s -j MARK --set-xmark 0x%x/0x%x", comment("palisade: allowed for this direction"), n.allow, n.allow)
 	pass := fmt.Sprintf("%s -j MARK --set-xmark 0x%x/0x%x", comment("palisade: pass to the next tier"), n.pass, n.pass)

@@ -1,7 +1,6 @@
 package iptables_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -29,7 +28,8 @@ func factory(mode iptables.Mode) backendtest.Factory {
 
 // TestConformance runs the backend conformance suite against the iptables
 // backend (iptables-nft): every scenario through real kernels in a lab of
-// network namespaces, on one and two nodes, IPv4 and dual-stack.
+// network namespaces, on one and two nodes, IPv4 and dual-stack, routed and
+// bridged pods.
 func TestConformance(t *testing.T) {
 	t.Parallel() // the labs mostly wait for probes: run the suites side by side
 	backendtest.Run(t, factory(iptables.ModeNFT), backendtest.Config{})
@@ -54,21 +54,10 @@ func TestConformanceLegacy(t *testing.T) {
 // backend in the lab and compares every flow with the memory backend.
 func TestRandomClusters(t *testing.T) {
 	t.Parallel()
-	for _, c := range []backendtest.RandomConfig{
-		{Seeds: seeds(1, 20), Nodes: 1},
-		{Seeds: seeds(101, 20), Nodes: 2, DualStack: true},
-	} {
-		t.Run(fmt.Sprintf("nodes=%d/dual=%v", c.Nodes, c.DualStack), func(t *testing.T) {
+	for _, c := range backendtest.RandomConfigs() {
+		t.Run(c.Name(), func(t *testing.T) {
 			t.Parallel()
 			backendtest.RunRandom(t, factory(iptables.ModeAuto), c)
 		})
 	}
-}
-
-func seeds(from uint64, n int) []uint64 {
-	out := make([]uint64, n)
-	for i := range out {
-		out[i] = from + uint64(i)
-	}
-	return out
 }

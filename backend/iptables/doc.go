@@ -24,6 +24,7 @@
 //
 //	PALISADE-FWD
 //	  ctstate RELATED,ESTABLISHED          -j RETURN
+//	  (IPv6) icmpv6 types 133-137, hl 255  -j RETURN             neighbour discovery between bridged pods
 //	                                       -j PALISADE-EGRESS    egress check of the source
 //	                                       -j PALISADE-INGRESS   ingress check of the destination
 //	  mark has A or P                      -j MARK --set-xmark 0/A|P   (leave no mark behind)
@@ -79,6 +80,18 @@
 // Every rule carries a comment naming its origin (kind, namespace/name,
 // direction, rule index and action) and iptables' per-rule packet and byte
 // counters.
+//
+// Pods on a Linux bridge (flannel's cni0, the CNI bridge plugin, Canal):
+// their traffic to each other is bridged and reaches FORWARD only through
+// br_netfilter (net.bridge.bridge-nf-call-iptables and -ip6tables = 1, per
+// network namespace); then it is checked like routed traffic, with the
+// bridge as in- and out-interface (the conformance suite runs both
+// topologies). With br_netfilter off it passes no iptables chain at all and
+// every connection between two pods of one node is allowed, whatever the
+// policy: bridgenf.Check (package backend/bridgenf) reports it. IPv6
+// neighbour discovery between bridged pods also crosses FORWARD, from and
+// to pod addresses; PALISADE-FWD lets it through when its hop limit is
+// 255, which a routed packet never has in FORWARD (decremented before).
 //
 // # Guarantees
 //

@@ -133,10 +133,17 @@ func baseChains(prio int32) []*chainModel {
 	}
 	egressFwd := &chainModel{name: chainEgressForward, base: &baseHook{hook: unix.NF_INET_FORWARD, prio: prio},
 		comment: "palisade: egress policy of the source endpoint, forwarded traffic"}
-	egressFwd.rules = append([]*ruleModel{est()}, dispatch(ir.Egress, srcAddr)...)
+	// Neighbour discovery between pods on a bridge reaches the forward
+	// hook through br_netfilter, from and to pod addresses: it must not be
+	// judged as pod traffic (an isolated pod could no longer resolve its
+	// neighbours on the bridge).
+	nd := func() *ruleModel {
+		return mustRule(join(matchBridgedND(), counter(), accept()), "IPv6 neighbour discovery between bridged pods")
+	}
+	egressFwd.rules = append([]*ruleModel{est(), nd()}, dispatch(ir.Egress, srcAddr)...)
 	ingressFwd := &chainModel{name: chainIngressForward, base: &baseHook{hook: unix.NF_INET_FORWARD, prio: prio + 1},
 		comment: "palisade: ingress policy of the destination endpoint, forwarded traffic"}
-	ingressFwd.rules = append([]*ruleModel{est()}, dispatch(ir.Ingress, dstAddr)...)
+	ingressFwd.rules = append([]*ruleModel{est(), nd()}, dispatch(ir.Ingress, dstAddr)...)
 	egressIn := &chainModel{name: chainEgressInput, base: &baseHook{hook: unix.NF_INET_LOCAL_IN, prio: prio},
 		comment: "palisade: egress policy of the source endpoint, traffic to this node"}
 	egressIn.rules = append([]*ruleModel{est(),

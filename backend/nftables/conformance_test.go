@@ -13,7 +13,8 @@ import (
 
 // TestConformance runs the backend conformance suite against the nftables
 // backend: every scenario through real kernels in a lab of network
-// namespaces, on one and two nodes, IPv4 and dual-stack.
+// namespaces, on one and two nodes, IPv4 and dual-stack, routed and bridged
+// pods.
 func TestConformance(t *testing.T) {
 	backendtest.Run(t, func(t testing.TB, node int, ns netns.NsHandle) (backend.Backend, error) {
 		return nftables.New(nftables.Config{TableName: fmt.Sprintf("palisade-conf-%d", node), NetNS: int(ns)})
@@ -26,21 +27,10 @@ func TestRandomClusters(t *testing.T) {
 	factory := func(t testing.TB, node int, ns netns.NsHandle) (backend.Backend, error) {
 		return nftables.New(nftables.Config{TableName: fmt.Sprintf("palisade-rand-%d", node), NetNS: int(ns)})
 	}
-	for _, c := range []backendtest.RandomConfig{
-		{Seeds: seeds(1, 20), Nodes: 1},
-		{Seeds: seeds(101, 20), Nodes: 2, DualStack: true},
-	} {
-		t.Run(fmt.Sprintf("nodes=%d/dual=%v", c.Nodes, c.DualStack), func(t *testing.T) {
+	for _, c := range backendtest.RandomConfigs() {
+		t.Run(c.Name(), func(t *testing.T) {
 			t.Parallel()
 			backendtest.RunRandom(t, factory, c)
 		})
 	}
-}
-
-func seeds(from uint64, n int) []uint64 {
-	out := make([]uint64, n)
-	for i := range out {
-		out[i] = from + uint64(i)
-	}
-	return out
 }

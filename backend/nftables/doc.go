@@ -8,6 +8,7 @@
 //	hook forward, priority P          hook forward, priority P+1        hook input, priority P
 //	chain egress-forward              chain ingress-forward             chain egress-input
 //	  ct established,related accept     ct established,related accept     ct established,related accept
+//	  icmpv6 nd, hoplimit 255 accept    icmpv6 nd, hoplimit 255 accept
 //	  ip  saddr vmap @egress-v4 ─┐      ip  daddr vmap @ingress-v4 ─┐     icmpv6 nd accept
 //	  ip6 saddr vmap @egress-v6 ─┤      ip6 daddr vmap @ingress-v6 ─┤     ip/ip6 saddr vmap @egress-v* ─┐
 //	                             │                                  │                                    │
@@ -28,6 +29,32 @@
 //
 // Node → pod traffic (output) is not filtered. Traffic that is not from or
 // to a local endpoint address finds no map entry and is not touched.
+//
+// # Bridged pods
+//
+// Pods on a Linux bridge (flannel's cni0, the CNI bridge plugin, Canal)
+// reach each other at layer 2: their packets meet the inet forward hook
+// only through br_netfilter (net.bridge.bridge-nf-call-iptables and
+// -ip6tables = 1, per network namespace), and are then checked exactly
+// like routed ones (the conformance suite runs both lab topologies). With
+// br_netfilter off, bridged traffic between two pods of one node passes no
+// IP hook at all, so no rule of any inet, ip or ip6 table applies to it:
+// every such connection is allowed, whatever the policy (tested with this
+// backend in a bridged lab: an isolated pod refuses TCP, UDP and SCTP from
+// a pod of its bridge with br_netfilter on and accepts them all with it
+// off). The bridge family cannot stand in on these kernels (no conntrack
+// there, no bridge meta keys: no established state, no return traffic), so
+// the backend relies on br_netfilter, and bridgenf.Check (package
+// backend/bridgenf) reports a node where it is off.
+//
+// Neighbour discovery between bridged pods crosses the forward chains too,
+// from and to pod addresses: both forward chains accept it when the hop
+// limit is 255, which only a bridged packet has there (a routed one is
+// decremented before the forward hook), so a routed ICMPv6 packet is never
+// exempted. Tested: address resolution between isolated bridged pods in
+// every dual-stack conformance scenario on the bridge topology, and
+// duplicate address detection against a pod isolated both ways
+// (backend/bridgenf TestBridgedDAD, both backends).
 //
 // # Semantics
 //

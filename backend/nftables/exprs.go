@@ -3,6 +3,7 @@ package nftables
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -327,6 +328,22 @@ func buildICMPv6ND() frag {
 			&expr.Range{Op: expr.CmpOpEq, Register: reg1, FromData: []byte{133}, ToData: []byte{137}},
 		},
 		text: "meta l4proto ipv6-icmp icmpv6 type 133-137",
+	})
+}
+
+// matchBridgedND matches neighbour discovery messages with hop limit 255:
+// in a forward hook, only bridged ones (br_netfilter), since a routed
+// packet's hop limit is already decremented there.
+func matchBridgedND() frag {
+	return memo("icmpv6 nd hoplimit 255", func() frag {
+		nd := buildICMPv6ND()
+		return frag{
+			exprs: slices.Concat(nd.exprs[:2], []expr.Any{
+				&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 7, Len: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{255}},
+			}, nd.exprs[2:]),
+			text: "meta nfproto ipv6 ip6 hoplimit 255 meta l4proto ipv6-icmp icmpv6 type 133-137",
+		}
 	})
 }
 

@@ -210,7 +210,7 @@ func TestSyncRepairsDrift(t *testing.T) {
 			rules, err := c.GetRules(tbl, ch)
 			require.NoError(t, err)
 			require.NoError(t, c.DelRule(rules[0]))
-		}, "chain ingress-forward: rules differ (2 found, 3 expected)"},
+		}, "chain ingress-forward: rules differ (3 found, 4 expected)"},
 		{"foreign chain", func(t *testing.T, c *gnft.Conn, tbl *gnft.Table, ns netns.NsHandle) {
 			c.AddChain(&gnft.Chain{Name: "intruder", Table: tbl})
 		}, "chain intruder unexpected"},

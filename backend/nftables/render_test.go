@@ -108,6 +108,7 @@ const renderGolden = `table inet palisade {
 		type filter hook forward priority 0; policy accept;
 		comment "palisade: egress policy of the source endpoint, forwarded traffic"
 		ct state established,related counter accept comment "established and related connections"
+		meta nfproto ipv6 ip6 hoplimit 255 meta l4proto ipv6-icmp icmpv6 type 133-137 counter accept comment "IPv6 neighbour discovery between bridged pods"
 		meta nfproto ipv4 counter ip saddr vmap @egress-v4 comment "egress check of local endpoints (ip)"
 		meta nfproto ipv6 counter ip6 saddr vmap @egress-v6 comment "egress check of local endpoints (ip6)"
 	}
@@ -125,6 +126,7 @@ const renderGolden = `table inet palisade {
 		type filter hook forward priority 1; policy accept;
 		comment "palisade: ingress policy of the destination endpoint, forwarded traffic"
 		ct state established,related counter accept comment "established and related connections"
+		meta nfproto ipv6 ip6 hoplimit 255 meta l4proto ipv6-icmp icmpv6 type 133-137 counter accept comment "IPv6 neighbour discovery between bridged pods"
 		meta nfproto ipv4 counter ip daddr vmap @ingress-v4 comment "ingress check of local endpoints (ip)"
 		meta nfproto ipv6 counter ip6 daddr vmap @ingress-v6 comment "ingress check of local endpoints (ip6)"
 	}

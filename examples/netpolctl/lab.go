@@ -27,13 +27,14 @@ func labCmd() *cobra.Command {
 	var timeout time.Duration
 	var held bool
 	var established string
+	var topology string
 	var counters bool
 	var counterDetail string
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Decide flows with real packets through a real kernel (root)",
-		Long: `lab builds network namespaces for one or two nodes and every pod (routed veths,
-the pods' own addresses, external hosts for IP literals), programs the backend
+		Long: `lab builds network namespaces for one or two nodes and every pod (the pods' own
+addresses, external hosts for IP literals), programs the backend
 inside each node namespace from that node's engine (a full Sync at the first
 step, deltas after), and probes every flow with TCP, UDP or SCTP packets.
 Nodes named by the pods and Node objects are spread over the lab's nodes in
@@ -47,7 +48,14 @@ follow, as the node agent does). With --held, every flow allowed at the first
 step is also kept open as a connection (TCP, and UDP from a fixed source port;
 SCTP cannot be held) and, at every later step, sends data and waits for the
 echo: one extra line per held connection, "conn":"held", verdict allow when
-the echo came back.`,
+the echo came back.
+
+--topology routed (default) gives each pod a routed veth of its own, as
+Calico does; --topology bridge puts each node's pods on one Linux bridge,
+cni0, as flannel, Canal and the CNI bridge plugin do: traffic between two pods
+of a node is bridged and reaches the filter through br_netfilter (on in the
+lab), traffic between nodes is routed host-gw style. The same inputs work on
+both.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if os.Geteuid() != 0 {
@@ -55,6 +63,10 @@ the echo came back.`,
 			}
 			if nodes != 1 && nodes != 2 {
 				return fmt.Errorf("--nodes %d: want 1 or 2", nodes)
+			}
+			topo, err := lab.ParseTopology(topology)
+			if err != nil {
+				return fmt.Errorf("--topology: %w", err)
 			}
 			perRule, err := parseDetail(counterDetail)
 			if err != nil {
@@ -74,7 +86,7 @@ the echo came back.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			l, err := lab.New(ctx, lab.Config{Nodes: nodes, ProbeTimeout: timeout})
+			l, err := lab.New(ctx, lab.Config{Nodes: nodes, ProbeTimeout: timeout, Topology: topo})
 			if err != nil {
 				return err
 			}
@@ -143,6 +155,7 @@ the echo came back.`,
 	cmd.Flags().IntVar(&nodes, "nodes", 1, "lab nodes: 1 or 2")
 	cmd.Flags().DurationVar(&timeout, "probe-timeout", 0, "how long a probe waits for an answer (default the lab's, 400ms)")
 	cmd.Flags().BoolVar(&held, "held", false, "keep the flows allowed at the first step open as connections and check them at every later step")
+	cmd.Flags().StringVar(&topology, "topology", string(lab.Routed), "how pods are wired to their node: routed (a veth each) or bridge (one Linux bridge per node)")
 	cmd.Flags().StringVar(&established, "established", string(conntrack.ModeFollow), "established connections a change denies: follow (cut them) or keep")
 	cmd.Flags().BoolVar(&counters, "counters", false, `after the last step, print each node's policy counters: JSON lines {"node":N,"counters":{...}} after the flow lines (a table with -o table)`)
 	cmd.Flags().StringVar(&counterDetail, "counters-detail", "policy", "with --counters: policy (per policy, direction and action) or rule (per rule)")

@@ -9,10 +9,24 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// labRuns are the backend, node count and topology of each lab run.
+func labRuns() [][3]string {
+	var out [][3]string
+	for _, topo := range []string{"routed", "bridge"} {
+		for _, be := range []string{"nftables", "iptables"} {
+			for _, nodes := range []string{"1", "2"} {
+				out = append(out, [3]string{be, nodes, topo})
+			}
+		}
+	}
+	return out
+}
+
 // TestLabAgreesWithSimulate runs the demo, as one state, as steps and with
 // cluster-wide policies (demo-admin, node peers included), through
-// real kernels (nftables in lab node namespaces, one and two nodes) and
-// checks every verdict equals simulate's, with each kernel backend.
+// real kernels (each kernel backend in lab node namespaces, one and two
+// nodes, routed and bridged pods) and checks every verdict equals
+// simulate's.
 func TestLabAgreesWithSimulate(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("netpolctl lab needs root: it creates network namespaces and packet filters")
@@ -29,9 +43,9 @@ func TestLabAgreesWithSimulate(t *testing.T) {
 		sim := netpolctl(t, append([]string{"simulate"}, args...)...)
 		require.Equal(t, 0, sim.code, sim.stderr)
 		want := parseJSONL(t, sim.stdout)
-		for _, run := range [][2]string{{"nftables", "1"}, {"nftables", "2"}, {"iptables", "1"}, {"iptables", "2"}} {
-			t.Run(input.name+"/"+run[0]+"/nodes="+run[1], func(t *testing.T) {
-				lab := netpolctl(t, append([]string{"lab", "--backend", run[0], "--nodes", run[1]}, args...)...)
+		for _, run := range labRuns() {
+			t.Run(input.name+"/"+run[0]+"/nodes="+run[1]+"/"+run[2], func(t *testing.T) {
+				lab := netpolctl(t, append([]string{"lab", "--backend", run[0], "--nodes", run[1], "--topology", run[2]}, args...)...)
 				require.Equal(t, 0, lab.code, lab.stderr)
 				got := parseJSONL(t, lab.stdout)
 				require.Len(t, got, len(want))
@@ -76,9 +90,13 @@ func TestLabHeld(t *testing.T) {
 	steps := want[len(want)-1].Step + 1
 	require.Greater(t, steps, 1)
 
-	for _, run := range [][3]string{{"nftables", "1", "follow"}, {"nftables", "2", "follow"}, {"iptables", "1", "follow"}, {"iptables", "2", "follow"}, {"nftables", "2", "keep"}} {
-		t.Run(run[0]+"/nodes="+run[1]+"/"+run[2], func(t *testing.T) {
-			lab := netpolctl(t, append([]string{"lab", "--held", "--backend", run[0], "--nodes", run[1], "--established", run[2]}, args...)...)
+	runs := [][4]string{{"nftables", "2", "keep", "routed"}}
+	for _, r := range labRuns() {
+		runs = append(runs, [4]string{r[0], r[1], "follow", r[2]})
+	}
+	for _, run := range runs {
+		t.Run(run[0]+"/nodes="+run[1]+"/"+run[2]+"/"+run[3], func(t *testing.T) {
+			lab := netpolctl(t, append([]string{"lab", "--held", "--backend", run[0], "--nodes", run[1], "--established", run[2], "--topology", run[3]}, args...)...)
 			require.Equal(t, 0, lab.code, lab.stderr)
 			var fresh []line
 			held := map[key]string{}
@@ -132,6 +150,7 @@ func TestLabRefusesBadArguments(t *testing.T) {
 		{"lab", "-f", demo, "--flows", demo + "/flows.txt", "--nodes", "3"},
 		{"lab", "-f", demo, "--flows", demo + "/flows.txt", "--backend", "pf"},
 		{"lab", "-f", demo, "--flows", demo + "/flows.txt", "--established", "sometimes"},
+		{"lab", "-f", demo, "--flows", demo + "/flows.txt", "--topology", "vxlan"},
 	} {
 		r := netpolctl(t, args...)
 		assert.NotEqual(t, 0, r.code)

@@ -69,6 +69,8 @@ type options struct {
 	established       string
 	apiProbePeriod    time.Duration
 	apiGate           bool
+	bridgeNetfilter   string
+	bridgeCheck       time.Duration
 	counters          counterOptions
 }
 
@@ -96,6 +98,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.established, "established", string(conntrack.ModeFollow), "established connections a policy change denies: follow (cut them, so every packet is judged by the current policy) or keep (they survive; only new connections see the change)")
 	fs.DurationVar(&o.apiProbePeriod, "api-probe-period", apiProbePeriod, "how often the API server's /readyz is probed to report its reachability (log, palisade_api_server_reachable); enforcement does not depend on it")
 	fs.BoolVar(&o.apiGate, "api-gate", true, "while the API server is unreachable, hold the watches' retries until it answers again (then resume within about 2 s, with jitter); false leaves them to client-go's back-off (up to a minute after a long outage)")
+	fs.StringVar(&o.bridgeNetfilter, "bridge-netfilter", bridgeCheck, "pods on a Linux bridge (flannel, Canal, the CNI bridge plugin) are filtered only while br_netfilter is on: check (not ready, log, Event and palisade_bridge_netfilter_ok=0 while it is off on a bridge with ports) or enable (also turn it on, for every packet filter of the namespace)")
+	fs.DurationVar(&o.bridgeCheck, "bridge-check-period", bridgeCheckPeriod, "how often the bridge check runs (also at start)")
 	o.counters.register(fs)
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -140,6 +144,14 @@ func (o *options) validate() error {
 	}
 	if o.apiProbePeriod <= 0 {
 		errs = append(errs, fmt.Errorf("--api-probe-period %v: must be positive", o.apiProbePeriod))
+	}
+	switch o.bridgeNetfilter {
+	case bridgeCheck, bridgeEnable:
+	default:
+		errs = append(errs, fmt.Errorf("--bridge-netfilter %q: must be check or enable", o.bridgeNetfilter))
+	}
+	if o.bridgeCheck <= 0 {
+		errs = append(errs, fmt.Errorf("--bridge-check-period %v: must be positive", o.bridgeCheck))
 	}
 	if _, err := conntrack.ParseMode(o.established); err != nil {
 		errs = append(errs, fmt.Errorf("--established: %w", err))
@@ -224,6 +236,13 @@ func run(ctx context.Context, o *options) error {
 	go probeAPI(ctx, readyzProbe(probeClient), o.apiProbePeriod, apiDownProbePeriod, min(o.apiProbePeriod, apiProbeTimeout),
 		&apiReachability{log: log.WithName("api"), reachable: reachable, logEvery: apiLogEvery,
 			gate: gate, jitter: apiReturnJitter})
+	bridge, closeBridge, err := newBridgeWatch(o, reg, recorder, log.WithName("bridge"))
+	if err != nil {
+		return err
+	}
+	defer closeBridge()
+	bridge.observe(time.Now())
+	go bridge.run(ctx, o.bridgeCheck)
 	if !o.clusterPolicies {
 		dyn = nil
 	}
@@ -256,7 +275,13 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 
-	servers, err := startServers(ctx, o, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), ctrl.Ready)
+	ready := func() error {
+		if !ctrl.Ready() {
+			return errNotSynced
+		}
+		return bridge.err()
+	}
+	servers, err := startServers(ctx, o, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), ready)
 	if err != nil {
 		return err
 	}
@@ -269,7 +294,7 @@ func run(ctx context.Context, o *options) error {
 	}()
 
 	log.Info("Starting", "node", o.nodeName, "backend", o.backend, "table", o.tableName,
-		"netns", o.netns, "failMode", o.failMode, "established", o.established, "apiServer", host, "apiGate", o.apiGate)
+		"netns", o.netns, "failMode", o.failMode, "established", o.established, "apiServer", host, "apiGate", o.apiGate, "bridgeNetfilter", o.bridgeNetfilter)
 	if err := ctrl.Run(ctx); err != nil {
 		return err
 	}
@@ -399,7 +424,7 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 
 // startServers starts the metrics and health servers (one server when
 // they share an address).
-func startServers(ctx context.Context, o *options, metrics http.Handler, ready func() bool) ([]*http.Server, error) {
+func startServers(ctx context.Context, o *options, metrics http.Handler, ready func() error) ([]*http.Server, error) {
 	muxes := map[string]*http.ServeMux{}
 	mux := func(addr string) *http.ServeMux {
 		if muxes[addr] == nil {
@@ -431,10 +456,15 @@ func startServers(ctx context.Context, o *options, metrics http.Handler, ready f
 	return servers, nil
 }
 
-func readyHandler(ready func() bool) http.HandlerFunc {
+// errNotSynced is the readiness error before the first full Sync.
+var errNotSynced = errors.New("waiting for the first full sync")
+
+// readyHandler answers 200 while ready returns nil, else 503 with the
+// reason.
+func readyHandler(ready func() error) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
-			http.Error(w, "not ready: waiting for the first full sync", http.StatusServiceUnavailable)
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = io.WriteString(w, "ok\n")

@@ -54,6 +54,8 @@ func TestParseFlags(t *testing.T) {
 				assert.Empty(t, o.netns)
 				assert.Equal(t, apiProbePeriod, o.apiProbePeriod)
 				assert.True(t, o.apiGate)
+				assert.Equal(t, bridgeCheck, o.bridgeNetfilter)
+				assert.Equal(t, bridgeCheckPeriod, o.bridgeCheck)
 			},
 		},
 		{
@@ -82,6 +84,13 @@ func TestParseFlags(t *testing.T) {
 			check: func(t *testing.T, o *options) { assert.Equal(t, "iptables", o.backend) }},
 		{name: "unknown backend", args: []string{"--node-name", "n", "--backend", "ebpf"},
 			wantErr: []string{`--backend "ebpf"`}},
+		{name: "bridge netfilter enable", args: []string{"--node-name", "n", "--bridge-netfilter", "enable", "--bridge-check-period", "1s"},
+			check: func(t *testing.T, o *options) {
+				assert.Equal(t, bridgeEnable, o.bridgeNetfilter)
+				assert.Equal(t, time.Second, o.bridgeCheck)
+			}},
+		{name: "bad bridge netfilter", args: []string{"--node-name", "n", "--bridge-netfilter", "off", "--bridge-check-period", "0"},
+			wantErr: []string{`--bridge-netfilter "off"`, "--bridge-check-period 0s"}},
 		{name: "bad fail mode", args: []string{"--node-name", "n", "--fail-mode", "maybe"},
 			wantErr: []string{`--fail-mode "maybe"`}},
 		{name: "every problem reported", args: []string{"--min-sync-interval", "0", "--resync-period", "-1s", "--table-name", "", "--api-probe-period", "0"},
@@ -145,12 +154,13 @@ func TestMetricsAdapter(t *testing.T) {
 }
 
 func TestReadyHandler(t *testing.T) {
-	ready := false
-	h := readyHandler(func() bool { return ready })
+	ready := errNotSynced
+	h := readyHandler(func() error { return ready })
 	rec := httptest.NewRecorder()
 	h(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
-	ready = true
+	assert.Equal(t, "not ready: waiting for the first full sync\n", rec.Body.String())
+	ready = nil
 	rec = httptest.NewRecorder()
 	h(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	assert.Equal(t, http.StatusOK, rec.Code)
@@ -159,18 +169,18 @@ func TestReadyHandler(t *testing.T) {
 func TestServersShareOrSplitAddresses(t *testing.T) {
 	ctx := context.Background()
 	o := &options{metricsAddr: "127.0.0.1:0", healthAddr: "0"}
-	servers, err := startServers(ctx, o, http.NotFoundHandler(), func() bool { return true })
+	servers, err := startServers(ctx, o, http.NotFoundHandler(), func() error { return nil })
 	require.NoError(t, err)
 	assert.Len(t, servers, 1)
 	for _, s := range servers {
 		require.NoError(t, s.Close())
 	}
 	o = &options{metricsAddr: "", healthAddr: ""}
-	servers, err = startServers(ctx, o, http.NotFoundHandler(), func() bool { return true })
+	servers, err = startServers(ctx, o, http.NotFoundHandler(), func() error { return nil })
 	require.NoError(t, err)
 	assert.Empty(t, servers)
 	o = &options{metricsAddr: "256.0.0.1:1", healthAddr: "0"}
-	_, err = startServers(ctx, o, http.NotFoundHandler(), func() bool { return true })
+	_, err = startServers(ctx, o, http.NotFoundHandler(), func() error { return nil })
 	require.Error(t, err)
 }
 

@@ -1,6 +1,6 @@
 // Package lab runs real traffic through the real kernel without a cluster.
 // It builds a small cluster out of network namespaces (one or two nodes,
-// pods on routed veths, external hosts), keeps tiny TCP, UDP and SCTP
+// pods on routed veths or on a bridge, external hosts), keeps tiny TCP, UDP and SCTP
 // servers in them and probes connections between them, in parallel, with
 // short timeouts. It knows nothing of policies or packet-filter backends: a
 // caller programs a backend inside a node's namespace (NodeNS) and compares
@@ -43,9 +43,45 @@
 // 0; node 1 reaches them through node 0. Traffic from a node to a pod starts
 // in the node's namespace (output path).
 //
+// # Bridge topology
+//
+// With Config.Topology = Bridge (the model of flannel, Canal and the CNI
+// bridge plugin), each node namespace holds a Linux bridge, cni0
+// (BridgeName), with a fixed MAC address, the pod gateways 169.254.1.1/32
+// and fe80::1/64 on it, and br_netfilter on
+// (net.bridge.bridge-nf-call-iptables and -ip6tables = 1). A pod's
+// node-side veth is a port of the bridge and holds no address:
+//   - inside the pod: the same addresses and default routes as a routed
+//     pod, a static neighbour entry for the gateway at the bridge's MAC, and
+//     an on-link route through eth0 (no gateway) to each address of the
+//     node's other pods, so that traffic between two pods of one node is
+//     bridged, never routed by the node;
+//   - node side: a /32 or /128 route on cni0 (on-link) and a static
+//     neighbour entry for each pod address;
+//   - between the node's pods nothing is static: they resolve each other
+//     with ARP and IPv6 neighbour discovery, as on a real bridge, so ND
+//     between bridged pods crosses the node's IP forward hooks (through
+//     br_netfilter) like their other traffic. IPv6 DAD stays off, as
+//     everywhere in the lab (its probes come from :: and match no pod).
+//
+// Real bridge CNIs give a node a pod subnet (10.244.0.0/24 on cni0) and
+// pods an address in it. The lab takes pods' addresses from manifests,
+// which assign any address to any node, so it assumes no subnet: per-pod
+// on-link routes are what a subnet route would do for those addresses, and
+// manifests work unchanged on either topology. Across nodes traffic is
+// routed host-gw style: each node routes the other's pod addresses via the
+// other node's end of the link (per pod, for the same reason). External
+// hosts stay on routed veths of node 0 (they stand for hosts outside the
+// cluster, not for pods). With br_netfilter off (SetBridgeNetfilter), bridged
+// traffic between pods of one node no longer passes the IP hooks at all: no
+// inet/ip/ip6 filter, ours or anyone's, sees it (tested).
+//
+// HostLink names a pod's node-side interface in either topology (the routed
+// veth or the bridge port).
+//
 // # Addresses the lab uses
 //
-//	169.254.1.1, fe80::1               pod gateways, on every node-side veth
+//	169.254.1.1, fe80::1               pod gateways, on every node-side veth (routed) or on cni0 (bridge)
 //	169.254.255.1/30, .2               node 0 and node 1 ends of the link
 //	2001:2:0:ffff::1/64, ::2           the same, IPv6
 //	198.18.0.1+i, 2001:2::1+i          node i's own addresses (NodeIPs)

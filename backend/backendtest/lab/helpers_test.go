@@ -180,3 +180,10 @@ func settle(f func() bool) bool {
 	}
 	return f()
 }
+
+// forTopologies runs test once per topology, as subtests.
+func forTopologies(t *testing.T, test func(*testing.T, Topology)) {
+	for _, topo := range []Topology{Routed, Bridge} {
+		t.Run(string(topo), func(t *testing.T) { test(t, topo) })
+	}
+}

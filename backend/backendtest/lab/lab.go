@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -51,6 +52,40 @@ type Config struct {
 	// Parallelism is how many probes run at once; 0 means 64. Use 1 when
 	// measuring Result.Latency.
 	Parallelism int
+	// Topology is how pods are attached to their node: Routed (the zero
+	// value "" means Routed) or Bridge. See the package documentation.
+	Topology Topology
+}
+
+// Topology is how a node's pods are wired to it.
+type Topology string
+
+const (
+	// Routed gives each pod a veth pair of its own, routed by the node
+	// (Calico-style): every packet between two pods crosses the node's IP
+	// forward path.
+	Routed Topology = "routed"
+	// Bridge puts every pod of a node on one Linux bridge (BridgeName) in
+	// the node namespace, like flannel's, Canal's or the CNI bridge
+	// plugin's cni0: traffic between two pods of one node is bridged and
+	// meets the IP hooks only through br_netfilter.
+	Bridge Topology = "bridge"
+)
+
+// BridgeName is the bridge each node holds in the Bridge topology.
+const BridgeName = "cni0"
+
+// ParseTopology returns the Topology named s: "routed" or "bridge"; ""
+// is Routed.
+func ParseTopology(s string) (Topology, error) {
+	switch t := Topology(s); t {
+	case "", Routed:
+		return Routed, nil
+	case Bridge:
+		return Bridge, nil
+	default:
+		return "", fmt.Errorf("lab: topology %q: want %q or %q", s, Routed, Bridge)
+	}
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -72,6 +107,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Parallelism < 0 {
 		return c, fmt.Errorf("lab: Config.Parallelism: %d is negative", c.Parallelism)
 	}
+	t, err := ParseTopology(string(c.Topology))
+	if err != nil {
+		return c, fmt.Errorf("lab: Config.Topology: %q, want %q or %q", c.Topology, Routed, Bridge)
+	}
+	c.Topology = t
 	return c, nil
 }
 
@@ -98,10 +138,12 @@ type Lab struct {
 
 // node is one node namespace.
 type node struct {
-	ep   *endpoint       // the node itself: its namespace and addresses
-	nl   *netlink.Handle // netlink in the node namespace
-	link int             // index of the link to the other node, 0 on a one-node lab
-	peer [2]netip.Addr   // the other node's link addresses, v4 and v6
+	ep     *endpoint       // the node itself: its namespace and addresses
+	nl     *netlink.Handle // netlink in the node namespace
+	bridge int             // ifindex of the bridge (Bridge topology), else 0
+	brMAC  net.HardwareAddr
+	link   int           // index of the link to the other node, 0 on a one-node lab
+	peer   [2]netip.Addr // the other node's link addresses, v4 and v6
 }
 
 // New builds a lab: Config.Nodes node namespaces, each with its own
@@ -156,6 +198,25 @@ func (l *Lab) NodeNS(i int) (netns.NsHandle, error) {
 		return netns.None(), fmt.Errorf("lab: node %d: %w", i, ErrNotFound)
 	}
 	return l.nodes[i].ep.ns, nil
+}
+
+// Topology returns how the lab's pods are wired to their nodes: Routed or
+// Bridge.
+func (l *Lab) Topology() Topology { return l.cfg.Topology }
+
+// HostLink returns the name of the node-side interface of a pod or an
+// external host (named as in Probe: "namespace/name" or the external host's
+// IP literal): the routed veth, or in the Bridge topology the pod's bridge
+// port. It returns "" when the lab holds no such pod or host, and after
+// Close.
+func (l *Lab) HostLink(name string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ep := l.byName[name]
+	if ep == nil || ep.kind == kindNode {
+		return ""
+	}
+	return ep.hostIf
 }
 
 // NodeIPs returns node i's own addresses, IPv4 then IPv6: the source of
@@ -391,4 +452,25 @@ func (l *Lab) lookup(s string) (*endpoint, error) {
 		return ep, nil
 	}
 	return nil, fmt.Errorf("lab: %q: %w", s, ErrNotFound)
+}
+
+// SetBridgeNetfilter turns br_netfilter on or off in node i's namespace
+// (net.bridge.bridge-nf-call-iptables and -ip6tables): off, bridged traffic
+// between the node's pods no longer passes the IP hooks, so no IP packet
+// filter sees it. New turns it on for the Bridge topology. It fails with
+// ErrNotFound when i is not a node of the lab, and with ErrClosed after
+// Close.
+func (l *Lab) SetBridgeNetfilter(i int, on bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if i < 0 || i >= len(l.nodes) {
+		return fmt.Errorf("lab: node %d: %w", i, ErrNotFound)
+	}
+	if err := inNS(l.nodes[i].ep.ns, func() error { return writeSysctls(bridgeSysctls(on)) }); err != nil {
+		return fmt.Errorf("lab: node %d: br_netfilter: %w", i, err)
+	}
+	return nil
 }

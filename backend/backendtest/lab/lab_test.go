@@ -19,8 +19,10 @@ var (
 
 // Three dual-stack pods on one node, an external host per family, no packet
 // filter: every probe must connect.
-func TestOneNodeEverythingConnects(t *testing.T) {
-	l := newLab(t, Config{})
+func TestOneNodeEverythingConnects(t *testing.T) { forTopologies(t, testOneNodeEverythingConnects) }
+
+func testOneNodeEverythingConnects(t *testing.T, topo Topology) {
+	l := newLab(t, Config{Topology: topo})
 	ctx := context.Background()
 	pods := map[string][]netip.Addr{
 		"default/a": {ip("10.244.0.10"), ip("fd00:10:244::10")},
@@ -74,8 +76,10 @@ func TestOneNodeEverythingConnects(t *testing.T) {
 
 // Two nodes: pod↔pod across the link over both families, node↔remote pod,
 // external host from node 1's pods through node 0.
-func TestTwoNodesCrossNode(t *testing.T) {
-	l := newLab(t, Config{Nodes: 2})
+func TestTwoNodesCrossNode(t *testing.T) { forTopologies(t, testTwoNodesCrossNode) }
+
+func testTwoNodesCrossNode(t *testing.T, topo Topology) {
+	l := newLab(t, Config{Nodes: 2, Topology: topo})
 	addPod(t, l, "x/a", 0, "10.244.0.10", "fd00:10:244::10")
 	addPod(t, l, "x/b", 1, "10.244.1.10", "fd00:10:244:1::10")
 	addPod(t, l, "y/v4only", 1, "10.244.1.11")
@@ -179,8 +183,10 @@ func TestAddPodValidation(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestRemovePod(t *testing.T) {
-	l := newLab(t, Config{Nodes: 2})
+func TestRemovePod(t *testing.T) { forTopologies(t, testRemovePod) }
+
+func testRemovePod(t *testing.T, topo Topology) {
+	l := newLab(t, Config{Nodes: 2, Topology: topo})
 	ctx := context.Background()
 	addPod(t, l, "x/a", 0, "10.244.0.10", "fd00::10")
 	addPod(t, l, "x/b", 1, "10.244.1.10", "fd00::1:10")
@@ -207,14 +213,19 @@ func TestRemovePod(t *testing.T) {
 
 // AddPod failing at any stage leaves nothing behind: no interface or route
 // on either node, no descriptor, no registration.
-func TestAddPodFailureCleansUp(t *testing.T) {
-	l := newLab(t, Config{Nodes: 2})
+func TestAddPodFailureCleansUp(t *testing.T) { forTopologies(t, testAddPodFailureCleansUp) }
+
+func testAddPodFailureCleansUp(t *testing.T, topo Topology) {
+	l := newLab(t, Config{Nodes: 2, Topology: topo})
 	ctx := context.Background()
 	addPod(t, l, "x/a", 0, "10.244.0.10", "fd00::10")
+	addPod(t, l, "x/p", 1, "10.244.1.9", "fd00::1:9") // a bridge peer of x/b
+	peer := l.byName["x/p"].ns
 	for _, stage := range []string{"veth", "inside", "node", "remote"} {
 		t.Run(stage, func(t *testing.T) {
 			links := [2][]string{linkNames(t, nodeNS(t, l, 0)), linkNames(t, nodeNS(t, l, 1))}
 			routes := [2]int{routeCount(t, nodeNS(t, l, 0)), routeCount(t, nodeNS(t, l, 1))}
+			peerRoutes := routeCount(t, peer)
 			fds := fdCount(t)
 
 			l.failAddStage = stage
@@ -226,22 +237,25 @@ func TestAddPodFailureCleansUp(t *testing.T) {
 				assert.Equal(t, links[i], linkNames(t, nodeNS(t, l, i)), "links of node %d", i)
 				assert.Equal(t, routes[i], routeCount(t, nodeNS(t, l, i)), "routes of node %d", i)
 			}
+			assert.Equal(t, peerRoutes, routeCount(t, peer), "routes of the other pod of node 1")
 			assert.Equal(t, fds, fdCount(t))
 			res := l.Probe(ctx, []Probe{{Src: "x/b", Dst: ip("10.244.0.10"), Port: 80, Protocol: TCP}})
 			assert.ErrorIs(t, res[0].Err, ErrNotFound)
 		})
 	}
 	addPod(t, l, "x/b", 1, "10.244.1.10", "fd00::1:10")
-	assertVerdicts(t, l.Probe(ctx, probes("x/b", ip("fd00::10"), 80)), all)
+	assertVerdicts(t, l.Probe(ctx, append(probes("x/b", ip("fd00::10"), 80), probes("x/b", ip("fd00::1:9"), 80)...)), all)
 }
 
 // Close removes every namespace, descriptor and goroutine, and is
 // idempotent; the lab refuses work afterwards.
-func TestCloseRemovesEverything(t *testing.T) {
+func TestCloseRemovesEverything(t *testing.T) { forTopologies(t, testCloseRemovesEverything) }
+
+func testCloseRemovesEverything(t *testing.T, topo Topology) {
 	requireNetns(t)
 	ctx := context.Background()
 	build := func() (*Lab, []string) {
-		l, err := New(ctx, Config{Nodes: 2})
+		l, err := New(ctx, Config{Nodes: 2, Topology: topo})
 		require.NoError(t, err)
 		addPod(t, l, "x/a", 0, "10.244.0.10", "fd00::10")
 		addPod(t, l, "x/b", 1, "10.244.1.10", "fd00::1:10")

@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/palisade-net/palisade/backend/internal/nsthread"
 )
 
 // sysctl is one /proc/sys/net setting, path relative to /proc/sys.
@@ -35,36 +37,21 @@ var nodeSysctls = append(append([]sysctl(nil), baseSysctls...),
 )
 
 // inNS runs fn on an OS thread switched into ns and switches the thread
-// back before it is used for anything else. If the thread cannot be switched
-// back it is never unlocked, so the Go runtime discards it when the helper
-// goroutine exits: no goroutine ever runs in a lab namespace by accident.
+// back before it is used for anything else (package nsthread): no
+// goroutine ever runs in a lab namespace by accident.
 //
 // Sockets fn creates stay in ns for their lifetime, wherever they are used.
 func inNS(ns netns.NsHandle, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("lab: current network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("lab: enter network namespace: %w", err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("lab: leave network namespace: %w", err))
-			return // the thread stays locked and dies with this goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	if ns == 0 {
+		// nsthread reads descriptor 0 as "the current namespace": never
+		// run lab work in the host's.
+		return errors.New("lab: a namespace handle on descriptor 0")
+	}
+	var ferr error
+	if err := nsthread.Do(int(ns), func() error { ferr = fn(); return nil }); err != nil {
+		return errors.Join(ferr, fmt.Errorf("lab: %w", err))
+	}
+	return ferr
 }
 
 // newNS creates an anonymous network namespace, applies sysctls inside it
@@ -127,4 +114,17 @@ func writeSysctls(sysctls []sysctl) error {
 		}
 	}
 	return nil
+}
+
+// bridgeSysctls turn br_netfilter on or off for the calling thread's
+// namespace: whether bridged IPv4 and IPv6 packets pass the IP hooks.
+func bridgeSysctls(on bool) []sysctl {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	return []sysctl{
+		{"net/bridge/bridge-nf-call-iptables", v},
+		{"net/bridge/bridge-nf-call-ip6tables", v},
+	}
 }

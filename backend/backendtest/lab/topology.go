@@ -64,6 +64,10 @@ type endpoint struct {
 	ns     netns.NsHandle
 	hostIf string           // node-side veth of a pod or external host
 	remote []*netlink.Route // routes to it on the other node
+	// bridged is set for a pod on its node's bridge (Bridge topology):
+	// the node routes its addresses on the bridge, and the other pods of
+	// the node reach them on-link.
+	bridged bool
 
 	// mu guards ns against being closed while a socket is being created in
 	// it: creators hold it for reading, shutdown for writing.
@@ -144,6 +148,41 @@ func (l *Lab) addNode(i int) error {
 			return err
 		}
 	}
+	if l.cfg.Topology == Bridge {
+		return l.addBridge(l.nodes[i], i)
+	}
+	return nil
+}
+
+// addBridge creates node n's bridge (BridgeName) with the pod gateways on
+// it, and br_netfilter on in the node namespace: bridged IPv4 and IPv6
+// traffic then passes the IP hooks (the kernels here default to on; the
+// lab does not depend on the default).
+func (l *Lab) addBridge(n *node, i int) error {
+	// A bridge takes the lowest MAC of its ports unless one is set: pods
+	// hold a static neighbour entry for their gateway, so it must not
+	// change as pods come and go.
+	mac := net.HardwareAddr{0x02, 0x70, 0x61, 0x6c, 0x00, byte(i + 1)}
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: BridgeName, HardwareAddr: mac}}
+	if err := n.nl.LinkAdd(br); err != nil {
+		return fmt.Errorf("add bridge %s: %w", BridgeName, err)
+	}
+	link, err := n.nl.LinkByName(BridgeName)
+	if err != nil {
+		return err
+	}
+	if err := n.nl.LinkSetUp(link); err != nil {
+		return fmt.Errorf("set %s up: %w", BridgeName, err)
+	}
+	for _, a := range []*netlink.Addr{addr(gatewayV4, 32), addr(gatewayV6, gwV6Bits)} {
+		if err := n.nl.AddrAdd(link, a); err != nil {
+			return fmt.Errorf("address %s on %s: %w", a.IPNet, BridgeName, err)
+		}
+	}
+	if err := inNS(n.ep.ns, func() error { return writeSysctls(bridgeSysctls(true)) }); err != nil {
+		return fmt.Errorf("br_netfilter: %w", err)
+	}
+	n.bridge, n.brMAC = link.Attrs().Index, mac
 	return nil
 }
 
@@ -260,11 +299,14 @@ func linkUp(h *netlink.Handle, name string) error {
 	return nil
 }
 
-// attach creates an endpoint's namespace and wires it to node n with a
-// routed veth: eth0 inside holds each ip as a /32 or /128 and routes
-// everything to the gateway; the node side holds the gateway addresses and
-// a route to each ip. On a two-node lab the other node routes the ips over
-// the link. On error everything created is removed again.
+// attach creates an endpoint's namespace and wires it to node n: eth0
+// inside holds each ip as a /32 or /128 and routes everything to the
+// gateway. Routed (external hosts always): the node side of the veth holds
+// the gateway addresses and a route to each ip. Bridge (pods): the node
+// side is a port of the node's bridge, which holds the gateways; the node
+// routes each ip on the bridge, and the node's other bridged pods reach it
+// on-link (joinBridge). On a two-node lab the other node routes the ips
+// over the link. On error everything created is removed again.
 func (l *Lab) attach(k kind, name string, n int, ips []netip.Addr) (_ *endpoint, err error) {
 	nd := l.nodes[n]
 	ns, err := newNS(baseSysctls)
@@ -276,7 +318,8 @@ func (l *Lab) attach(k kind, name string, n int, ips []netip.Addr) (_ *endpoint,
 	if k == kindExternal {
 		prefix = "ext"
 	}
-	ep := &endpoint{kind: k, name: name, node: n, ips: ips, ns: ns, hostIf: fmt.Sprintf("%s%d", prefix, l.seq)}
+	ep := &endpoint{kind: k, name: name, node: n, ips: ips, ns: ns, hostIf: fmt.Sprintf("%s%d", prefix, l.seq),
+		bridged: k == kindPod && nd.bridge != 0}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, l.detach(ep))
@@ -296,6 +339,9 @@ func (l *Lab) attach(k kind, name string, n int, ips []netip.Addr) (_ *endpoint,
 		PeerName:      podIf,
 		PeerNamespace: netlink.NsFd(int(ns)),
 	}
+	if ep.bridged {
+		veth.MasterIndex = nd.bridge
+	}
 	if err := nd.nl.LinkAdd(veth); err != nil {
 		return nil, fmt.Errorf("add %s on node %d: %w", ep.hostIf, n, err)
 	}
@@ -309,7 +355,11 @@ func (l *Lab) attach(k kind, name string, n int, ips []netip.Addr) (_ *endpoint,
 	if err := nd.nl.LinkSetUp(host); err != nil {
 		return nil, fmt.Errorf("set %s up: %w", ep.hostIf, err)
 	}
-	podMAC, err := configureInside(ns, ips, host.Attrs().HardwareAddr)
+	gwMAC, dev := host.Attrs().HardwareAddr, host.Attrs().Index
+	if ep.bridged {
+		gwMAC, dev = nd.brMAC, nd.bridge
+	}
+	podMAC, err := configureInside(ns, ips, gwMAC)
 	if err != nil {
 		return nil, err
 	}
@@ -319,21 +369,24 @@ func (l *Lab) attach(k kind, name string, n int, ips []netip.Addr) (_ *endpoint,
 	if err := stage("inside"); err != nil {
 		return nil, err
 	}
-	for _, a := range []*netlink.Addr{addr(gatewayV4, 32), addr(gatewayV6, gwV6Bits)} {
-		if err := nd.nl.AddrAdd(host, a); err != nil {
-			return nil, fmt.Errorf("address %s on %s: %w", a.IPNet, ep.hostIf, err)
+	if !ep.bridged {
+		for _, a := range []*netlink.Addr{addr(gatewayV4, 32), addr(gatewayV6, gwV6Bits)} {
+			if err := nd.nl.AddrAdd(host, a); err != nil {
+				return nil, fmt.Errorf("address %s on %s: %w", a.IPNet, ep.hostIf, err)
+			}
 		}
 	}
 	for _, ip := range ips {
-		r := &netlink.Route{LinkIndex: host.Attrs().Index, Dst: hostNet(ip)}
-		if ip.Is4() {
-			r.Scope = netlink.SCOPE_LINK
-		}
-		if err := nd.nl.RouteAdd(r); err != nil {
+		if err := nd.nl.RouteAdd(onLink(dev, ip)); err != nil {
 			return nil, fmt.Errorf("route %s on node %d: %w", ip, n, err)
 		}
-		if err := nd.nl.NeighAdd(staticNeigh(host.Attrs().Index, ip, podMAC)); err != nil {
+		if err := nd.nl.NeighAdd(staticNeigh(dev, ip, podMAC)); err != nil {
 			return nil, fmt.Errorf("neighbour %s on node %d: %w", ip, n, err)
+		}
+	}
+	if ep.bridged {
+		if err := l.joinBridge(ep); err != nil {
+			return nil, err
 		}
 	}
 	if err := stage("node"); err != nil {
@@ -353,6 +406,105 @@ func (l *Lab) attach(k kind, name string, n int, ips []netip.Addr) (_ *endpoint,
 		return nil, err
 	}
 	return ep, nil
+}
+
+// onLink is a route to ip through link dev, without a gateway.
+func onLink(dev int, ip netip.Addr) *netlink.Route {
+	r := &netlink.Route{LinkIndex: dev, Dst: hostNet(ip)}
+	if ip.Is4() {
+		r.Scope = netlink.SCOPE_LINK
+	}
+	return r
+}
+
+// bridgePeers returns the other pods on ep's bridge.
+func (l *Lab) bridgePeers(ep *endpoint) []*endpoint {
+	var out []*endpoint
+	for _, q := range l.byName {
+		if q != ep && q.bridged && q.node == ep.node {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// joinBridge lets ep and the other pods of its bridge reach each other
+// on-link: in each namespace a /32 or /128 route through eth0 to each
+// address of the other of a family it has. Pods resolve each other's MAC
+// addresses with ARP and neighbour discovery, as on a real bridge (only the
+// gateway and the node's entries are static), so IPv6 neighbour discovery
+// between bridged pods crosses the node's forward hooks through
+// br_netfilter like any bridged packet. Manifests give pods arbitrary
+// addresses, so no subnet is assumed.
+func (l *Lab) joinBridge(ep *endpoint) error {
+	for _, q := range l.bridgePeers(ep) {
+		if err := addOnLink(ep, q.ips); err != nil {
+			return err
+		}
+		if err := addOnLink(q, ep.ips); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addOnLink adds, in ep's namespace, an on-link route through eth0 to each
+// address of ips of a family ep has.
+func addOnLink(ep *endpoint, ips []netip.Addr) error {
+	return ep.withNetlink(func(h *netlink.Handle, eth int) error {
+		for _, ip := range ips {
+			if _, ok := ep.addrOf(ip); !ok {
+				continue
+			}
+			if err := h.RouteAdd(onLink(eth, ip)); err != nil {
+				return fmt.Errorf("route %s in %s: %w", ip, ep.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// leaveBridge undoes joinBridge, also part-way: the other pods of the
+// bridge lose their routes and neighbour entries for ep's addresses (the
+// addresses may come back on another pod, another MAC, another node).
+func (l *Lab) leaveBridge(ep *endpoint) error {
+	var errs []error
+	for _, q := range l.bridgePeers(ep) {
+		errs = append(errs, q.withNetlink(func(h *netlink.Handle, eth int) error {
+			var errs []error
+			for _, ip := range ep.ips {
+				if err := h.RouteDel(onLink(eth, ip)); err != nil && !errors.Is(err, unix.ESRCH) {
+					errs = append(errs, fmt.Errorf("delete route %s in %s: %w", ip, q.name, err))
+				}
+				n := staticNeigh(eth, ip, nil)
+				if err := h.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
+					errs = append(errs, fmt.Errorf("delete neighbour %s in %s: %w", ip, q.name, err))
+				}
+			}
+			return errors.Join(errs...)
+		}))
+	}
+	return errors.Join(errs...)
+}
+
+// withNetlink runs fn with a netlink handle in ep's namespace and the index
+// of its eth0.
+func (ep *endpoint) withNetlink(fn func(h *netlink.Handle, eth int) error) error {
+	ep.mu.RLock()
+	defer ep.mu.RUnlock()
+	if ep.closed {
+		return fmt.Errorf("lab: %s: %w", ep.name, ErrNotFound)
+	}
+	h, err := netlink.NewHandleAt(ep.ns)
+	if err != nil {
+		return fmt.Errorf("netlink in %s: %w", ep.name, err)
+	}
+	defer h.Close()
+	eth, err := h.LinkByName(podIf)
+	if err != nil {
+		return fmt.Errorf("find %s in %s: %w", podIf, ep.name, err)
+	}
+	return fn(h, eth.Attrs().Index)
 }
 
 // configureInside sets up lo and eth0 in an endpoint's namespace, with
@@ -440,6 +592,19 @@ func (l *Lab) detach(ep *endpoint) error {
 		ep.remote = nil
 	}
 	nd := l.nodes[ep.node]
+	if ep.bridged {
+		// The node's routes and neighbour entries sit on the bridge, not
+		// on the pod's port: they do not go with it.
+		errs = append(errs, l.leaveBridge(ep))
+		for _, ip := range ep.ips {
+			if err := nd.nl.RouteDel(onLink(nd.bridge, ip)); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("delete route %s on node %d: %w", ip, ep.node, err))
+			}
+			if err := nd.nl.NeighDel(staticNeigh(nd.bridge, ip, nil)); err != nil && !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, fmt.Errorf("delete neighbour %s on node %d: %w", ip, ep.node, err))
+			}
+		}
+	}
 	if link, err := nd.nl.LinkByName(ep.hostIf); err == nil {
 		if err := nd.nl.LinkDel(link); err != nil {
 			errs = append(errs, fmt.Errorf("delete %s on node %d: %w", ep.hostIf, ep.node, err))
