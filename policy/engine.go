@@ -116,6 +116,11 @@ type Engine interface {
 	// interface Config.Interface named but the engine did not use (not a
 	// legal name, or another pod's). Empty when there is none.
 	InterfaceProblems() []string
+	// PodAt returns the "namespace/name" of the pod that holds address a
+	// (of the pods reporting it, the one that owns it; see UpsertPod), of
+	// any node. ok is false when no pod holds it (an unknown address, a
+	// hostNetwork pod's). It changes nothing.
+	PodAt(a netip.Addr) (pod string, ok bool)
 }
 
 // SharedAddress is an address several pods report.
@@ -283,6 +288,12 @@ func (l *lockedEngine) SharedAddresses() []SharedAddress {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.e.sharedAddresses()
+}
+
+func (l *lockedEngine) PodAt(a netip.Addr) (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.podAt(a)
 }
 
 // engine is the unsynchronized implementation.

@@ -15,12 +15,12 @@ import (
 	"github.com/palisade-net/palisade/backend/bridgenf"
 )
 
-func newLab(t *testing.T, topo lab.Topology) *lab.Lab {
+func newLab(t *testing.T, cfg lab.Config) *lab.Lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: builds a lab of network namespaces and changes br_netfilter settings in them")
 	}
-	l, err := lab.New(context.Background(), lab.Config{Topology: topo})
+	l, err := lab.New(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, l.Close()) })
 	return l
@@ -49,7 +49,7 @@ func check(t *testing.T, l *lab.Lab, cfg bridgenf.Config) bridgenf.Status {
 // setting off is reported, naming the bridge and the setting; Enable
 // repairs both.
 func TestCheckBridgedNode(t *testing.T) {
-	l := newLab(t, lab.Bridge)
+	l := newLab(t, lab.Config{Topology: lab.Bridge})
 	st := check(t, l, bridgenf.Config{})
 	assert.Empty(t, st.Bridges, "a bridge without ports bridges nothing")
 	assert.True(t, st.OK())
@@ -82,7 +82,7 @@ func TestCheckBridgedNode(t *testing.T) {
 // IPv4-only bridged pods do not need the IPv6 setting, unless the caller
 // requires it.
 func TestCheckIPv4Only(t *testing.T) {
-	l := newLab(t, lab.Bridge)
+	l := newLab(t, lab.Config{Topology: lab.Bridge})
 	addPod(t, l, "x/a", "10.244.0.10")
 	ns, err := l.NodeNS(0)
 	require.NoError(t, err)
@@ -103,7 +103,7 @@ func TestCheckIPv4Only(t *testing.T) {
 
 // Routed pods never depend on br_netfilter.
 func TestCheckRoutedNode(t *testing.T) {
-	l := newLab(t, lab.Routed)
+	l := newLab(t, lab.Config{Topology: lab.Routed})
 	addPod(t, l, "x/a", "10.244.0.10", "fd00::10")
 	require.NoError(t, l.SetBridgeNetfilter(0, false))
 	st := check(t, l, bridgenf.Config{RequireIPv6: true})

@@ -10,10 +10,12 @@
 // net.bridge.bridge-nf-call-ip6tables (IPv6) are 1 in the node's network
 // namespace. With them at 0 such traffic passes no IP hook at all: every
 // connection between two pods of the node is allowed whatever the policy,
-// with no error anywhere (measured in the lab, package
-// backend/backendtest/lab: a forward-chain drop stops bridged TCP, UDP and
-// SCTP with the setting on and none of them with it off; routed traffic
-// across nodes is still filtered). The nftables bridge family is no
+// with no error anywhere. Measured in a bridged lab (package
+// backend/backendtest/lab; TestBridgeNetfilterOffBypassesBackends): a pod
+// isolated by policy, on the nftables and on the iptables backend, refuses
+// TCP, UDP and SCTP, IPv4 and IPv6, from a pod of its bridge while the
+// settings are 1, and accepts all of them once they are 0; a pod on another
+// node (routed) stays isolated. The nftables bridge family is no
 // alternative on the kernels we target: it has no connection tracking and
 // no bridge meta keys there, so it can neither accept return traffic nor
 // dispatch by port.

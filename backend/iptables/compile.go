@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
@@ -71,6 +72,8 @@ type state struct {
 	gc            map[string]struct{} // profiles whose last reference went
 
 	ops *ops
+
+	log verdictlog.Logging // what the verdict log records (vlog.go)
 }
 
 type portIR struct {
@@ -226,7 +229,13 @@ func (s *state) claim(name, key string) error {
 
 // build returns the state of a whole snapshot, without a kernel.
 func build(n *names, snap *ir.Snapshot) (*state, error) {
+	return buildLogging(n, snap, verdictlog.Logging{})
+}
+
+// buildLogging is build with the verdict log lg.
+func buildLogging(n *names, snap *ir.Snapshot, lg verdictlog.Logging) (*state, error) {
 	s := newState(n)
+	s.log = lg
 	d := snap.FromNothing()
 	if err := s.check(d); err != nil {
 		return nil, err
@@ -594,6 +603,9 @@ func (s *state) listRules(rl *ir.RuleList, fam ir.Family) []string {
 		c := comment(ruleComment(rl, r))
 		for _, pt := range ports {
 			for _, peer := range peers {
+				if lr := s.logRule(pt.proto+peer+pt.match, rl, r, ruleComment(rl, r)); lr != "" {
+					out = append(out, lr)
+				}
 				out = append(out, pt.proto+peer+pt.match+c+" "+target)
 			}
 		}
@@ -658,6 +670,9 @@ func (s *state) refProfile(dir ir.Direction, tiers []ir.Tier) (*profile, string,
 		case tier.Kind == ir.TierNetworkPolicy:
 			for _, id := range tier.RuleLists {
 				rules = append(rules, comment("NetworkPolicy tier: list "+id)+" -j "+n.listChain(id), allowed)
+			}
+			if lr := s.isolatedLogRule(dir); lr != "" {
+				rules = append(rules, lr)
 			}
 			rules = append(rules, comment("NetworkPolicy tier: no rule matched, isolated")+" -j DROP")
 		case len(tier.RuleLists) == 0:

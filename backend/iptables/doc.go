@@ -91,10 +91,10 @@
 // bridge as in- and out-interface (the conformance suite runs both
 // topologies). With br_netfilter off it passes no iptables chain at all and
 // every connection between two pods of one node is allowed, whatever the
-// policy: backend.CheckBridgeNetfilter reports it. IPv6 neighbour
-// discovery between bridged pods also crosses FORWARD, from and to pod
-// addresses; PALISADE-FWD lets it through when its hop limit is 255, which
-// a routed packet never has in FORWARD (decremented before).
+// policy: bridgenf.Check (package backend/bridgenf) reports it. IPv6
+// neighbour discovery between bridged pods also crosses FORWARD, from and
+// to pod addresses; PALISADE-FWD lets it through when its hop limit is
+// 255, which a routed packet never has in FORWARD (decremented before).
 //
 // # Guarantees
 //
@@ -141,6 +141,32 @@
 //     its set; Repairs names each set replaced.
 //   - Cleanup removes the entry rules, our chains and our sets, and
 //     succeeds when there is nothing to remove.
+//   - Counters (backend.CounterReader) runs iptables-save -c and
+//     ip6tables-save -c of the filter table, never ipset, and maps each
+//     rule's counters to the policy rule its comment names; a rule of
+//     someone else's (an NFLOG rule) or one whose comment was cut is never
+//     attributed. It holds the backend's lock only to pick the binaries,
+//     so it never delays a Sync or Apply (BenchmarkCounters, 10k endpoints,
+//     2 loaded cores: iptables-nft 1.4 s at 1k policies and 13 s at 10k,
+//     beside a no-op Sync of 1.2 s and 15 s; iptables-legacy 0.31 s and 4.6
+//     s, beside 0.64 s and 6.4 s).
+//
+// # Verdict log
+//
+// With Config.Log (package verdictlog), a rule that decides a new
+// connection and is to be logged (every Deny rule, the end of an isolated
+// NetworkPolicy tier, and Allow rules as Logging and ir.RuleList.LogAllowed
+// ask) is preceded by a copy of its matches with `-m hashlimit
+// --hashlimit-upto N/sec --hashlimit-burst N --hashlimit-name
+// <prefix>-log -j NFLOG --nflog-prefix "pal:..." --nflog-group G` (see
+// vlog.go). Every logging rule names the same hashlimit table, which has no
+// mode: one bucket, so the budget is per node and IP family, whatever the
+// number of rules. NFLOG does not end the chain; the verdict rule after it
+// decides. The rules are kept as iptables-save prints them, so drift
+// checks, repairs and Cleanup treat them like any other of ours. The
+// kernel keeps a hashlimit table's first settings while any rule uses it:
+// a new --log-rate takes effect once no rule of the old one is left (a
+// restart with logging off, then on).
 //
 // # Variant and dependencies
 //

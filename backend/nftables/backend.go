@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 	// Priority is added to the filter priority (0): the egress base chains
 	// hook at Priority, the ingress one at Priority+1.
 	Priority int32
+	// Log turns on the kernel's verdict log (NFLOG) and says what it
+	// records; the zero value logs nothing. See package verdictlog.
+	Log verdictlog.Logging
 }
 
 // Backend programs the IR into one nftables table over netlink.
@@ -50,6 +54,11 @@ type Backend struct {
 	// trust st instead of reading the table back.
 	kgen      uint32
 	kgenKnown bool
+
+	// rc is Counters' own netlink connection, so that a long read of the
+	// counters never holds mu (nil: Counters uses c under mu).
+	rmu sync.Mutex
+	rc  kernelConn
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -67,6 +76,9 @@ type kernelConn interface {
 	// read dumps our table of family (unix.NFPROTO_INET or
 	// unix.NFPROTO_BRIDGE).
 	read(family byte, table string) (*kernelState, error)
+	// readRules returns the table's chains and rules with their counters
+	// (Counters); no table, no chains. It stops with ctx's error.
+	readRules(ctx context.Context, table string) ([]*chainModel, error)
 	commit(msgs []netlink.Message, gen uint32, checkGen bool) (uint32, error)
 	close() error
 }
@@ -81,17 +93,30 @@ func New(cfg Config) (*Backend, error) {
 	if len(cfg.TableName) > 255 || strings.ContainsRune(cfg.TableName, 0) {
 		return nil, fmt.Errorf("nftables: invalid table name %q", cfg.TableName)
 	}
+	if err := cfg.Log.Validate(); err != nil {
+		return nil, fmt.Errorf("nftables: Config.Log: %w", err)
+	}
 	c, err := dial(cfg.NetNS)
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{cfg: cfg, c: c}, nil
+	rc, err := dial(cfg.NetNS)
+	if err != nil {
+		_ = c.close()
+		return nil, err
+	}
+	return &Backend{cfg: cfg, c: c, rc: rc}, nil
 }
 
-// Close releases the netlink socket. The table stays (see Cleanup).
+// Close releases the netlink sockets. The table stays (see Cleanup).
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	if b.rc != nil {
+		_ = b.rc.close()
+	}
 	return b.c.close()
 }
 
@@ -159,7 +184,7 @@ func (b *Backend) sync(snap *ir.Snapshot) (backend.SyncReport, error) {
 	if err != nil {
 		return backend.SyncReport{}, err
 	}
-	fresh, err := build(snap, b.cfg.Priority)
+	fresh, err := buildLogging(snap, b.cfg.Priority, b.cfg.Log)
 	if err != nil {
 		return backend.SyncReport{}, fmt.Errorf("nftables: snapshot %d: %w", snap.Generation, err)
 	}
@@ -388,19 +413,7 @@ func diffMembers[T comparable](have map[T]struct{}, want []T, norm func(T) T) (a
 	return added, removed
 }
 
-func ruleListEqual(a, b *ir.RuleList) bool {
-	if a.ID != b.ID || a.Origin != b.Origin || a.Direction != b.Direction || a.Priority != b.Priority || len(a.Rules) != len(b.Rules) {
-		return false
-	}
-	for i := range a.Rules {
-		x, y := &a.Rules[i], &b.Rules[i]
-		if x.Index != y.Index || x.Name != y.Name || x.Action != y.Action || x.AllPeers != y.AllPeers || x.AllPorts != y.AllPorts ||
-			!slices.Equal(x.Peers, y.Peers) || !slices.Equal(x.Ports, y.Ports) {
-			return false
-		}
-	}
-	return true
-}
+func ruleListEqual(a, b *ir.RuleList) bool { return a.Equal(b) }
 
 var _ backend.Verifier = (*Backend)(nil)
 

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
@@ -46,6 +47,8 @@ type state struct {
 	// Scratch of one apply.
 	pending map[vmapKey]pendingJump // map entries to write
 	gc      map[string]struct{}
+
+	log verdictlog.Logging // what the verdict log records (vlog.go)
 }
 
 type portIR struct {
@@ -167,7 +170,16 @@ func mustRule(f frag, c string) *ruleModel {
 
 // build returns the compiler state of a whole snapshot, without a kernel.
 func build(snap *ir.Snapshot, prio int32) (*state, error) {
+	return buildLogging(snap, prio, verdictlog.Logging{})
+}
+
+// buildLogging is build with the verdict log lg.
+func buildLogging(snap *ir.Snapshot, prio int32, lg verdictlog.Logging) (*state, error) {
 	s := newState(prio)
+	s.log = lg
+	if lg.Enabled {
+		s.m.limits[logLimitName(lg.RateOrDefault())] = lg.RateOrDefault()
+	}
 	d := snap.FromNothing()
 	if err := s.check(d); err != nil {
 		return nil, err
@@ -536,6 +548,15 @@ func (s *state) listRules(rl *ir.RuleList, fam ir.Family, passOnly bool) ([]*rul
 		c := ruleComment(rl, r, passOnly)
 		for _, port := range ports {
 			for _, peer := range peers {
+				if !passOnly {
+					lr, err := s.logRule(join(port, peer), rl, r, c)
+					if err != nil {
+						return nil, fmt.Errorf("rule list %q rule %d: %w", rl.ID, r.Index, err)
+					}
+					if lr != nil {
+						out = append(out, lr)
+					}
+				}
 				rm, err := newRule(join(port, peer, counter(), actionVerdict(r.Action)), c)
 				if err != nil {
 					return nil, fmt.Errorf("rule list %q rule %d: %w", rl.ID, r.Index, err)
@@ -629,6 +650,9 @@ func (s *state) refProfile(fam ir.Family, dir ir.Direction, tiers []ir.Tier, key
 		case tier.Kind == ir.TierNetworkPolicy:
 			for _, id := range tier.RuleLists {
 				rules = append(rules, mustRule(join(counter(), jump(listChainName(fam, id))), "NetworkPolicy tier: list "+id))
+			}
+			if lr := s.isolatedLogRule(dir); lr != nil {
+				rules = append(rules, lr)
 			}
 			rules = append(rules, mustRule(join(counter(), drop()), "NetworkPolicy tier: no rule matched, isolated"))
 		case len(tier.RuleLists) == 1:

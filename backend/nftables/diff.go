@@ -31,6 +31,7 @@ func diffModels(have *kernelState, want *model, t *tx) []string {
 		t.createTable()
 	}
 
+	diffLimits(have.m, want, t, note)
 	rebuild := false
 	for _, name := range sortedKeys(want.sets) {
 		if _, ok := have.m.sets[name]; ok && have.attrs[name] != want.sets[name].attrs() {

@@ -76,7 +76,7 @@ func kernelModel(tb testing.TB, b *Backend) *kernelState {
 // of snap describes.
 func requireKernelEquals(tb testing.TB, b *Backend, snap *ir.Snapshot) {
 	tb.Helper()
-	want, err := build(snap, b.cfg.Priority)
+	want, err := buildLogging(snap, b.cfg.Priority, b.cfg.Log)
 	require.NoError(tb, err)
 	have := kernelModel(tb, b)
 	require.Empty(tb, diffModels(have, want.m, nil), "kernel state differs from the snapshot")

@@ -296,8 +296,11 @@ func newRule(f frag, c string) (*ruleModel, error) {
 type model struct {
 	sets   map[string]*setModel
 	chains map[string]*chainModel
+	// limits are named limit objects (the verdict log's budget), name →
+	// packets per second (burst as many).
+	limits map[string]uint32
 }
 
 func newModel() *model {
-	return &model{sets: map[string]*setModel{}, chains: map[string]*chainModel{}}
+	return &model{sets: map[string]*setModel{}, chains: map[string]*chainModel{}, limits: map[string]uint32{}}
 }

@@ -98,6 +98,9 @@ func (c *conn) read(family byte, table string) (*kernelState, error) {
 			return nil, err
 		}
 	}
+	if err := c.readLimits(table, ks.m); err != nil {
+		return nil, err
+	}
 	return ks, nil
 }
 
@@ -468,6 +471,10 @@ func decodeExpr(b []byte) (expr.Any, error) {
 		e = &expr.Counter{}
 	case "immediate":
 		e = &expr.Immediate{}
+	case "objref":
+		e = &expr.Objref{}
+	case "log":
+		e = &expr.Log{}
 	default:
 		return nil, fmt.Errorf("expression %q is not one we write", name)
 	}

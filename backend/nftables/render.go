@@ -27,7 +27,7 @@ func RenderConfig(snap *ir.Snapshot, cfg Config) (string, error) {
 	if cfg.TableName == "" {
 		cfg.TableName = DefaultTableName
 	}
-	s, err := build(snap, cfg.Priority)
+	s, err := buildLogging(snap, cfg.Priority, cfg.Log)
 	if err != nil {
 		return "", err
 	}
@@ -41,6 +41,9 @@ func RenderConfig(snap *ir.Snapshot, cfg Config) (string, error) {
 func renderModel(family, table string, m *model) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table %s %s {\n", family, table)
+	for _, name := range sortedKeys(m.limits) {
+		fmt.Fprintf(&b, "\tlimit %s {\n\t\trate %d/second burst %d packets\n\t}\n", name, m.limits[name], m.limits[name])
+	}
 	for _, name := range sortedKeys(m.sets) {
 		renderSet(&b, m.sets[name])
 	}

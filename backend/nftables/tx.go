@@ -11,11 +11,12 @@ import (
 // tx collects the changes of one Sync or Apply and orders them into one
 // batch so that no reference dangles at any message:
 //
-//	0 table            5 new sets, new chains
+//	0 table            5 new sets, new chains, new limits
 //	1 map entries out  6 set elements out
 //	2 chains flushed   7 set elements in
 //	3 chains deleted   8 rules written
 //	4 sets deleted     9 map entries in
+//	                  10 limits deleted (no rule uses them any more)
 //
 // A nil *tx discards everything (used to build a model without a kernel).
 type tx struct {
@@ -32,6 +33,8 @@ type tx struct {
 	writes     map[string]*chainWrite
 	elems      map[string]*elemOps
 	setCounter uint32
+	newLimits  map[string]uint32
+	delLimits  map[string]bool
 }
 
 type chainWrite struct {
@@ -67,6 +70,20 @@ func newTx(table string) *tx {
 		delChains: map[string]int{},
 		writes:    map[string]*chainWrite{},
 		elems:     map[string]*elemOps{},
+		newLimits: map[string]uint32{},
+		delLimits: map[string]bool{},
+	}
+}
+
+func (t *tx) createLimit(name string, rate uint32) {
+	if t != nil {
+		t.newLimits[name] = rate
+	}
+}
+
+func (t *tx) deleteLimit(name string) {
+	if t != nil {
+		t.delLimits[name] = true
 	}
 }
 
@@ -219,7 +236,7 @@ func (t *tx) delDispatch(s *setModel, a netip.Addr) {
 
 // changes counts the objects the batch creates, replaces or deletes.
 func (t *tx) changes() int {
-	n := len(t.newSets) + len(t.delSets) + len(t.flushSets) + len(t.newChains) + len(t.delChains)
+	n := len(t.newSets) + len(t.delSets) + len(t.flushSets) + len(t.newChains) + len(t.delChains) + len(t.newLimits) + len(t.delLimits)
 	if t.addTable {
 		n++
 	}
@@ -248,7 +265,7 @@ func (t *tx) messages() []netlink.Message {
 		a.putStr(unix.NFTA_TABLE_NAME, t.table)
 		return []netlink.Message{t.msg(unix.NFT_MSG_DELTABLE, 0, a.b)}
 	}
-	var phase [10][]netlink.Message
+	var phase [11][]netlink.Message
 	if t.addTable {
 		phase[0] = append(phase[0], t.tableMsg())
 	}
@@ -277,6 +294,12 @@ func (t *tx) messages() []netlink.Message {
 	}
 	for _, name := range sortedKeys(t.newChains) {
 		phase[5] = append(phase[5], t.chainMsg(t.newChains[name]))
+	}
+	for _, name := range sortedKeys(t.newLimits) {
+		phase[5] = append(phase[5], t.limitMsg(name, t.newLimits[name]))
+	}
+	for _, name := range sortedKeys(t.delLimits) {
+		phase[10] = append(phase[10], t.msg(unix.NFT_MSG_DELOBJ, 0, t.objRef(name)))
 	}
 	for _, name := range sortedKeys(t.writes) {
 		w := t.writes[name]

@@ -75,6 +75,9 @@ type options struct {
 	// sourceValidation is off, cni or route (srcguard.go).
 	sourceValidation string
 	cniCacheDir      string
+	// log configures the verdict log (verdictlog.go).
+	log      logOptions
+	counters counterOptions
 }
 
 // parseFlags parses args (without the program name). getenv supplies the
@@ -105,7 +108,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.BoolVar(&o.apiGate, "api-gate", true, "while the API server is unreachable, hold the watches' retries until it answers again (then resume within about 2 s, with jitter); false leaves them to client-go's back-off (up to a minute after a long outage)")
 	fs.StringVar(&o.bridgeNetfilter, "bridge-netfilter", bridgeCheck, "pods on a Linux bridge (flannel, Canal, the CNI bridge plugin) are filtered only while br_netfilter is on: check (not ready, log, Event and palisade_bridge_netfilter_ok=0 while it is off on a bridge with ports) or enable (also turn it on, for every packet filter of the namespace)")
 	fs.DurationVar(&o.bridgeCheck, "bridge-check-period", bridgeCheckPeriod, "how often the bridge check runs (also at start)")
+	o.counters.register(fs)
 	klog.InitFlags(fs)
+	o.log.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -165,6 +170,8 @@ func (o *options) validate() error {
 	if _, err := conntrack.ParseMode(o.established); err != nil {
 		errs = append(errs, fmt.Errorf("--established: %w", err))
 	}
+	errs = append(errs, o.log.validate()...)
+	errs = append(errs, o.counters.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -278,6 +285,14 @@ func run(ctx context.Context, o *options) error {
 		}
 	}
 	engine := policy.New(engineCfg)
+	enforcing, stopLog, err := startVerdictLog(ctx, o, enforcing, engine, reg, os.Stdout, log.WithName("verdictlog"))
+	if err != nil {
+		return err
+	}
+	defer stopLog()
+	if _, err := registerPolicyCounters(reg, enforcing, o.counters); err != nil {
+		return err
+	}
 	ctrl, err := informer.New(informer.Config{
 		Client:          client,
 		Engine:          engine,
@@ -428,7 +443,7 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 	if o.backend == "iptables" {
 		// Our chains and ipsets in the target namespace; without --netns,
 		// the agent's own (the host's, in the DaemonSet).
-		ipt, err := iptables.New(iptables.Config{NetNS: netnsFD, AllowCurrentNamespace: netnsFD == 0})
+		ipt, err := iptables.New(iptables.Config{NetNS: netnsFD, AllowCurrentNamespace: netnsFD == 0, Log: o.log.logging()})
 		if err != nil {
 			closeNS()
 			return nil, nil, fmt.Errorf("iptables backend: %w", err)
@@ -438,7 +453,7 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 			closeNS()
 		}, nil
 	}
-	nft, err := nftables.New(nftables.Config{TableName: o.tableName, NetNS: netnsFD})
+	nft, err := nftables.New(nftables.Config{TableName: o.tableName, NetNS: netnsFD, Log: o.log.logging()})
 	if err != nil {
 		closeNS()
 		return nil, nil, fmt.Errorf("nftables backend: %w", err)

@@ -220,6 +220,22 @@ type RuleList struct {
 	// ClusterNetworkPolicy), then name.
 	Priority int32
 	Rules    []Rule
+	// LogAllowed asks a backend that logs verdicts to log the connections
+	// this list's Allow rules accept, not only denied ones (the engine sets
+	// it from the palisade.dev/log-allowed annotation). It changes no
+	// verdict.
+	LogAllowed bool
+}
+
+// Equal reports whether rl and o are the same list, field by field.
+func (rl *RuleList) Equal(o *RuleList) bool {
+	return rl.ID == o.ID && rl.Origin == o.Origin && rl.Direction == o.Direction && rl.Priority == o.Priority &&
+		rl.LogAllowed == o.LogAllowed &&
+		slices.EqualFunc(rl.Rules, o.Rules, func(a, b Rule) bool {
+			return a.Index == b.Index && a.Name == b.Name && a.Action == b.Action &&
+				a.AllPeers == b.AllPeers && a.AllPorts == b.AllPorts &&
+				slices.Equal(a.Peers, b.Peers) && slices.Equal(a.Ports, b.Ports)
+		})
 }
 
 // Tier is one tier of an endpoint's policy for a direction.

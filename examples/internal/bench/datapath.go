@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -118,7 +119,10 @@ type DatapathFigures struct {
 	// SourceValidation is the cost of source validation (every endpoint
 	// with its interface), measured with the first policy count.
 	SourceValidation *SourceValidationFigures `json:"sourceValidation,omitempty"`
-	Notes            []string                 `json:"notes"`
+	// VerdictLog is the datapath with the kernel verdict log off and on
+	// (Config.DatapathVerdictLog), nil when not requested.
+	VerdictLog *VerdictLogFigures `json:"verdictLog,omitempty"`
+	Notes      []string           `json:"notes"`
 }
 
 // DatapathRun is one paired measurement: the path under test and the
@@ -276,6 +280,9 @@ func runDatapath(ctx context.Context, cfg Config, l *lab.Lab, progress func(stri
 	}
 	err = s.done(ctx)
 	s = nil
+	if err == nil && cfg.DatapathVerdictLog {
+		fig.VerdictLog, err = runVerdictLog(ctx, m, ns, cfg, slices.Max(cfg.DatapathPolicies), progress)
+	}
 	return fig, err
 }
 

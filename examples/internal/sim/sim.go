@@ -106,6 +106,14 @@ type Result struct {
 	// Conn is ConnHeld on the line of a connection held open since the
 	// first step; empty on the line of a new connection.
 	Conn string `json:"conn,omitempty"`
+	// Logged, Policy and Rule are what the kernel's verdict log recorded
+	// for the flow's packets (lab --log-verdicts): "deny" or "allow", the
+	// deciding object ("Kind/ns/name"; empty for a NetworkPolicy tier's
+	// default deny) and rule (name, index, or "isolated"). Absent when
+	// nothing was logged.
+	Logged string `json:"logged,omitempty"`
+	Policy string `json:"policy,omitempty"`
+	Rule   string `json:"rule,omitempty"`
 }
 
 // ConnHeld marks the result of a held connection.
@@ -302,4 +310,22 @@ func refreshInterfaces(ctx context.Context, step Step, nodes []Node) error {
 		}
 	}
 	return nil
+}
+
+// Compile feeds st to a new engine of cfg. Validation problems (the engine
+// applies an invalid object in its safe form) and addresses several pods
+// report go to warn (nil: dropped), one line each, prefixed "warning: ".
+func Compile(st *manifest.State, cfg policy.Config, warn Warn) policy.Engine {
+	if warn == nil {
+		warn = func(string) {}
+	}
+	e := policy.New(cfg)
+	pods, policies := manifest.Apply(e, nil, st)
+	for _, p := range append(pods, policies...) {
+		warn("warning: " + p.Error())
+	}
+	for _, w := range SharedAddressWarnings(e) {
+		warn("warning: " + w)
+	}
+	return e
 }

@@ -67,6 +67,9 @@ func ContractCases() []ContractCase {
 	return []ContractCase{
 		snap("the base", "", func(*ir.Snapshot) {}),
 		snap("the empty snapshot", "", func(s *ir.Snapshot) { *s = ir.Snapshot{} }),
+		snap("lists that log allowed connections", "", func(s *ir.Snapshot) {
+			s.RuleLists[0].LogAllowed, s.RuleLists[1].LogAllowed = true, true
+		}),
 		snap("single port", "", func(s *ir.Snapshot) { port(s, Port(ir.TCP, 443, 443)) }),
 		snap("every port of a protocol", "", func(s *ir.Snapshot) { port(s, Port(ir.SCTP, 0, 0)) }),
 		snap("port 65535", "", func(s *ir.Snapshot) { port(s, Port(ir.UDP, 65535, 65535)) }),
