@@ -10,6 +10,9 @@
 // every pod pair with real TCP, UDP and SCTP traffic, and compares each
 // observed matrix with the scenario's expectation and with the memory
 // backend's verdicts. It needs root; without it the tests skip.
+// RunSourceValidation checks, in the same kind of lab, that a backend drops
+// what a pod sends from an address that is not its own (ir.Endpoint.Interface)
+// and nothing else.
 //
 // Two checks need no lab: RunContract holds a backend to the IR contract
 // (it accepts and rejects exactly what ir.CheckDelta does, on the edge cases

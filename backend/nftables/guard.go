@@ -71,8 +71,7 @@ const (
 // guardApply turns ch, the source validation change of a delta, into
 // element changes once the delta's endpoints are applied, creating the
 // guard objects on first use and deleting them when no endpoint has an
-// interface any more. owners is the state's interface → endpoint map,
-// already updated.
+// interface any more (s.ifOwner, already updated for the delta, tells).
 func (s *state) guardApply(ch *ir.SourceChange, t *tx) {
 	if len(s.ifOwner) > 0 && s.bm == nil {
 		s.guardOn(t)

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
@@ -129,4 +132,68 @@ func TestInterfaceDiscovery(t *testing.T) {
 		assert.Equal(t, "", s.Interface("x/c", a("10.244.0.12")), "a bridge, not a veth")
 		assert.Equal(t, "", s.Interface("x/d", a("10.244.0.13")), "no host route")
 	})
+}
+
+type fakeRefresher struct {
+	mu        sync.Mutex
+	refreshes int
+	problems  []string
+}
+
+func (f *fakeRefresher) RefreshInterfaces(...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refreshes++
+}
+
+func (f *fakeRefresher) InterfaceProblems() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.problems
+}
+
+func (f *fakeRefresher) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refreshes
+}
+
+// A change of the CNI cache makes the engine ask again and the controller
+// run; a rescan that finds nothing new does neither.
+func TestWatchInterfaces(t *testing.T) {
+	ns := backendtest.NewNetNS(t, "makes a veth")
+	h, err := netlink.NewHandleAt(ns)
+	require.NoError(t, err)
+	defer h.Close()
+	require.NoError(t, h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "veth-a"}, PeerName: "veth-ap"}))
+	dir := t.TempDir()
+	s, err := newIfaceSource(sourceCNI, dir, "/proc/self/fd/"+strconv.Itoa(int(ns)))
+	require.NoError(t, err)
+	defer s.close()
+	_, err = s.scan()
+	require.NoError(t, err)
+
+	e := &fakeRefresher{}
+	kicks := make(chan struct{}, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watchInterfaces(ctx, s, e, func() { kicks <- struct{}{} }, 10*time.Millisecond, logr.Discard())
+	}()
+	defer func() { cancel(); <-done }()
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cbr0-a-eth0"),
+		[]byte(cniCache("x", "a", [][2]string{{"veth-a", ""}}, "10.244.0.10/24")), 0o600))
+	select {
+	case <-kicks:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no refresh after the cache changed")
+	}
+	assert.Equal(t, 1, e.count())
+	assert.Equal(t, "veth-a", s.Interface("x/a", []netip.Addr{netip.MustParseAddr("10.244.0.10")}))
+	// Several quiet rescans: no more refreshes.
+	time.Sleep(100 * time.Millisecond)
+	assert.Equal(t, 1, e.count())
+	assert.Empty(t, kicks)
 }
