@@ -178,11 +178,7 @@ func TestRealCNI(t *testing.T) {
 
 	// The demo's pod-to-pod TCP flows, with the verdicts the reference
 	// evaluator gives for the demo's objects at the plugins' addresses.
-	bridgedIPv6 := os.Getenv("PALISADE_E2E_CNI_BRIDGED_IPV6") == "1"
-	if !bridgedIPv6 {
-		t.Log("IPv6 between two pods of one bridge not probed (their neighbour discovery meets the pods' policies: see the README); PALISADE_E2E_CNI_BRIDGED_IPV6=1 probes it")
-	}
-	probes, want, kinds := cniFlows(t, demo, demoFlows, labNode, bridgedIPv6)
+	probes, want, kinds := cniFlows(t, demo, demoFlows, labNode)
 	t.Logf("%d flows: %s", len(probes), kinds)
 	allAllowed := make([]bool, len(probes))
 	for i := range allAllowed {
@@ -196,8 +192,9 @@ func TestRealCNI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Neighbour discovery must run under the policies, not be skipped by
-	// entries the pods learnt before: forget every pod's IPv6 neighbours.
+	// Neighbour discovery must run under the policies (between bridged
+	// pods it crosses the forward hook), not be skipped by entries the
+	// pods learnt before: forget every pod's IPv6 neighbours.
 	for i, rt := range rts {
 		for _, p := range demo.Pods {
 			if labNode[p.Spec.NodeName] == i {
@@ -305,9 +302,9 @@ func TestRealCNI(t *testing.T) {
 // and returns the lab probes, the reference evaluator's verdicts (every
 // pod enforced: both ends judged) and a summary of what they cover. It
 // fails unless the flows include an allowed and a denied one for each of:
-// IPv4 bridged on node 0, IPv4 bridged on node 1, IPv4 across the nodes,
-// IPv6 across the nodes (and, with bridgedIPv6, IPv6 bridged on each node).
-func cniFlows(t *testing.T, st *manifest.State, fl []flows.Flow, labNode map[string]int, bridgedIPv6 bool) ([]lab.Probe, []bool, string) {
+// bridged on node 0, bridged on node 1, across the nodes, each over IPv4
+// and IPv6.
+func cniFlows(t *testing.T, st *manifest.State, fl []flows.Flow, labNode map[string]int) ([]lab.Probe, []bool, string) {
 	t.Helper()
 	e := policy.New(policy.Config{})
 	if pods, nps := manifest.Apply(e, nil, st); len(pods)+len(nps) > 0 {
@@ -326,15 +323,10 @@ func cniFlows(t *testing.T, st *manifest.State, fl []flows.Flow, labNode map[str
 		if r.Absent != "" {
 			continue
 		}
-		// The same flow over each family, except IPv6 between two pods of
-		// one bridge unless bridgedIPv6: their neighbour discovery crosses
-		// the forward hook (br_netfilter) and today meets the pods'
-		// policies (measured: an allowed bridged IPv6 flow fails once the
-		// pods' neighbour entries are gone).
-		sameNode := r.SrcPod.Spec.NodeName == r.DstPod.Spec.NodeName
+		// The same flow over each family.
 		for _, s := range flows.PodIPs(r.SrcPod) {
 			for _, d := range flows.PodIPs(r.DstPod) {
-				if s.Is4() == d.Is4() && (s.Is4() || !sameNode || bridgedIPv6) {
+				if s.Is4() == d.Is4() {
 					r.SrcIP, r.DstIP = s, d
 					resolved = append(resolved, r)
 				}
@@ -360,9 +352,6 @@ func cniFlows(t *testing.T, st *manifest.State, fl []flows.Flow, labNode map[str
 	var missing, summary []string
 	for _, fam := range []string{"IPv4", "IPv6"} {
 		for _, where := range []string{"bridged on node 0", "bridged on node 1", "across nodes"} {
-			if fam == "IPv6" && where != "across nodes" && !bridgedIPv6 {
-				continue
-			}
 			for _, v := range []string{sim.Allow, sim.Deny} {
 				k := fam + " " + where + " " + v
 				if covered[k] == 0 {
