@@ -79,6 +79,7 @@ type state struct {
 	ports     map[string]map[netip.AddrPort]bool
 	lists     map[string]*ir.RuleList
 	endpoints map[netip.Addr]*ir.Endpoint
+	counts    counts // Counters
 }
 
 func index(s *ir.Snapshot) *state {
@@ -146,6 +147,7 @@ func (b *Backend) Evaluate(f Flow) Verdict {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	v, _ := b.state.evaluate(f, b.cfg.NodeIPs, false)
+	b.state.count(v)
 	return v
 }
 

@@ -21,6 +21,11 @@
 // backends make true by dropping, on the pod's interface, every packet
 // with another source. A forged packet is not a flow this model admits; it
 // is tested on real kernels (backendtest.RunSourceValidation).
+//
+// Its Counters (backend.CounterReader) count Evaluate's decisions per rule
+// and isolated default, as a kernel backend counts packets, for the unit
+// tests of code that reads counters; a list replaced with other rules
+// starts again at zero, as a rewritten kernel chain does.
 package memory
 
 import (
@@ -56,7 +61,7 @@ var _ backend.Backend = (*Backend)(nil)
 // New returns an empty Backend (generation 0, nothing enforced).
 func New(cfg Config) *Backend {
 	b := &Backend{cfg: cfg, snap: &ir.Snapshot{}}
-	b.state = index(b.snap)
+	b.state = reindex(b.snap, nil, nil)
 	return b
 }
 
@@ -78,7 +83,7 @@ func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncRepo
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	changes := countChanges(b.snap, next)
-	b.snap, b.state = next, index(next)
+	b.snap, b.state = next, reindex(next, b.state, b.snap)
 	return backend.SyncReport{Generation: next.Generation, Changes: changes}, nil
 }
 
@@ -99,7 +104,7 @@ func (b *Backend) Apply(ctx context.Context, d *ir.Delta) error {
 	if err := next.Apply(d); err != nil {
 		return fmt.Errorf("memory: Apply: %w", err)
 	}
-	b.snap, b.state = next, index(next)
+	b.snap, b.state = next, reindex(next, b.state, b.snap)
 	return nil
 }
 
@@ -109,7 +114,7 @@ func (b *Backend) Cleanup(context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.snap = &ir.Snapshot{}
-	b.state = index(b.snap)
+	b.state = reindex(b.snap, nil, nil)
 	return nil
 }
 

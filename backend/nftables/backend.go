@@ -54,6 +54,11 @@ type Backend struct {
 	// trust st instead of reading the table back.
 	kgen      uint32
 	kgenKnown bool
+
+	// rc is Counters' own netlink connection, so that a long read of the
+	// counters never holds mu (nil: Counters uses c under mu).
+	rmu sync.Mutex
+	rc  kernelConn
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -71,6 +76,9 @@ type kernelConn interface {
 	// read dumps our table of family (unix.NFPROTO_INET or
 	// unix.NFPROTO_BRIDGE).
 	read(family byte, table string) (*kernelState, error)
+	// readRules returns the table's chains and rules with their counters
+	// (Counters); no table, no chains. It stops with ctx's error.
+	readRules(ctx context.Context, table string) ([]*chainModel, error)
 	commit(msgs []netlink.Message, gen uint32, checkGen bool) (uint32, error)
 	close() error
 }
@@ -92,13 +100,23 @@ func New(cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{cfg: cfg, c: c}, nil
+	rc, err := dial(cfg.NetNS)
+	if err != nil {
+		_ = c.close()
+		return nil, err
+	}
+	return &Backend{cfg: cfg, c: c, rc: rc}, nil
 }
 
-// Close releases the netlink socket. The table stays (see Cleanup).
+// Close releases the netlink sockets. The table stays (see Cleanup).
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	if b.rc != nil {
+		_ = b.rc.close()
+	}
 	return b.c.close()
 }
 

@@ -154,6 +154,17 @@
 //     table of 10k endpoints). It cannot tell our table from another one:
 //     a commit to any table of the namespace makes it true, and the Sync
 //     that follows reads our table back once.
+//   - Counters (backend.CounterReader) reads the chains and rules of our
+//     table, never the sets, and maps each rule's counter to the policy
+//     rule its comment names, checked against the chain's name; a rule of
+//     someone else's (a log rule) is never attributed, nor is one whose
+//     comment was cut, unless this Backend compiled it (then it is matched
+//     by its content). The rules come in one dump below 6000 chains (about 1.4k
+//     policies) and in one dump per chain above, since the kernel's dump of
+//     a table's rules costs the square of their number (BenchmarkCounters,
+//     10k endpoints, 2 loaded cores: 0.23 s at 1k policies, 3.7-7.1 s per
+//     chain at 10k against 13.7 s in one dump; a no-op resync 2.3 ms and
+//     12 ms).
 //   - An invalid snapshot or delta (dangling reference, an address shared by
 //     two endpoints) changes nothing and returns an error.
 //   - Apply of a delta costs what the delta touches: a label change is a few

@@ -66,10 +66,11 @@ func TestDefaultDenyFollowsAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.StartAgent(ctx, bin, cluster.AgentOptions{
+	agent, err := c.StartAgent(ctx, bin, cluster.AgentOptions{
 		NodeName: nodeName, NetNSFd: int(h), TableName: "palisade_e2e",
 		MinSyncInterval: 10 * time.Millisecond,
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -123,6 +124,8 @@ func TestDefaultDenyFollowsAPIServer(t *testing.T) {
 	t.Logf("API write → first probe with the new verdict, %d rounds: default-deny created: %s; deleted: %s "+
 		"(resolution of the latter %v: a dropped probe waits that long)",
 		rounds, summary(toDeny), summary(toAllow), probeTimeout)
+
+	checkPolicyCounters(ctx, t, agent, nps, np, waitVerdict)
 }
 
 // summary is "min/median/max" of ds, in milliseconds.

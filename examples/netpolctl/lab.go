@@ -32,6 +32,8 @@ func labCmd() *cobra.Command {
 	var sourceValidation bool
 	var topology string
 	var logVerdicts bool
+	var counters bool
+	var counterDetail string
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Decide flows with real packets through a real kernel (root)",
@@ -85,6 +87,10 @@ rule, and not logged); "policy" the object the record names
 			topo, err := lab.ParseTopology(topology)
 			if err != nil {
 				return fmt.Errorf("--topology: %w", err)
+			}
+			perRule, err := parseDetail(counterDetail)
+			if err != nil {
+				return err
 			}
 			mode, err := conntrack.ParseMode(established)
 			if err != nil {
@@ -169,7 +175,13 @@ rule, and not logged); "policy" the object the record names
 			if err := sim.Run(ctx, f.in, steps, fl, labNodes, pr, warn, emit); err != nil {
 				return err
 			}
-			return flush()
+			if err := flush(); err != nil {
+				return err
+			}
+			if counters {
+				return printLabCounters(ctx, cmd.OutOrStdout(), f.output, perRule, nodeBackends(labNodes))
+			}
+			return nil
 		},
 	}
 	f.register(cmd)
@@ -181,6 +193,8 @@ rule, and not logged); "policy" the object the record names
 	cmd.Flags().StringVar(&established, "established", string(conntrack.ModeFollow), "established connections a change denies: follow (cut them) or keep")
 	cmd.Flags().BoolVar(&sourceValidation, "source-validation", true, "each pod may only send from its own addresses on its lab interface (routed veth or bridge port); false leaves sources unchecked")
 	cmd.Flags().BoolVar(&logVerdicts, "log-verdicts", false, "log verdicts in the nodes' kernels (NFLOG) and add to each flow line what the log recorded: logged, policy, rule")
+	cmd.Flags().BoolVar(&counters, "counters", false, `after the last step, print each node's policy counters: JSON lines {"node":N,"counters":{...}} after the flow lines (a table with -o table)`)
+	cmd.Flags().StringVar(&counterDetail, "counters-detail", "policy", "with --counters: policy (per policy, direction and action) or rule (per rule)")
 	return cmd
 }
 

@@ -7,6 +7,7 @@
 //	netpolctl explain  (-f PATH | --kubeconfig PATH) SRC DST PORT PROTOCOL
 //	netpolctl diff     (-f PATH | --kubeconfig PATH) --proposed PATH [--delete KIND/NS/NAME] [-n NS] [-l SEL] [--ports P] [--flows-from-log FILE] [-o table|jsonl]
 //	netpolctl matrix   (-f PATH | --kubeconfig PATH) [-n NS... | -A] [-l SELECTOR] [--port PORT[/PROTO]]... [-o text|html|json]
+//	netpolctl counters --netns PATH|--pid PID --backend nftables|iptables [-o table|jsonl]
 //
 // --kubeconfig reads the objects from a live cluster, listed once (in a pod,
 // the in-cluster configuration is used when neither -f nor --kubeconfig is
@@ -33,7 +34,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(simulateCmd(), explainCmd(), labCmd(), renderCmd(), benchCmd(), diffCmd(), matrixCmd())
+	root.AddCommand(simulateCmd(), explainCmd(), labCmd(), renderCmd(), benchCmd(), diffCmd(), matrixCmd(), countersCmd())
 	cmd, err := root.ExecuteC()
 	var code exitCode
 	switch {

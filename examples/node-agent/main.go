@@ -76,7 +76,8 @@ type options struct {
 	sourceValidation string
 	cniCacheDir      string
 	// log configures the verdict log (verdictlog.go).
-	log logOptions
+	log      logOptions
+	counters counterOptions
 }
 
 // parseFlags parses args (without the program name). getenv supplies the
@@ -107,6 +108,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.BoolVar(&o.apiGate, "api-gate", true, "while the API server is unreachable, hold the watches' retries until it answers again (then resume within about 2 s, with jitter); false leaves them to client-go's back-off (up to a minute after a long outage)")
 	fs.StringVar(&o.bridgeNetfilter, "bridge-netfilter", bridgeCheck, "pods on a Linux bridge (flannel, Canal, the CNI bridge plugin) are filtered only while br_netfilter is on: check (not ready, log, Event and palisade_bridge_netfilter_ok=0 while it is off on a bridge with ports) or enable (also turn it on, for every packet filter of the namespace)")
 	fs.DurationVar(&o.bridgeCheck, "bridge-check-period", bridgeCheckPeriod, "how often the bridge check runs (also at start)")
+	o.counters.register(fs)
 	klog.InitFlags(fs)
 	o.log.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -169,6 +171,7 @@ func (o *options) validate() error {
 		errs = append(errs, fmt.Errorf("--established: %w", err))
 	}
 	errs = append(errs, o.log.validate()...)
+	errs = append(errs, o.counters.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -287,6 +290,9 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	defer stopLog()
+	if _, err := registerPolicyCounters(reg, enforcing, o.counters); err != nil {
+		return err
+	}
 	ctrl, err := informer.New(informer.Config{
 		Client:          client,
 		Engine:          engine,

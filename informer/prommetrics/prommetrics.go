@@ -15,6 +15,16 @@
 // (counters); programmed_generation, endpoints, rule_lists, set_members
 // (gauges). Every errors_total kind is present at zero from the start.
 // VerdictLog does the same for a verdict log reader's counts.
+//
+// CounterCollector exports a backend's rule counters
+// (backend.CounterReader) per policy, or per rule, read from the packet
+// filter on scrape at a bounded cost:
+//
+//	if cr, ok := backend.As[backend.CounterReader](be); ok {
+//		c, err := prommetrics.NewCounterCollector(cr, prommetrics.CounterConfig{})
+//		if err != nil { ... }
+//		reg.MustRegister(c)
+//	}
 package prommetrics
 
 import (
