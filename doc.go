@@ -23,7 +23,10 @@
 //     the in-memory model and reference evaluator; backend/nftables (netlink,
 //     one private table); backend/iptables (own chains and ipsets);
 //     backend/backendtest, a conformance suite and a lab of network
-//     namespaces for testing any backend against real traffic.
+//     namespaces for testing any backend against real traffic;
+//     backend/verdictlog, the kernel backends' verdict log (NFLOG, rate
+//     limited in the kernel) read back as records naming tier, policy and
+//     rule.
 //   - informer: client-go informers feeding the engine, with coalesced,
 //     rate-limited syncs to a backend (see its doc for embedding it in a
 //     CNI daemon).

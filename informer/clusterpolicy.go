@@ -40,12 +40,6 @@ var (
 	ClusterNetworkPolicyResource       = v1beta1.SchemeGroupVersion.WithResource("clusternetworkpolicies")
 )
 
-// resourceLister is what the controller needs of discovery.
-// discovery.DiscoveryInterface satisfies it.
-type resourceLister interface {
-	ServerResourcesForGroupVersion(groupVersion string) (*metav1.APIResourceList, error)
-}
-
 // clusterKind is one kind of cluster-wide policy: how to find it and how to
 // feed it to the engine.
 type clusterKind struct {
@@ -64,7 +58,7 @@ type clusterKind struct {
 // discovery finds them or stops finding them.
 type clusterPolicies struct {
 	c         *Controller
-	discovery resourceLister
+	discovery ResourceLister
 	kinds     []clusterKind
 	poll      time.Duration
 
@@ -117,21 +111,62 @@ func newClusterPolicies(c *Controller) *clusterPolicies {
 // errConversion marks an object the typed API cannot represent.
 var errConversion = errors.New("cannot be read as its typed API")
 
-// convertThen converts u strictly into into (after rewriting v0.1.x peers
-// when oldPeers is set, see upgradePeers) and upserts it.
-func convertThen[T any](u *unstructured.Unstructured, oldPeers bool, into *T, upsert func(*T) error) ([]string, error) {
+// ErrConversion is wrapped by the errors of DecodeAdminNetworkPolicy,
+// DecodeBaselineAdminNetworkPolicy and DecodeClusterNetworkPolicy: the
+// object cannot be represented in its typed API and must not be enforced
+// as read.
+var ErrConversion = errConversion
+
+// DecodeAdminNetworkPolicy converts an AdminNetworkPolicy read through the
+// dynamic client into the typed API the engine takes, exactly as the
+// controller does: v0.1.x peers are rewritten first (see the package's
+// conversion notes: sameLabels/notSameLabels are dropped from an Allow
+// rule, widened to every namespace in a Deny rule, refused in a Pass
+// rule), then the object is decoded strictly (an unknown field is an
+// error). It returns notes on fields not kept as written, and an error
+// wrapping ErrConversion that names the object when it cannot be read.
+// u is never modified.
+func DecodeAdminNetworkPolicy(u *unstructured.Unstructured) (*v1alpha1.AdminNetworkPolicy, []string, error) {
+	return decode(u, true, &v1alpha1.AdminNetworkPolicy{})
+}
+
+// DecodeBaselineAdminNetworkPolicy is DecodeAdminNetworkPolicy for a
+// BaselineAdminNetworkPolicy.
+func DecodeBaselineAdminNetworkPolicy(u *unstructured.Unstructured) (*v1alpha1.BaselineAdminNetworkPolicy, []string, error) {
+	return decode(u, true, &v1alpha1.BaselineAdminNetworkPolicy{})
+}
+
+// DecodeClusterNetworkPolicy decodes a ClusterNetworkPolicy strictly (its
+// v1beta1 API has no older peer shape to rewrite); errors wrap
+// ErrConversion and name the object.
+func DecodeClusterNetworkPolicy(u *unstructured.Unstructured) (*v1beta1.ClusterNetworkPolicy, []string, error) {
+	return decode(u, false, &v1beta1.ClusterNetworkPolicy{})
+}
+
+// decode converts u strictly into into, after rewriting v0.1.x peers when
+// oldPeers is set (see upgradePeers).
+func decode[T any](u *unstructured.Unstructured, oldPeers bool, into *T) (*T, []string, error) {
 	obj := u.UnstructuredContent()
 	var notes []string
 	if oldPeers {
 		var err error
 		if obj, notes, err = upgradePeers(obj); err != nil {
-			return nil, fmt.Errorf("%s %s: %w: %w", u.GetKind(), u.GetName(), errConversion, err)
+			return nil, nil, fmt.Errorf("%s %s: %w: %w", u.GetKind(), u.GetName(), errConversion, err)
 		}
 	}
 	if err := convertStrict(obj, into); err != nil {
-		return notes, fmt.Errorf("%s %s: %w: %w", u.GetKind(), u.GetName(), errConversion, err)
+		return nil, notes, fmt.Errorf("%s %s: %w: %w", u.GetKind(), u.GetName(), errConversion, err)
 	}
-	return notes, upsert(into)
+	return into, notes, nil
+}
+
+// convertThen decodes u (see decode) and upserts it.
+func convertThen[T any](u *unstructured.Unstructured, oldPeers bool, into *T, upsert func(*T) error) ([]string, error) {
+	obj, notes, err := decode(u, oldPeers, into)
+	if err != nil {
+		return notes, err
+	}
+	return notes, upsert(obj)
 }
 
 // servedBy is served, returning ctx's error as soon as ctx ends:
@@ -157,18 +192,42 @@ func (cp *clusterPolicies) servedBy(ctx context.Context) (map[string]bool, error
 	}
 }
 
-// served returns which kinds the API server serves now. An error means
-// discovery could not tell (the API server is unreachable, or answered
-// with something other than "not found").
+// served returns which kinds the API server serves now.
 func (cp *clusterPolicies) served() (map[string]bool, error) {
+	return ServedClusterPolicyKinds(cp.discovery)
+}
+
+// ClusterPolicyKinds are the cluster-wide policy kinds the controller
+// watches when served, each with its resource.
+var ClusterPolicyKinds = []struct {
+	Kind     string
+	Resource schema.GroupVersionResource
+}{
+	{"AdminNetworkPolicy", AdminNetworkPolicyResource},
+	{"BaselineAdminNetworkPolicy", BaselineAdminNetworkPolicyResource},
+	{"ClusterNetworkPolicy", ClusterNetworkPolicyResource},
+}
+
+// ResourceLister is what discovery of the cluster-wide policy kinds needs;
+// discovery.DiscoveryInterface satisfies it.
+type ResourceLister interface {
+	ServerResourcesForGroupVersion(groupVersion string) (*metav1.APIResourceList, error)
+}
+
+// ServedClusterPolicyKinds returns the kinds of ClusterPolicyKinds that the
+// API server serves now (an empty map when none: no CRD installed). An
+// error means discovery could not tell (the API server is unreachable, or
+// answered a group version with something other than "not found"); it
+// names the group version.
+func ServedClusterPolicyKinds(d ResourceLister) (map[string]bool, error) {
 	out := map[string]bool{}
 	lists := map[string]*metav1.APIResourceList{}
-	for _, k := range cp.kinds {
-		gv := k.gvr.GroupVersion().String()
+	for _, k := range ClusterPolicyKinds {
+		gv := k.Resource.GroupVersion().String()
 		list, seen := lists[gv]
 		if !seen {
 			var err error
-			list, err = cp.discovery.ServerResourcesForGroupVersion(gv)
+			list, err = d.ServerResourcesForGroupVersion(gv)
 			if apierrors.IsNotFound(err) {
 				list, err = nil, nil
 			}
@@ -181,8 +240,8 @@ func (cp *clusterPolicies) served() (map[string]bool, error) {
 			continue
 		}
 		for _, r := range list.APIResources {
-			if r.Name == k.gvr.Resource {
-				out[k.kind] = true
+			if r.Name == k.Resource.Resource {
+				out[k.Kind] = true
 			}
 		}
 	}

@@ -346,6 +346,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
+// Refresh tells the controller that the Engine changed through a call of
+// the caller's (such as Engine.RefreshInterfaces) rather than an event:
+// the next run programs the change, as it does an event's.
+func (c *Controller) Refresh() { c.received(time.Now()) }
+
 // Ready reports whether the Backend holds a complete view: true once the
 // first full Sync after the caches synced has succeeded.
 func (c *Controller) Ready() bool { return c.ready.Load() }

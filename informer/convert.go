@@ -27,6 +27,17 @@ import (
 // (it allows less), in a Deny rule it becomes every namespace (it denies
 // more), and in a Pass rule (neither is safe) the object is refused.
 
+// UpgradeV01Peers rewrites the v0.1.x peers of an AdminNetworkPolicy or
+// BaselineAdminNetworkPolicy object (JSON-shaped: maps, slices, strings,
+// numbers) into the shape of the v1alpha1 Go types, as the controller does
+// before decoding (see the notes above): obj is never modified; the copy,
+// notes on peers not kept as written, and an error naming the peer when
+// the object cannot be enforced safely are returned. An object already in
+// the current shape comes back unchanged, with no notes.
+func UpgradeV01Peers(obj map[string]any) (map[string]any, []string, error) {
+	return upgradePeers(obj)
+}
+
 // upgradePeers rewrites the v0.1.x peers of an AdminNetworkPolicy or
 // BaselineAdminNetworkPolicy object (a deep copy: obj is never modified)
 // into the current shape. It returns the copy, notes on what could not be

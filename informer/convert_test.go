@@ -2,6 +2,7 @@ package informer
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -94,4 +95,46 @@ func TestConvertV1alpha1Peers(t *testing.T) {
 			assert.JSONEq(t, tc.wantPeers, string(b))
 		})
 	}
+}
+
+// TestDecodeExported checks the exported decoders the controller's
+// conversion is shared through: the same result and the same refusals.
+func TestDecodeExported(t *testing.T) {
+	u := anpFromYAML(t, "{priority: 3, subject: {namespaces: {}}, ingress: [{action: Deny, from: [{namespaces: {namespaceSelector: {matchLabels: {a: b}}}}]}]}")
+	p, notes, err := DecodeAdminNetworkPolicy(u)
+	require.NoError(t, err)
+	assert.Empty(t, notes)
+	assert.Equal(t, "p", p.Name)
+	assert.Equal(t, map[string]string{"a": "b"}, p.Spec.Ingress[0].From[0].Namespaces.MatchLabels)
+
+	bad := anpFromYAML(t, "{priority: 3, subject: {namespaces: {}}, ingres: []}")
+	bad.SetKind("BaselineAdminNetworkPolicy")
+	_, _, err = DecodeBaselineAdminNetworkPolicy(bad)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrConversion)
+	assert.Contains(t, err.Error(), `BaselineAdminNetworkPolicy p: `)
+	assert.Contains(t, err.Error(), `unknown field "ingres"`)
+
+	cnp := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "policy.networking.k8s.io/v1beta1", "kind": "ClusterNetworkPolicy",
+		"metadata": map[string]any{"name": "c"}, "spec": map[string]any{"tier": "Admin", "priority": int64(1), "subject": map[string]any{"namespaces": map[string]any{}}},
+	}}
+	got, _, err := DecodeClusterNetworkPolicy(cnp)
+	require.NoError(t, err)
+	assert.Equal(t, "c", got.Name)
+}
+
+func TestServedClusterPolicyKinds(t *testing.T) {
+	d := &fakeDiscovery{served: map[string][]string{"policy.networking.k8s.io/v1alpha1": {"adminnetworkpolicies"}}}
+	served, err := ServedClusterPolicyKinds(d)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{"AdminNetworkPolicy": true}, served)
+	assert.Equal(t, 2, d.asked, "one question per group version")
+	d.set(allServed, nil)
+	served, err = ServedClusterPolicyKinds(d)
+	require.NoError(t, err)
+	assert.Len(t, served, 3)
+	d.set(nil, errors.New("connection refused"))
+	_, err = ServedClusterPolicyKinds(d)
+	assert.ErrorContains(t, err, "discovery of policy.networking.k8s.io/v1alpha1: connection refused")
 }

@@ -191,3 +191,14 @@ func (e *engine) sharedAddresses() []SharedAddress {
 	slices.SortFunc(out, func(a, b SharedAddress) int { return a.Address.Compare(b.Address) })
 	return out
 }
+
+// podAt returns the pod that owns address a, of those that claim it.
+func (e *engine) podAt(a netip.Addr) (string, bool) {
+	a = a.Unmap()
+	for _, k := range e.claims.others(nil, a, "") {
+		if p := e.pods[k]; p != nil && slices.Contains(p.ips, a) {
+			return k, true
+		}
+	}
+	return "", false
+}

@@ -124,21 +124,27 @@ func (e *engine) upsertAdminNetworkPolicy(anp *v1alpha1.AdminNetworkPolicy) erro
 	if anp == nil {
 		return nil
 	}
-	return e.upsertClusterPlan(compileClusterPolicy(fromANP(anp)))
+	p := compileClusterPolicy(fromANP(anp))
+	p.logAllowed = logAllowed(anp.Annotations)
+	return e.upsertClusterPlan(p)
 }
 
 func (e *engine) upsertBaselineAdminNetworkPolicy(banp *v1alpha1.BaselineAdminNetworkPolicy) error {
 	if banp == nil {
 		return nil
 	}
-	return e.upsertClusterPlan(compileClusterPolicy(fromBANP(banp)))
+	p := compileClusterPolicy(fromBANP(banp))
+	p.logAllowed = logAllowed(banp.Annotations)
+	return e.upsertClusterPlan(p)
 }
 
 func (e *engine) upsertClusterNetworkPolicy(cnp *v1beta1.ClusterNetworkPolicy) error {
 	if cnp == nil {
 		return nil
 	}
-	return e.upsertClusterPlan(compileClusterPolicy(fromCNP(cnp)))
+	p := compileClusterPolicy(fromCNP(cnp))
+	p.logAllowed = logAllowed(cnp.Annotations)
+	return e.upsertClusterPlan(p)
 }
 
 func (e *engine) upsertClusterPlan(p plan) error {

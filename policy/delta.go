@@ -9,20 +9,30 @@ import (
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
-// refreshEndpoints recomputes the endpoints of the dirty pods.
+// refreshEndpoints recomputes the endpoints of the dirty pods. Removals
+// come first, so that what they release (an interface) is free for the
+// others.
 func (e *engine) refreshEndpoints() {
+	var computed map[string]*ir.Endpoint
 	for key := range e.dirtyPods {
 		p := e.pods[key]
 		cur := e.endpoints[key]
 		if p == nil || !p.local {
 			if cur != nil {
+				e.releaseInterface(cur)
 				delete(e.endpoints, key)
 				e.changedEPs[key] = struct{}{}
 			}
 			continue
 		}
-		ep := e.computeEndpoint(p)
-		if cur == nil || !endpointEqual(cur, ep) {
+		if computed == nil {
+			computed = make(map[string]*ir.Endpoint, len(e.dirtyPods))
+		}
+		computed[key] = e.computeEndpoint(p)
+	}
+	e.assignInterfaces(computed)
+	for key, ep := range computed {
+		if cur := e.endpoints[key]; cur == nil || !cur.Equal(ep) {
 			e.endpoints[key] = ep
 			e.changedEPs[key] = struct{}{}
 		}
@@ -105,16 +115,6 @@ func tierRank(k ir.TierKind) int {
 		return 1
 	}
 	return 2
-}
-
-func endpointEqual(a, b *ir.Endpoint) bool {
-	return a.ID == b.ID && slices.Equal(a.IPs, b.IPs) && tiersEqual(a.Ingress, b.Ingress) && tiersEqual(a.Egress, b.Egress)
-}
-
-func tiersEqual(a, b []ir.Tier) bool {
-	return slices.EqualFunc(a, b, func(x, y ir.Tier) bool {
-		return x.Kind == y.Kind && slices.Equal(x.RuleLists, y.RuleLists)
-	})
 }
 
 // nameState returns the generation of the current state: the last one
@@ -215,7 +215,7 @@ func (e *engine) delta(build bool) *ir.Delta {
 	for id := range e.changedEPs {
 		cur, prev := e.endpoints[id], e.emittedEPs[id]
 		switch {
-		case cur != nil && (prev == nil || !endpointEqual(cur, prev)):
+		case cur != nil && (prev == nil || !cur.Equal(prev)):
 			changed = true
 			if build {
 				d.Endpoints = append(d.Endpoints, cur.Clone())

@@ -31,7 +31,7 @@
 //		}
 //
 // Delta and Checkpoint are the only calls that end a delta; Snapshot,
-// Problems and SharedAddresses only read. Generations chain: a delta's
+// Problems, SharedAddresses and PodAt only read. Generations chain: a delta's
 // Base is the Generation of the previous Delta or Checkpoint, and applying
 // every delta to the checkpoint they start from gives Snapshot exactly
 // (a fuzz test holds it).
@@ -53,6 +53,11 @@
 //     cluster-wide policy's invalid Allow rule matches nothing and its
 //     invalid Deny or Pass rule denies everything at its position (see
 //     cluster.go for every case).
+//   - The annotation palisade.dev/log-allowed: "true" (LogAllowedAnnotation)
+//     on a policy object, or on a Namespace for its NetworkPolicies, sets
+//     ir.RuleList.LogAllowed on their rule lists: a backend's verdict log
+//     (package backend/verdictlog) then records the connections they allow.
+//     It changes no verdict.
 //   - Objects passed in are copied from, never retained or modified.
 //   - An Engine is safe for concurrent use; calls are serialized.
 //   - A change costs what it touches, not the size of the cluster.

@@ -106,6 +106,21 @@ type Engine interface {
 	// with the pod that owns it (see UpsertPod), sorted by address. Empty
 	// when no address is shared.
 	SharedAddresses() []SharedAddress
+
+	// RefreshInterfaces asks Config.Interface again for the named local
+	// pods ("namespace/name"; every local pod when none is named) at the
+	// next Snapshot, Checkpoint or Delta. Unknown and non-local pods are
+	// ignored; without Config.Interface it does nothing.
+	RefreshInterfaces(podIDs ...string)
+	// InterfaceProblems returns, sorted, one line per local pod whose
+	// interface Config.Interface named but the engine did not use (not a
+	// legal name, or another pod's). Empty when there is none.
+	InterfaceProblems() []string
+	// PodAt returns the "namespace/name" of the pod that holds address a
+	// (of the pods reporting it, the one that owns it; see UpsertPod), of
+	// any node. ok is false when no pod holds it (an unknown address, a
+	// hostNetwork pod's). It changes nothing.
+	PodAt(a netip.Addr) (pod string, ok bool)
 }
 
 // SharedAddress is an address several pods report.
@@ -127,6 +142,18 @@ type Config struct {
 	// IsLocal, when set, decides which pods are local endpoints and
 	// overrides NodeName. It must be a pure function of the pod.
 	IsLocal func(pod *corev1.Pod) bool
+	// Interface, when set, names a local pod's interface on the node (the
+	// node-side end of its veth, routed or a bridge port) for source
+	// validation: the endpoint's ir.Endpoint.Interface, on which the
+	// backends drop packets whose source is not one of the pod's
+	// addresses. podID is "namespace/name" and ips the addresses the pod
+	// owns. It returns "" when it does not know the pod (no check for it).
+	// It is called when the pod's endpoint is computed; call
+	// Engine.RefreshInterfaces when its answers change. A name that is not
+	// a legal interface name, or that another local pod already has, is
+	// not used (that pod gets no check) and is listed by
+	// InterfaceProblems. Nil: no endpoint has an interface.
+	Interface func(podID string, ips []netip.Addr) string
 }
 
 // New returns an Engine with an empty cluster view.
@@ -147,6 +174,20 @@ func (l *lockedEngine) mutate() (unlock func()) {
 	l.mu.Lock()
 	l.e.mutated = true
 	return l.mu.Unlock
+}
+
+func (l *lockedEngine) RefreshInterfaces(podIDs ...string) {
+	if l.e.cfg.Interface == nil {
+		return // nothing to ask: the state stays as named
+	}
+	defer l.mutate()()
+	l.e.refreshInterfaces(podIDs)
+}
+
+func (l *lockedEngine) InterfaceProblems() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.interfaceProblems()
 }
 
 func (l *lockedEngine) UpsertNamespace(ns *corev1.Namespace) {
@@ -249,9 +290,20 @@ func (l *lockedEngine) SharedAddresses() []SharedAddress {
 	return l.e.sharedAddresses()
 }
 
+func (l *lockedEngine) PodAt(a netip.Addr) (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.e.podAt(a)
+}
+
 // engine is the unsynchronized implementation.
 type engine struct {
 	cfg Config
+
+	// ifOwner maps each interface an endpoint holds to its pod;
+	// ifProblems the pods whose interface was not used, with why.
+	ifOwner    map[string]string
+	ifProblems map[string]string
 
 	// idx holds every active pod, labelled with its own labels plus its
 	// namespace's labels under nsLabelPrefix, and every selector in use.
@@ -323,6 +375,8 @@ func newEngine(cfg Config) *engine {
 		lists:          make(map[string]*ir.RuleList),
 		endpoints:      make(map[string]*ir.Endpoint),
 		dirtyPods:      make(map[string]struct{}),
+		ifOwner:        make(map[string]string),
+		ifProblems:     make(map[string]string),
 		emittedLists:   make(map[string]*ir.RuleList),
 		emittedEPs:     make(map[string]*ir.Endpoint),
 		changedLists:   make(map[string]struct{}),

@@ -41,6 +41,8 @@ type plan struct {
 	// dirs holds a rule list for each direction the object isolates.
 	dirs map[ir.Direction][]planRule
 	err  *ValidationError
+	// logAllowed is the object's LogAllowedAnnotation.
+	logAllowed bool
 }
 
 type planRule struct {
@@ -322,6 +324,7 @@ func (e *engine) upsertNetworkPolicy(np *networkingv1.NetworkPolicy) error {
 		return nil
 	}
 	p := compileNetworkPolicy(np)
+	p.logAllowed = logAllowed(np.Annotations)
 	e.upsertPlan(p)
 	if p.err != nil {
 		return p.err
@@ -346,10 +349,11 @@ func (e *engine) upsertPlan(p plan) {
 			continue
 		}
 		rl := &ir.RuleList{
-			ID:        listID(p.key, dir),
-			Origin:    ir.Origin{Kind: p.key.kind, Namespace: p.key.namespace, Name: p.key.name},
-			Direction: dir,
-			Priority:  p.priority,
+			ID:         listID(p.key, dir),
+			Origin:     ir.Origin{Kind: p.key.kind, Namespace: p.key.namespace, Name: p.key.name},
+			Direction:  dir,
+			Priority:   p.priority,
+			LogAllowed: e.listLogsAllowed(p.key, p.logAllowed),
 		}
 		for _, r := range rules {
 			rl.Rules = append(rl.Rules, e.acquireRule(st, r))

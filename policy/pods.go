@@ -37,6 +37,8 @@ type namespaceState struct {
 	// the name label).
 	object bool
 	pods   map[string]*podState
+	// logAllowed is the Namespace's LogAllowedAnnotation.
+	logAllowed bool
 }
 
 // namedPort is a container port name and protocol.
@@ -129,6 +131,7 @@ func (e *engine) upsertNamespace(obj *corev1.Namespace) {
 	labels[NamespaceNameLabel] = obj.Name
 	ns.object = true
 	e.setNamespaceLabels(ns, labels)
+	e.setNamespaceLogAllowed(ns, logAllowed(obj.Annotations))
 }
 
 func (e *engine) deleteNamespace(name string) {
@@ -138,6 +141,7 @@ func (e *engine) deleteNamespace(name string) {
 	}
 	ns.object = false
 	e.setNamespaceLabels(ns, map[string]string{NamespaceNameLabel: name})
+	e.setNamespaceLogAllowed(ns, false)
 	e.dropNamespaceIfUnused(ns)
 }
 

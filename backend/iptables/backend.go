@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	// Runner runs the commands; the default runs them inside NetNS (or the
 	// current namespace). Tests inject a fake.
 	Runner Runner
+	// Log turns on the kernel's verdict log (NFLOG) and says what it
+	// records; the zero value logs nothing. See package verdictlog.
+	Log verdictlog.Logging
 }
 
 // Backend programs the IR into iptables chains and ipsets of its own.
@@ -68,6 +72,7 @@ type Backend struct {
 	bins   binaries
 	binsOK bool
 	mode   Mode
+	log    verdictlog.Logging
 
 	mu    sync.Mutex
 	st    *state // nil before the first Sync
@@ -101,6 +106,9 @@ func New(cfg Config) (*Backend, error) {
 	if bits.OnesCount32(cfg.AllowMark) != 1 || bits.OnesCount32(cfg.PassMark) != 1 || cfg.AllowMark == cfg.PassMark {
 		return nil, fmt.Errorf("iptables: AllowMark %#x and PassMark %#x must be two distinct single bits", cfg.AllowMark, cfg.PassMark)
 	}
+	if err := cfg.Log.Validate(); err != nil {
+		return nil, fmt.Errorf("iptables: Config.Log: %w", err)
+	}
 	if cfg.Mode == "" {
 		cfg.Mode = ModeAuto
 	}
@@ -114,6 +122,7 @@ func New(cfg Config) (*Backend, error) {
 		run:  cfg.Runner,
 		ns:   -1,
 		mode: cfg.Mode,
+		log:  cfg.Log,
 	}
 	if b.run == nil {
 		switch {
@@ -240,7 +249,7 @@ func (b *Backend) Sync(ctx context.Context, snap *ir.Snapshot) (backend.SyncRepo
 	built := make(chan struct{})
 	go func() {
 		defer close(built)
-		fresh, buildErr = build(b.n, snap)
+		fresh, buildErr = buildLogging(b.n, snap, b.log)
 	}()
 	k, err := b.read(ctx)
 	<-built
@@ -360,7 +369,12 @@ func (b *Backend) readWith(ctx context.Context, readSets func(context.Context) (
 				errs[f] = fmt.Errorf("iptables: reading the %s filter table: %w", familyName(families[f]), err)
 				return
 			}
-			k.chains[f], k.hooks[f], k.ahead[f], errs[f] = parseSave(b.n, out)
+			raw, err := b.run.Run(ctx, b.bins.save[f], []string{"-t", "raw"}, nil)
+			if err != nil {
+				errs[f] = fmt.Errorf("iptables: reading the %s raw table: %w", familyName(families[f]), err)
+				return
+			}
+			k.chains[f], k.hooks[f], k.ahead[f], errs[f] = parseSave(b.n, append(out, raw...))
 		}()
 	}
 	k.sets, errs[2] = readSets(ctx)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
@@ -61,13 +62,18 @@ type state struct {
 	owners   map[ownerKey]string // (direction, address) → endpoint ID
 	// addrOwner maps every endpoint address to its endpoint's ID.
 	addrOwner map[netip.Addr]string
-	chainKey  map[string]string // hashed name → what it was derived from
+	// ifOwner maps every endpoint interface to its endpoint's ID (source
+	// validation, guard.go).
+	ifOwner  map[string]string
+	chainKey map[string]string // hashed name → what it was derived from
 	// dispatchDirty: a direction's dispatch chain must be rendered again
 	// (profiles came or went during this apply).
 	dispatchDirty [2]bool
 	gc            map[string]struct{} // profiles whose last reference went
 
 	ops *ops
+
+	log verdictlog.Logging // what the verdict log records (vlog.go)
 }
 
 type portIR struct {
@@ -100,6 +106,7 @@ type profile struct {
 // set elements to add or delete, sets to create or destroy.
 type ops struct {
 	chains  map[string]struct{}
+	hooks   []hookOp
 	create  []string
 	adds    []string
 	dels    []string
@@ -123,6 +130,7 @@ func newState(n *names) *state {
 		tiers:     map[string]int{},
 		owners:    map[ownerKey]string{},
 		addrOwner: map[netip.Addr]string{},
+		ifOwner:   map[string]string{},
 		chainKey:  map[string]string{},
 		gc:        map[string]struct{}{},
 		ops:       newOps(),
@@ -173,12 +181,17 @@ func (s *state) fixedChains() []chainRules {
 	}
 }
 
-// hookRules are the rules in the built-in chains that enter ours.
-func (n *names) hookRules() map[string]string {
-	return map[string]string{
+// hookRules are the rules in the built-in chains that enter ours, for a
+// model m: the raw table's PREROUTING enters the guard chain when m has it.
+func (n *names) hookRules(m *model) map[string]string {
+	hooks := map[string]string{
 		"FORWARD": comment("palisade: network policy of local endpoints") + " -j " + n.fwd(),
 		"INPUT":   comment("palisade: egress policy of local endpoints to this node") + " -j " + n.input(),
 	}
+	if m.chains[rawPrefix+n.guardChain()] != nil {
+		hooks[rawPrefix+"PREROUTING"] = n.guardHook()
+	}
+	return hooks
 }
 
 func (s *state) setChain(name string, rules [2][]string) {
@@ -216,7 +229,13 @@ func (s *state) claim(name, key string) error {
 
 // build returns the state of a whole snapshot, without a kernel.
 func build(n *names, snap *ir.Snapshot) (*state, error) {
+	return buildLogging(n, snap, verdictlog.Logging{})
+}
+
+// buildLogging is build with the verdict log lg.
+func buildLogging(n *names, snap *ir.Snapshot, lg verdictlog.Logging) (*state, error) {
 	s := newState(n)
+	s.log = lg
 	d := snap.FromNothing()
 	if err := s.check(d); err != nil {
 		return nil, err
@@ -267,6 +286,11 @@ func (h held) Owner(a netip.Addr) (string, bool) {
 	return id, ok
 }
 
+func (h held) InterfaceOwner(name string) (string, bool) {
+	id, ok := h.s.ifOwner[name]
+	return id, ok
+}
+
 func (h held) Endpoints() iter.Seq[*ir.Endpoint] {
 	return func(yield func(*ir.Endpoint) bool) {
 		for _, e := range h.s.eps {
@@ -312,6 +336,14 @@ func (s *state) apply(d *ir.Delta) error {
 			return err
 		}
 	}
+	held := func(id string) *ir.Endpoint {
+		if e := s.eps[id]; e != nil {
+			return &e.ep
+		}
+		return nil
+	}
+	guard := ir.SourceChanges(held, d)
+	ir.TrackInterfaces(s.ifOwner, held, d)
 	// Removals first, so that an address a removed endpoint leaves can be
 	// taken by another one in the same delta.
 	for _, id := range d.RemovedEndpoints {
@@ -322,6 +354,7 @@ func (s *state) apply(d *ir.Delta) error {
 			return err
 		}
 	}
+	s.guardApply(&guard)
 	s.collect()
 	for _, id := range d.RemovedRuleLists {
 		s.deleteChain(s.n.listChain(id))
@@ -570,6 +603,9 @@ func (s *state) listRules(rl *ir.RuleList, fam ir.Family) []string {
 		c := comment(ruleComment(rl, r))
 		for _, pt := range ports {
 			for _, peer := range peers {
+				if lr := s.logRule(pt.proto+peer+pt.match, rl, r, ruleComment(rl, r)); lr != "" {
+					out = append(out, lr)
+				}
 				out = append(out, pt.proto+peer+pt.match+c+" "+target)
 			}
 		}
@@ -634,6 +670,9 @@ func (s *state) refProfile(dir ir.Direction, tiers []ir.Tier) (*profile, string,
 		case tier.Kind == ir.TierNetworkPolicy:
 			for _, id := range tier.RuleLists {
 				rules = append(rules, comment("NetworkPolicy tier: list "+id)+" -j "+n.listChain(id), allowed)
+			}
+			if lr := s.isolatedLogRule(dir); lr != "" {
+				rules = append(rules, lr)
 			}
 			rules = append(rules, comment("NetworkPolicy tier: no rule matched, isolated")+" -j DROP")
 		case len(tier.RuleLists) == 0:

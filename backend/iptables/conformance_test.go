@@ -9,6 +9,7 @@ import (
 	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/backend/backendtest"
 	"github.com/palisade-net/palisade/backend/iptables"
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/policy/policytest"
 )
 
@@ -60,4 +61,26 @@ func TestRandomClusters(t *testing.T) {
 			backendtest.RunRandom(t, factory(iptables.ModeAuto), c)
 		})
 	}
+}
+
+func seeds(from uint64, n int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = from + uint64(i)
+	}
+	return out
+}
+
+// TestRandomClustersLogging is TestRandomClusters with the verdict log on
+// for every new connection: logging rules never change a verdict.
+func TestRandomClustersLogging(t *testing.T) {
+	factory := func(t testing.TB, node int, ns netns.NsHandle) (backend.Backend, error) {
+		b, err := iptables.New(iptables.Config{NetNS: int(ns), Log: verdictlog.Logging{Enabled: true, Group: 13, Allowed: true}})
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { b.Close() })
+		return b, nil
+	}
+	backendtest.RunRandom(t, factory, backendtest.RandomConfig{Seeds: seeds(201, 6), Nodes: 2, DualStack: true})
 }

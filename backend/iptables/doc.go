@@ -51,6 +51,9 @@
 //	PALISADE-ALLOW  -j MARK --set-xmark A/A   (then returns to the chain that jumped to the list)
 //	PALISADE-PASS   -j MARK --set-xmark P/P
 //
+//	raw PREROUTING  -j PALISADE-GUARD   source validation (guard.go), only while
+//	                                    some endpoint has an Interface
+//
 //	ipsets  pal-a4-<id> / pal-a6-<id>  hash:net      peers (IR address sets; /0 as two /1)
 //	        pal-n4-<id> / pal-n6-<id>  hash:ip,port  named ports ("10.0.0.1,tcp:80", "sctp:80")
 //	        pal-d4-<h>  / pal-d6-<h>   hash:ip       endpoint addresses of a profile (dispatch)
@@ -107,7 +110,11 @@
 //   - Chains and sets of others are never declared, flushed or read
 //     beyond iptables-save and ipset save output; only chains named
 //     ChainPrefix-* and sets named SetPrefix-* are ours.
-//   - Sync reads our chains (iptables-save -t filter, both families) and
+//   - Source validation (an endpoint with an Interface sends from its own
+//     addresses only) runs in the raw table, before connection tracking,
+//     with the same read-back, drift and cleanup as the filter chains; its
+//     layout and costs are in guard.go.
+//   - Sync reads our chains (iptables-save -t filter and -t raw, both families) and
 //     sets (ipset save) back, rewrites only the chains whose rules differ
 //     from what it renders (rules are rendered exactly as iptables-save
 //     prints them, so a comparison is a string comparison), adds and
@@ -143,6 +150,23 @@
 //     2 loaded cores: iptables-nft 1.4 s at 1k policies and 13 s at 10k,
 //     beside a no-op Sync of 1.2 s and 15 s; iptables-legacy 0.31 s and 4.6
 //     s, beside 0.64 s and 6.4 s).
+//
+// # Verdict log
+//
+// With Config.Log (package verdictlog), a rule that decides a new
+// connection and is to be logged (every Deny rule, the end of an isolated
+// NetworkPolicy tier, and Allow rules as Logging and ir.RuleList.LogAllowed
+// ask) is preceded by a copy of its matches with `-m hashlimit
+// --hashlimit-upto N/sec --hashlimit-burst N --hashlimit-name
+// <prefix>-log -j NFLOG --nflog-prefix "pal:..." --nflog-group G` (see
+// vlog.go). Every logging rule names the same hashlimit table, which has no
+// mode: one bucket, so the budget is per node and IP family, whatever the
+// number of rules. NFLOG does not end the chain; the verdict rule after it
+// decides. The rules are kept as iptables-save prints them, so drift
+// checks, repairs and Cleanup treat them like any other of ours. The
+// kernel keeps a hashlimit table's first settings while any rule uses it:
+// a new --log-rate takes effect once no rule of the old one is left (a
+// restart with logging off, then on).
 //
 // # Variant and dependencies
 //

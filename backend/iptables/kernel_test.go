@@ -40,7 +40,7 @@ func chainsIn(t *testing.T, ns netns.NsHandle, b *Backend, f int) []string {
 // snap renders (no difference left for Sync to fix).
 func requireInSync(t *testing.T, b *Backend, snap *ir.Snapshot) {
 	t.Helper()
-	want, err := build(b.n, snap)
+	want, err := buildLogging(b.n, snap, b.log)
 	require.NoError(t, err)
 	k, err := b.read(context.Background())
 	require.NoError(t, err)

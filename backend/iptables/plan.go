@@ -39,37 +39,55 @@ func (p *plan) empty() bool {
 	return len(p.pre) == 0 && len(p.post) == 0 && p.tables[0].empty() && p.tables[1].empty()
 }
 
-// restoreInput renders one table's part as iptables-restore --noflush
-// input; nil when there is nothing to do.
+// restoreInput renders one family's part as iptables-restore --noflush
+// input, a section per table (filter, then raw: chains named with
+// rawPrefix); nil when there is nothing to do.
 func (t *table) restoreInput() []byte {
 	if t.empty() {
 		return nil
 	}
 	var b strings.Builder
-	b.WriteString("*filter\n")
-	chains := slices.Sorted(maps.Keys(t.write))
-	dels := slices.Sorted(slices.Values(t.del))
-	for _, c := range chains {
-		b.WriteString(":" + c + " - [0:0]\n")
-	}
-	for _, c := range dels {
-		b.WriteString(":" + c + " - [0:0]\n")
-	}
-	for _, c := range chains {
-		for _, r := range t.write[c] {
-			b.WriteString("-A " + c + " " + r + "\n")
+	for _, tname := range []string{"filter", "raw"} {
+		in := func(name string) (string, bool) {
+			tn, c := splitTable(name)
+			return c, tn == tname
+		}
+		// hookLine is "-D CHAIN rule" or "-I CHAIN 1 rule".
+		hookLine := func(l string) (string, bool) {
+			op, rest, _ := strings.Cut(l, " ")
+			chain, rule, _ := strings.Cut(rest, " ")
+			c, ok := in(chain)
+			return op + " " + c + " " + rule, ok
+		}
+		var sec strings.Builder
+		chains := slices.Sorted(maps.Keys(t.write))
+		dels := slices.Sorted(slices.Values(t.del))
+		for _, name := range append(slices.Clone(chains), dels...) {
+			if c, ok := in(name); ok {
+				sec.WriteString(":" + c + " - [0:0]\n")
+			}
+		}
+		for _, name := range chains {
+			if c, ok := in(name); ok {
+				for _, r := range t.write[name] {
+					sec.WriteString("-A " + c + " " + r + "\n")
+				}
+			}
+		}
+		for _, l := range append(slices.Clone(t.hookDel), t.hookIns...) {
+			if l, ok := hookLine(l); ok {
+				sec.WriteString(l + "\n")
+			}
+		}
+		for _, name := range dels {
+			if c, ok := in(name); ok {
+				sec.WriteString("-X " + c + "\n")
+			}
+		}
+		if sec.Len() > 0 {
+			b.WriteString("*" + tname + "\n" + sec.String() + "COMMIT\n")
 		}
 	}
-	for _, r := range t.hookDel {
-		b.WriteString(r + "\n")
-	}
-	for _, r := range t.hookIns {
-		b.WriteString(r + "\n")
-	}
-	for _, c := range dels {
-		b.WriteString("-X " + c + "\n")
-	}
-	b.WriteString("COMMIT\n")
 	return []byte(b.String())
 }
 
@@ -98,6 +116,15 @@ func planOps(s *state) *plan {
 			}
 		}
 	}
+	for _, h := range o.hooks {
+		for f := range p.tables {
+			if h.insert {
+				p.tables[f].hookIns = append(p.tables[f].hookIns, "-I "+h.builtin+" 1 "+h.rule)
+			} else {
+				p.tables[f].hookDel = append(p.tables[f].hookDel, "-D "+h.builtin+" "+h.rule)
+			}
+		}
+	}
 	p.pre = append(slices.Clone(o.create), o.adds...)
 	if len(o.chains) == 0 {
 		p.pre = append(p.pre, o.dels...)
@@ -123,9 +150,12 @@ type kernel struct {
 // A nil want is the empty state: everything of ours goes, the rules
 // entering our chains included.
 func planDiff(n *names, k *kernel, want *model, describe bool) (*plan, []string) {
-	hooks := n.hookRules()
 	if want == nil {
-		want, hooks = newModel(), nil
+		want = newModel()
+	}
+	hooks := n.hookRules(want)
+	if len(want.chains) == 0 {
+		hooks = nil // the empty state: no rule enters our chains
 	}
 	p := &plan{}
 	var lines []string

@@ -9,33 +9,40 @@ import (
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
-// parseSave reads iptables-save -t filter output and keeps our chains, the
-// rules of other chains that jump or go to ours and, for each such chain,
-// how many rules of others come before the first of them (ahead).
+// parseSave reads iptables-save output of the filter and raw tables and
+// keeps our chains, the rules of other chains that jump or go to ours and,
+// for each such chain, how many rules of others come before the first of
+// them (ahead). Chains of the raw table are named with rawPrefix.
 // Everything else is ignored.
 func parseSave(n *names, out []byte) (chains, hooks map[string][]string, ahead map[string]int, err error) {
 	chains, hooks, ahead = map[string][]string{}, map[string][]string{}, map[string]int{}
 	seen := map[string]int{} // rules of other chains so far
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	inFilter := false
+	prefix, inTable := "", false
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case strings.HasPrefix(line, "*"):
-			inFilter = line == "*filter"
-		case !inFilter:
+			inTable = line == "*filter" || line == "*raw"
+			prefix = ""
+			if line == "*raw" {
+				prefix = rawPrefix
+			}
+		case !inTable:
 		case strings.HasPrefix(line, ":"):
 			name, _, _ := strings.Cut(line[1:], " ")
 			if n.isOurs(name) {
-				if _, ok := chains[name]; !ok {
-					chains[name] = []string{}
+				if _, ok := chains[prefix+name]; !ok {
+					chains[prefix+name] = []string{}
 				}
 			}
 		case strings.HasPrefix(line, "-A "):
 			name, rule, _ := strings.Cut(line[3:], " ")
+			ours := n.isOurs(name)
+			name = prefix + name
 			switch {
-			case n.isOurs(name):
+			case ours:
 				chains[name] = append(chains[name], rule)
 			case entersOurs(n, rule):
 				if _, ok := hooks[name]; !ok {

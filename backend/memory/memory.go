@@ -15,6 +15,13 @@
 // Cleanup, holds the empty snapshot of generation 0, to which a delta with
 // Base 0 applies without a Sync.
 //
+// Source validation (ir.Endpoint.Interface) is held, validated and dumped,
+// but never changes a verdict: a Flow names its source by address, and a
+// flow from a pod's address is that pod's, which is what the kernel
+// backends make true by dropping, on the pod's interface, every packet
+// with another source. A forged packet is not a flow this model admits; it
+// is tested on real kernels (backendtest.RunSourceValidation).
+//
 // Its Counters (backend.CounterReader) count Evaluate's decisions per rule
 // and isolated default, as a kernel backend counts packets, for the unit
 // tests of code that reads counters; a list replaced with other rules
@@ -25,7 +32,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 
@@ -141,7 +147,7 @@ func countChanges(a, b *ir.Snapshot) int {
 	n += diffByID(a.RuleLists, b.RuleLists, func(r ir.RuleList) string { return r.ID },
 		func(x, y ir.RuleList) int { return boolInt(!rulesEqual(x, y)) })
 	n += diffByID(a.Endpoints, b.Endpoints, func(e ir.Endpoint) string { return e.ID },
-		func(x, y ir.Endpoint) int { return boolInt(!endpointsEqual(x, y)) })
+		func(x, y ir.Endpoint) int { return boolInt(!x.Equal(&y)) })
 	return n
 }
 
@@ -186,21 +192,7 @@ func boolInt(b bool) int {
 	return 0
 }
 
-func rulesEqual(x, y ir.RuleList) bool {
-	return x.Origin == y.Origin && x.Direction == y.Direction && x.Priority == y.Priority &&
-		slices.EqualFunc(x.Rules, y.Rules, func(a, b ir.Rule) bool {
-			return a.Index == b.Index && a.Name == b.Name && a.Action == b.Action &&
-				a.AllPeers == b.AllPeers && a.AllPorts == b.AllPorts &&
-				slices.Equal(a.Peers, b.Peers) && slices.Equal(a.Ports, b.Ports)
-		})
-}
-
-func endpointsEqual(x, y ir.Endpoint) bool {
-	tiers := func(a, b []ir.Tier) bool {
-		return slices.EqualFunc(a, b, func(s, t ir.Tier) bool { return s.Kind == t.Kind && slices.Equal(s.RuleLists, t.RuleLists) })
-	}
-	return slices.Equal(x.IPs, y.IPs) && tiers(x.Ingress, y.Ingress) && tiers(x.Egress, y.Egress)
-}
+func rulesEqual(x, y ir.RuleList) bool { return x.Equal(&y) }
 
 // Dump renders the programmed state as sorted, stable text: one line per set
 // member, rule and endpoint tier.
@@ -230,6 +222,9 @@ func (b *Backend) Dump() string {
 	}
 	for _, ep := range s.Endpoints {
 		fmt.Fprintf(&w, "endpoint %s %v\n", ep.ID, ep.IPs)
+		if ep.Interface != "" {
+			fmt.Fprintf(&w, "endpoint %s interface %s\n", ep.ID, ep.Interface)
+		}
 		for _, dir := range []ir.Direction{ir.Ingress, ir.Egress} {
 			for _, t := range ep.Tiers(dir) {
 				fmt.Fprintf(&w, "  %s %s %s\n", dir, t.Kind, strings.Join(t.RuleLists, " "))

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/palisade-net/palisade/backend"
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 	// Priority is added to the filter priority (0): the egress base chains
 	// hook at Priority, the ingress one at Priority+1.
 	Priority int32
+	// Log turns on the kernel's verdict log (NFLOG) and says what it
+	// records; the zero value logs nothing. See package verdictlog.
+	Log verdictlog.Logging
 }
 
 // Backend programs the IR into one nftables table over netlink.
@@ -69,7 +73,9 @@ type kernelConn interface {
 	generation() (uint32, error)
 	// tableExists reports whether the table is there, without reading it.
 	tableExists(table string) (bool, error)
-	read(table string) (*kernelState, error)
+	// read dumps our table of family (unix.NFPROTO_INET or
+	// unix.NFPROTO_BRIDGE).
+	read(family byte, table string) (*kernelState, error)
 	// readRules returns the table's chains and rules with their counters
 	// (Counters); no table, no chains. It stops with ctx's error.
 	readRules(ctx context.Context, table string) ([]*chainModel, error)
@@ -86,6 +92,9 @@ func New(cfg Config) (*Backend, error) {
 	}
 	if len(cfg.TableName) > 255 || strings.ContainsRune(cfg.TableName, 0) {
 		return nil, fmt.Errorf("nftables: invalid table name %q", cfg.TableName)
+	}
+	if err := cfg.Log.Validate(); err != nil {
+		return nil, fmt.Errorf("nftables: Config.Log: %w", err)
 	}
 	c, err := dial(cfg.NetNS)
 	if err != nil {
@@ -167,20 +176,25 @@ func (b *Backend) sync(snap *ir.Snapshot) (backend.SyncReport, error) {
 		}
 	}
 
-	have, err := b.c.read(b.cfg.TableName)
+	have, err := b.c.read(unix.NFPROTO_INET, b.cfg.TableName)
 	if err != nil {
 		return backend.SyncReport{}, err
 	}
-	fresh, err := build(snap, b.cfg.Priority)
+	haveBr, err := b.c.read(unix.NFPROTO_BRIDGE, b.cfg.TableName)
+	if err != nil {
+		return backend.SyncReport{}, err
+	}
+	fresh, err := buildLogging(snap, b.cfg.Priority, b.cfg.Log)
 	if err != nil {
 		return backend.SyncReport{}, fmt.Errorf("nftables: snapshot %d: %w", snap.Generation, err)
 	}
 	var repairs []string
 	if b.st != nil && !b.dirty {
-		repairs = diffModels(have, b.st.m, nil)
+		repairs = append(diffModels(have, b.st.m, nil), diffBridge(haveBr, b.st.bm, nil)...)
 	}
 	t := newTx(b.cfg.TableName)
 	diffModels(have, fresh.m, t)
+	diffBridge(haveBr, fresh.bm, t)
 	n, err := b.commit(t, g0, true)
 	if err != nil {
 		return backend.SyncReport{}, err
@@ -244,23 +258,25 @@ func (b *Backend) Apply(ctx context.Context, d *ir.Delta) error {
 	return nil
 }
 
-// Cleanup deletes our table and everything in it. It succeeds when the
-// table does not exist.
+// Cleanup deletes our tables (inet, and bridge when source validation made
+// it) and everything in them. It succeeds when they do not exist.
 func (b *Backend) Cleanup(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	t := newTx(b.cfg.TableName)
-	var a attrBuf
-	a.putStr(unix.NFTA_TABLE_NAME, b.cfg.TableName)
-	_, err := b.c.commit([]netlink.Message{t.msg(unix.NFT_MSG_DELTABLE, 0, a.b)}, 0, false)
 	b.st, b.dirty, b.kgenKnown = nil, false, false
-	if err != nil && !errors.Is(err, unix.ENOENT) {
-		return err
+	var errs []error
+	for _, t := range []*tx{newTx(b.cfg.TableName), newTx(b.cfg.TableName).bridge()} {
+		// One batch per table: deleting a table that is not there fails
+		// the batch it is in.
+		t.deleteTable()
+		if _, err := b.c.commit(t.messages(), 0, false); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, err)
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // deltaTo computes the IR change from the state to snap. ok is false when
@@ -344,7 +360,7 @@ func (s *state) deltaTo(snap *ir.Snapshot) (*ir.Delta, bool) {
 		if have != nil {
 			found++
 		}
-		if have == nil || !endpointEqual(&have.ep, ep) {
+		if have == nil || !have.ep.Equal(ep) {
 			d.Endpoints = append(d.Endpoints, *ep)
 		}
 	}
@@ -397,27 +413,7 @@ func diffMembers[T comparable](have map[T]struct{}, want []T, norm func(T) T) (a
 	return added, removed
 }
 
-func ruleListEqual(a, b *ir.RuleList) bool {
-	if a.ID != b.ID || a.Origin != b.Origin || a.Direction != b.Direction || a.Priority != b.Priority || len(a.Rules) != len(b.Rules) {
-		return false
-	}
-	for i := range a.Rules {
-		x, y := &a.Rules[i], &b.Rules[i]
-		if x.Index != y.Index || x.Name != y.Name || x.Action != y.Action || x.AllPeers != y.AllPeers || x.AllPorts != y.AllPorts ||
-			!slices.Equal(x.Peers, y.Peers) || !slices.Equal(x.Ports, y.Ports) {
-			return false
-		}
-	}
-	return true
-}
-
-func endpointEqual(a, b *ir.Endpoint) bool {
-	return a.ID == b.ID && slices.Equal(a.IPs, b.IPs) && tiersEqual(a.Ingress, b.Ingress) && tiersEqual(a.Egress, b.Egress)
-}
-
-func tiersEqual(a, b []ir.Tier) bool {
-	return slices.EqualFunc(a, b, func(x, y ir.Tier) bool { return x.Kind == y.Kind && slices.Equal(x.RuleLists, y.RuleLists) })
-}
+func ruleListEqual(a, b *ir.RuleList) bool { return a.Equal(b) }
 
 var _ backend.Verifier = (*Backend)(nil)
 
@@ -445,11 +441,15 @@ func (b *Backend) Drift(ctx context.Context) ([]string, error) {
 	case b.dirty:
 		return nil, fmt.Errorf("nftables: Drift: %w", backend.ErrDirty)
 	}
-	have, err := b.c.read(b.cfg.TableName)
+	have, err := b.c.read(unix.NFPROTO_INET, b.cfg.TableName)
 	if err != nil {
 		return nil, err
 	}
-	return diffModels(have, b.st.m, nil), nil
+	haveBr, err := b.c.read(unix.NFPROTO_BRIDGE, b.cfg.TableName)
+	if err != nil {
+		return nil, err
+	}
+	return append(diffModels(have, b.st.m, nil), diffBridge(haveBr, b.st.bm, nil)...), nil
 }
 
 var _ backend.DriftWatcher = (*Backend)(nil)

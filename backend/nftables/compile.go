@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
@@ -30,18 +31,24 @@ type state struct {
 	lists map[string]*ir.RuleList
 	eps   map[string]*epIR
 
-	profiles    map[string]*sharedChain        // chain name → profile chain
-	tiers       map[string]*sharedChain        // chain name → tier chain
-	listTiers   map[string]map[string]struct{} // rule list ID → tier chains using it
-	owners      map[vmapKey]string             // map entry → endpoint ID
-	addrOwner   map[netip.Addr]string          // endpoint address → endpoint ID
-	chainKey    map[string]string              // hashed chain name → what it was derived from
-	hashMemo    map[string]uint64              // derivation key → hash
+	profiles  map[string]*sharedChain        // chain name → profile chain
+	tiers     map[string]*sharedChain        // chain name → tier chain
+	listTiers map[string]map[string]struct{} // rule list ID → tier chains using it
+	owners    map[vmapKey]string             // map entry → endpoint ID
+	addrOwner map[netip.Addr]string          // endpoint address → endpoint ID
+	ifOwner   map[string]string              // endpoint interface → endpoint ID
+	// bm is our bridge table (source validation of bridge ports), nil
+	// while no endpoint has an interface (see guard.go).
+	bm          *model
+	chainKey    map[string]string // hashed chain name → what it was derived from
+	hashMemo    map[string]uint64 // derivation key → hash
 	profileMemo map[string]*profileNames
 
 	// Scratch of one apply.
 	pending map[vmapKey]pendingJump // map entries to write
 	gc      map[string]struct{}
+
+	log verdictlog.Logging // what the verdict log records (vlog.go)
 }
 
 type portIR struct {
@@ -98,6 +105,7 @@ func newState(prio int32) *state {
 		listTiers:   map[string]map[string]struct{}{},
 		owners:      map[vmapKey]string{},
 		addrOwner:   map[netip.Addr]string{},
+		ifOwner:     map[string]string{},
 		chainKey:    map[string]string{},
 		hashMemo:    map[string]uint64{},
 		profileMemo: map[string]*profileNames{},
@@ -162,7 +170,16 @@ func mustRule(f frag, c string) *ruleModel {
 
 // build returns the compiler state of a whole snapshot, without a kernel.
 func build(snap *ir.Snapshot, prio int32) (*state, error) {
+	return buildLogging(snap, prio, verdictlog.Logging{})
+}
+
+// buildLogging is build with the verdict log lg.
+func buildLogging(snap *ir.Snapshot, prio int32, lg verdictlog.Logging) (*state, error) {
 	s := newState(prio)
+	s.log = lg
+	if lg.Enabled {
+		s.m.limits[logLimitName(lg.RateOrDefault())] = lg.RateOrDefault()
+	}
 	d := snap.FromNothing()
 	if err := s.check(d); err != nil {
 		return nil, err
@@ -205,6 +222,11 @@ func (h held) RuleLists() iter.Seq[*ir.RuleList] { return maps.Values(h.s.lists)
 
 func (h held) Owner(a netip.Addr) (string, bool) {
 	id, ok := h.s.addrOwner[a]
+	return id, ok
+}
+
+func (h held) InterfaceOwner(name string) (string, bool) {
+	id, ok := h.s.ifOwner[name]
 	return id, ok
 }
 
@@ -256,6 +278,14 @@ func (s *state) apply(d *ir.Delta, t *tx) error {
 			return err
 		}
 	}
+	held := func(id string) *ir.Endpoint {
+		if e := s.eps[id]; e != nil {
+			return &e.ep
+		}
+		return nil
+	}
+	guard := ir.SourceChanges(held, d)
+	ir.TrackInterfaces(s.ifOwner, held, d)
 	// Removals first, so that an address a removed endpoint leaves can be
 	// taken by another one in the same delta.
 	for _, id := range d.RemovedEndpoints {
@@ -266,6 +296,7 @@ func (s *state) apply(d *ir.Delta, t *tx) error {
 			return err
 		}
 	}
+	s.guardApply(&guard, t)
 	s.writePending(t)
 	s.collect(t)
 	for _, id := range d.RemovedRuleLists {
@@ -517,6 +548,15 @@ func (s *state) listRules(rl *ir.RuleList, fam ir.Family, passOnly bool) ([]*rul
 		c := ruleComment(rl, r, passOnly)
 		for _, port := range ports {
 			for _, peer := range peers {
+				if !passOnly {
+					lr, err := s.logRule(join(port, peer), rl, r, c)
+					if err != nil {
+						return nil, fmt.Errorf("rule list %q rule %d: %w", rl.ID, r.Index, err)
+					}
+					if lr != nil {
+						out = append(out, lr)
+					}
+				}
 				rm, err := newRule(join(port, peer, counter(), actionVerdict(r.Action)), c)
 				if err != nil {
 					return nil, fmt.Errorf("rule list %q rule %d: %w", rl.ID, r.Index, err)
@@ -610,6 +650,9 @@ func (s *state) refProfile(fam ir.Family, dir ir.Direction, tiers []ir.Tier, key
 		case tier.Kind == ir.TierNetworkPolicy:
 			for _, id := range tier.RuleLists {
 				rules = append(rules, mustRule(join(counter(), jump(listChainName(fam, id))), "NetworkPolicy tier: list "+id))
+			}
+			if lr := s.isolatedLogRule(dir); lr != nil {
+				rules = append(rules, lr)
 			}
 			rules = append(rules, mustRule(join(counter(), drop()), "NetworkPolicy tier: no rule matched, isolated"))
 		case len(tier.RuleLists) == 1:

@@ -9,6 +9,7 @@ import (
 	"github.com/palisade-net/palisade/backend"
 	"github.com/palisade-net/palisade/backend/backendtest"
 	"github.com/palisade-net/palisade/backend/nftables"
+	"github.com/palisade-net/palisade/backend/verdictlog"
 )
 
 // TestConformance runs the backend conformance suite against the nftables
@@ -33,4 +34,22 @@ func TestRandomClusters(t *testing.T) {
 			backendtest.RunRandom(t, factory, c)
 		})
 	}
+}
+
+func seeds(from uint64, n int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = from + uint64(i)
+	}
+	return out
+}
+
+// TestRandomClustersLogging is TestRandomClusters with the verdict log on
+// for every new connection: logging rules never change a verdict.
+func TestRandomClustersLogging(t *testing.T) {
+	factory := func(t testing.TB, node int, ns netns.NsHandle) (backend.Backend, error) {
+		return nftables.New(nftables.Config{TableName: fmt.Sprintf("palisade-rlog-%d", node), NetNS: int(ns),
+			Log: verdictlog.Logging{Enabled: true, Group: 13, Allowed: true}})
+	}
+	backendtest.RunRandom(t, factory, backendtest.RandomConfig{Seeds: seeds(201, 6), Nodes: 2, DualStack: true})
 }

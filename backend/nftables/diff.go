@@ -31,6 +31,7 @@ func diffModels(have *kernelState, want *model, t *tx) []string {
 		t.createTable()
 	}
 
+	diffLimits(have.m, want, t, note)
 	rebuild := false
 	for _, name := range sortedKeys(want.sets) {
 		if _, ok := have.m.sets[name]; ok && have.attrs[name] != want.sets[name].attrs() {
@@ -147,6 +148,12 @@ func addElements(s *setModel, t *tx) {
 	for a, c := range s.jumps {
 		t.addDispatch(s, a, c)
 	}
+	for name := range s.ifaces {
+		t.addIface(s, name)
+	}
+	for p := range s.pairs {
+		t.addPair(s, p)
+	}
 }
 
 // diffElements records the element changes from have to want (same kind).
@@ -202,6 +209,30 @@ func diffElements(have, want *setModel, t *tx) (missing, extra int) {
 		if _, ok := want.jumps[a]; !ok {
 			extra++
 			t.delDispatch(want, a)
+		}
+	}
+	for name := range want.ifaces {
+		if _, ok := have.ifaces[name]; !ok {
+			missing++
+			t.addIface(want, name)
+		}
+	}
+	for name := range have.ifaces {
+		if _, ok := want.ifaces[name]; !ok {
+			extra++
+			t.delIface(want, name)
+		}
+	}
+	for p := range want.pairs {
+		if _, ok := have.pairs[p]; !ok {
+			missing++
+			t.addPair(want, p)
+		}
+	}
+	for p := range have.pairs {
+		if _, ok := want.pairs[p]; !ok {
+			extra++
+			t.delPair(want, p)
 		}
 	}
 	return missing, extra

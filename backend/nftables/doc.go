@@ -27,6 +27,12 @@
 //	                      ipBlocks in interval sets of prefixes
 //	sets n4-<id>/n6-<id>  named ports, (address . port) per protocol
 //
+//	hook prerouting, priority -300 (raw, before conntrack)    table bridge palisade, hook prerouting
+//	chain source-guard                                         chain source-guard
+//	  source validation: an endpoint's interface (IR Endpoint.Interface) may send from the
+//	  endpoint's addresses only; sets guard-ifaces, guard-v4, guard-v6 (interface . address).
+//	  Present only while some endpoint has an interface; guard.go has the rules and why.
+//
 // Node → pod traffic (output) is not filtered. Traffic that is not from or
 // to a local endpoint address finds no map entry and is not touched.
 //
@@ -76,6 +82,22 @@
 // they derive from (cut at 128 bytes, the longest comment nft accepts),
 // since names of rule lists and profiles are hashes.
 //
+// # Verdict log
+//
+// With Config.Log (package verdictlog), a rule that decides a new
+// connection and is to be logged (every Deny rule, and the end of an
+// isolated NetworkPolicy tier; Allow rules of lists marked LogAllowed, or
+// all with Logging.Allowed) is preceded by a copy of its matches that ends
+// in `limit name "log-budget-N" log prefix "pal:..." group G` (see vlog.go):
+// every logging rule shares the table's one limit object (N/second, burst
+// N), so the budget is the node's; the log is asynchronous, and the verdict
+// rule after it decides as always. A new budget is a new object, the old one
+// deleted once no rule uses it. The prefix names the rule
+// list (64 bits of SHA-256 of its ID) and the rule index; verdictlog maps it
+// back through the IR. A read-back compares these rules like any other, so
+// drift repair and restarts keep them; a restart with other logging rewrites
+// the rules that differ.
+//
 // # Readable by nft
 //
 // Every expression is encoded the way nft writes it, so that `nft list
@@ -117,8 +139,11 @@
 //
 // # Guarantees
 //
-//   - Each Sync, Apply and Cleanup is one netlink batch, applied atomically by
-//     the kernel; nothing outside our table is read-modified or deleted.
+//   - Each Sync and Apply is one netlink batch, applied atomically by the
+//     kernel, covering our inet table and, for source validation of bridge
+//     ports, our bridge table of the same name; nothing outside our tables
+//     is read-modified or deleted. Sync, Drift and Cleanup treat the bridge
+//     table like the inet one (read back, repaired, removed).
 //   - Sync creates, changes and deletes only what differs. It never deletes
 //     the table, nor a base chain whose hook and priority are right (a
 //     restart reconciles in place, without a moment of open traffic). It

@@ -22,6 +22,7 @@ type fakeKernel struct {
 	mu      sync.Mutex
 	gen     uint32
 	tbl     *fakeTable // nil: no table
+	br      *fakeTable // the bridge family's table (source validation)
 	commits int
 }
 
@@ -65,14 +66,19 @@ func (f *fakeKernel) commit(msgs []netlink.Message, gen uint32, checkGen bool) (
 	if checkGen && gen != f.gen {
 		return f.gen, errGenChanged
 	}
-	t := f.tbl.clone()
+	t, br := f.tbl.clone(), f.br.clone()
 	for i, m := range msgs {
 		var err error
-		if t, err = apply(t, m); err != nil {
+		if m.Data[0] == unix.NFPROTO_BRIDGE {
+			br, err = apply(br, m)
+		} else {
+			t, err = apply(t, m)
+		}
+		if err != nil {
 			return f.gen, fmt.Errorf("nftables: batch rejected: message %d: %w", i, err)
 		}
 	}
-	f.tbl = t
+	f.tbl, f.br = t, br
 	f.gen++
 	f.commits++
 	return f.gen, nil
@@ -284,11 +290,14 @@ func (f *fakeKernel) tableExists(table string) (bool, error) {
 	return f.tbl != nil && f.tbl.name == table, nil
 }
 
-func (f *fakeKernel) read(table string) (*kernelState, error) {
+func (f *fakeKernel) read(family byte, table string) (*kernelState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ks := &kernelState{m: newModel(), attrs: map[string]setAttrs{}}
 	t := f.tbl
+	if family == unix.NFPROTO_BRIDGE {
+		t = f.br
+	}
 	if t == nil || t.name != table {
 		return ks, nil
 	}

@@ -24,7 +24,7 @@ func requireFakeEquals(t *testing.T, f *fakeKernel, snap *ir.Snapshot) {
 	t.Helper()
 	want, err := build(snap, 0)
 	require.NoError(t, err)
-	have, err := f.read("palisade")
+	have, err := f.read(unix.NFPROTO_INET, "palisade")
 	require.NoError(t, err)
 	require.Empty(t, diffModels(have, want.m, nil), "the fake kernel differs from the snapshot")
 }
@@ -190,7 +190,7 @@ func TestFakeBatchIsAllOrNothing(t *testing.T) {
 	b := newFakeBackend(f, "palisade")
 	snap := testSnapshot()
 	mustSync(t, b, snap)
-	before, err := f.read("palisade")
+	before, err := f.read(unix.NFPROTO_INET, "palisade")
 	require.NoError(t, err)
 	gen := f.gen
 
@@ -205,7 +205,7 @@ func TestFakeBatchIsAllOrNothing(t *testing.T) {
 	msgs = append(msgs, tx.msg(unix.NFT_MSG_DELCHAIN, 0, a.b))
 	_, err = f.commit(msgs, 0, false)
 	require.ErrorIs(t, err, unix.ENOENT)
-	after, err := f.read("palisade")
+	after, err := f.read(unix.NFPROTO_INET, "palisade")
 	require.NoError(t, err)
 	assert.Empty(t, diffModels(after, before.m, nil))
 	assert.Equal(t, gen, f.gen)
@@ -251,7 +251,7 @@ func TestFakeUpgradeFromTwoMapDispatch(t *testing.T) {
 	all := strings.Join(repairs, "\n")
 	assert.Contains(t, all, "set ingress-v4: type or flags differ")
 	requireFakeEquals(t, f, snap)
-	have, err := f.read("palisade")
+	have, err := f.read(unix.NFPROTO_INET, "palisade")
 	require.NoError(t, err)
 	assert.NotContains(t, have.m.sets, "profiles")
 }

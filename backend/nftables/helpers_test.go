@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/palisade-net/palisade/backend/backendtest"
 	"github.com/palisade-net/palisade/policy/ir"
@@ -66,7 +67,7 @@ func reopen(tb testing.TB, ns netns.NsHandle) *Backend {
 // kernelModel reads the table back.
 func kernelModel(tb testing.TB, b *Backend) *kernelState {
 	tb.Helper()
-	ks, err := b.c.read(b.cfg.TableName)
+	ks, err := b.c.read(unix.NFPROTO_INET, b.cfg.TableName)
 	require.NoError(tb, err)
 	return ks
 }
@@ -75,7 +76,7 @@ func kernelModel(tb testing.TB, b *Backend) *kernelState {
 // of snap describes.
 func requireKernelEquals(tb testing.TB, b *Backend, snap *ir.Snapshot) {
 	tb.Helper()
-	want, err := build(snap, b.cfg.Priority)
+	want, err := buildLogging(snap, b.cfg.Priority, b.cfg.Log)
 	require.NoError(tb, err)
 	have := kernelModel(tb, b)
 	require.Empty(tb, diffModels(have, want.m, nil), "kernel state differs from the snapshot")

@@ -143,6 +143,11 @@ const (
 	// vmapKind: endpoint dispatch, a verdict map from address to a jump to
 	// the endpoint's profile chain.
 	vmapKind
+	// ifaceKind: source validation, the endpoints' interface names.
+	ifaceKind
+	// guardKind: source validation, (interface . source address) pairs an
+	// endpoint may send from.
+	guardKind
 )
 
 // setAttrs are the attributes fixed at a set's creation.
@@ -164,10 +169,12 @@ type setModel struct {
 	fam     ir.Family
 	comment string
 
-	ivals map[interval]struct{}
-	hosts map[netip.Addr]struct{}
-	ports map[netip.AddrPort]struct{}
-	jumps map[netip.Addr]string // endpoint address → profile chain
+	ivals  map[interval]struct{}
+	hosts  map[netip.Addr]struct{}
+	ports  map[netip.AddrPort]struct{}
+	jumps  map[netip.Addr]string // endpoint address → profile chain
+	ifaces map[string]struct{}
+	pairs  map[ifAddr]struct{}
 
 	// broken marks a kernel set whose elements could not be read as ours.
 	broken bool
@@ -184,6 +191,10 @@ func newSet(name string, kind setKind, fam ir.Family, comment string) *setModel 
 		s.ports = map[netip.AddrPort]struct{}{}
 	case vmapKind:
 		s.jumps = map[netip.Addr]string{}
+	case ifaceKind:
+		s.ifaces = map[string]struct{}{}
+	case guardKind:
+		s.pairs = map[ifAddr]struct{}{}
 	}
 	return s
 }
@@ -200,12 +211,16 @@ func (s *setModel) attrs() setAttrs {
 		return setAttrs{keyType: addrType, keyLen: addrLen(s.fam)}
 	case portKind:
 		return setAttrs{keyType: addrType<<6 | typeService, keyLen: addrLen(s.fam) + 4}
+	case ifaceKind:
+		return setAttrs{keyType: typeIfname, keyLen: ifnameLen}
+	case guardKind:
+		return setAttrs{keyType: typeIfname<<6 | addrType, keyLen: ifnameLen + addrLen(s.fam)}
 	}
 	return setAttrs{flags: unix.NFT_SET_MAP, keyType: addrType, keyLen: addrLen(s.fam), dataType: typeVerdict}
 }
 
 func (s *setModel) size() int {
-	return len(s.ivals) + len(s.hosts) + len(s.ports) + len(s.jumps)
+	return len(s.ivals) + len(s.hosts) + len(s.ports) + len(s.jumps) + len(s.ifaces) + len(s.pairs)
 }
 
 // baseHook makes a chain a base chain: type filter, policy accept.
@@ -281,8 +296,11 @@ func newRule(f frag, c string) (*ruleModel, error) {
 type model struct {
 	sets   map[string]*setModel
 	chains map[string]*chainModel
+	// limits are named limit objects (the verdict log's budget), name →
+	// packets per second (burst as many).
+	limits map[string]uint32
 }
 
 func newModel() *model {
-	return &model{sets: map[string]*setModel{}, chains: map[string]*chainModel{}}
+	return &model{sets: map[string]*setModel{}, chains: map[string]*chainModel{}, limits: map[string]uint32{}}
 }

@@ -17,9 +17,7 @@ import (
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
-// read dumps our table: the table, its chains, sets, rules, and the elements
-// of every set whose attributes are ours (a foreign set is replaced whole,
-// its elements do not matter).
+// tableExists reports whether our inet table exists.
 func (c *conn) tableExists(table string) (bool, error) {
 	var a attrBuf
 	a.putStr(unix.NFTA_TABLE_NAME, table)
@@ -33,11 +31,14 @@ func (c *conn) tableExists(table string) (bool, error) {
 	return true, nil
 }
 
-func (c *conn) read(table string) (*kernelState, error) {
+// read dumps a table of ours (family inet or bridge): the table, its
+// chains, sets, rules, and the elements of every set whose attributes are
+// ours (a foreign set is replaced whole, its elements do not matter).
+func (c *conn) read(family byte, table string) (*kernelState, error) {
 	ks := &kernelState{m: newModel(), attrs: map[string]setAttrs{}}
 	var a attrBuf
 	a.putStr(unix.NFTA_TABLE_NAME, table)
-	msgs, err := c.execute(unix.NFT_MSG_GETTABLE, 0, unix.NFPROTO_INET, a.b)
+	msgs, err := c.execute(unix.NFT_MSG_GETTABLE, 0, family, a.b)
 	if errors.Is(err, unix.ENOENT) {
 		return ks, nil
 	}
@@ -55,7 +56,7 @@ func (c *conn) read(table string) (*kernelState, error) {
 
 	a = attrBuf{}
 	a.putStr(unix.NFTA_CHAIN_TABLE, table)
-	if msgs, err = c.execute(unix.NFT_MSG_GETCHAIN, netlink.Dump, unix.NFPROTO_INET, a.b); err != nil {
+	if msgs, err = c.execute(unix.NFT_MSG_GETCHAIN, netlink.Dump, family, a.b); err != nil {
 		return nil, fmt.Errorf("nftables: read chains: %w", err)
 	}
 	for _, m := range msgs {
@@ -66,7 +67,7 @@ func (c *conn) read(table string) (*kernelState, error) {
 
 	a = attrBuf{}
 	a.putStr(unix.NFTA_RULE_TABLE, table)
-	if msgs, err = c.execute(unix.NFT_MSG_GETRULE, netlink.Dump, unix.NFPROTO_INET, a.b); err != nil {
+	if msgs, err = c.execute(unix.NFT_MSG_GETRULE, netlink.Dump, family, a.b); err != nil {
 		return nil, fmt.Errorf("nftables: read rules: %w", err)
 	}
 	for _, m := range msgs {
@@ -78,7 +79,7 @@ func (c *conn) read(table string) (*kernelState, error) {
 
 	a = attrBuf{}
 	a.putStr(unix.NFTA_SET_TABLE, table)
-	if msgs, err = c.execute(unix.NFT_MSG_GETSET, netlink.Dump, unix.NFPROTO_INET, a.b); err != nil {
+	if msgs, err = c.execute(unix.NFT_MSG_GETSET, netlink.Dump, family, a.b); err != nil {
 		return nil, fmt.Errorf("nftables: read sets: %w", err)
 	}
 	for _, m := range msgs {
@@ -93,16 +94,19 @@ func (c *conn) read(table string) (*kernelState, error) {
 		if kind == 0 {
 			continue
 		}
-		if err := c.readElements(table, s); err != nil {
+		if err := c.readElements(family, table, s); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.readLimits(table, ks.m); err != nil {
+		return nil, err
 	}
 	return ks, nil
 }
 
 // kindOf recognises the attributes of our set kinds.
 func kindOf(at setAttrs) (setKind, ir.Family) {
-	for _, kind := range []setKind{addrKind, hostKind, portKind, vmapKind} {
+	for _, kind := range []setKind{addrKind, hostKind, portKind, vmapKind, ifaceKind, guardKind} {
 		for _, fam := range families {
 			if (&setModel{kind: kind, fam: fam}).attrs() == at {
 				return kind, fam
@@ -112,11 +116,11 @@ func kindOf(at setAttrs) (setKind, ir.Family) {
 	return 0, 0
 }
 
-func (c *conn) readElements(table string, s *setModel) error {
+func (c *conn) readElements(family byte, table string, s *setModel) error {
 	var a attrBuf
 	a.putStr(unix.NFTA_SET_ELEM_LIST_TABLE, table)
 	a.putStr(unix.NFTA_SET_ELEM_LIST_SET, s.name)
-	msgs, err := c.execute(unix.NFT_MSG_GETSETELEM, netlink.Dump, unix.NFPROTO_INET, a.b)
+	msgs, err := c.execute(unix.NFT_MSG_GETSETELEM, netlink.Dump, family, a.b)
 	if err != nil {
 		return fmt.Errorf("nftables: read set %s: %w", s.name, err)
 	}
@@ -194,6 +198,8 @@ func fillElements(s *setModel, elems []element) {
 			}
 			s.jumps[a] = e.chain
 		}
+	case ifaceKind, guardKind:
+		fillGuardElements(s, elems)
 	}
 }
 
@@ -465,6 +471,10 @@ func decodeExpr(b []byte) (expr.Any, error) {
 		e = &expr.Counter{}
 	case "immediate":
 		e = &expr.Immediate{}
+	case "objref":
+		e = &expr.Objref{}
+	case "log":
+		e = &expr.Log{}
 	default:
 		return nil, fmt.Errorf("expression %q is not one we write", name)
 	}

@@ -3,6 +3,7 @@ package nftables
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -26,16 +27,23 @@ func RenderConfig(snap *ir.Snapshot, cfg Config) (string, error) {
 	if cfg.TableName == "" {
 		cfg.TableName = DefaultTableName
 	}
-	s, err := build(snap, cfg.Priority)
+	s, err := buildLogging(snap, cfg.Priority, cfg.Log)
 	if err != nil {
 		return "", err
 	}
-	return renderModel(cfg.TableName, s.m), nil
+	out := renderModel("inet", cfg.TableName, s.m)
+	if s.bm != nil {
+		out += "\n" + renderModel("bridge", cfg.TableName, s.bm)
+	}
+	return out, nil
 }
 
-func renderModel(table string, m *model) string {
+func renderModel(family, table string, m *model) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "table inet %s {\n", table)
+	fmt.Fprintf(&b, "table %s %s {\n", family, table)
+	for _, name := range sortedKeys(m.limits) {
+		fmt.Fprintf(&b, "\tlimit %s {\n\t\trate %d/second burst %d packets\n\t}\n", name, m.limits[name], m.limits[name])
+	}
 	for _, name := range sortedKeys(m.sets) {
 		renderSet(&b, m.sets[name])
 	}
@@ -99,6 +107,19 @@ func renderSet(b *strings.Builder, s *setModel) {
 		for _, ap := range aps {
 			elems = append(elems, ap.Addr().String()+" . "+strconv.Itoa(int(ap.Port())))
 		}
+	case ifaceKind:
+		fmt.Fprintf(b, "\tset %s {\n\t\ttype ifname\n", s.name)
+		for _, name := range sortedKeys(s.ifaces) {
+			elems = append(elems, strconv.Quote(name))
+		}
+	case guardKind:
+		fmt.Fprintf(b, "\tset %s {\n\t\ttype ifname . %s\n", s.name, addrTypeName(s.fam))
+		pairs := slices.SortedFunc(maps.Keys(s.pairs), func(x, y ifAddr) int {
+			return cmp.Or(cmp.Compare(x.Interface, y.Interface), x.Addr.Compare(y.Addr))
+		})
+		for _, p := range pairs {
+			elems = append(elems, strconv.Quote(p.Interface)+" . "+p.Addr.String())
+		}
 	case vmapKind:
 		fmt.Fprintf(b, "\tmap %s {\n\t\ttype %s : verdict\n", s.name, addrTypeName(s.fam))
 		addrs := make([]netip.Addr, 0, len(s.jumps))
@@ -127,6 +148,8 @@ func hookName(h uint32) string {
 		return "input"
 	case unix.NF_INET_LOCAL_OUT:
 		return "output"
+	case unix.NF_INET_PRE_ROUTING:
+		return "prerouting"
 	}
 	return strconv.Itoa(int(h))
 }

@@ -120,7 +120,7 @@ func BenchmarkTransport(b *testing.B) {
 
 	b.Run("dump/palisade", func(b *testing.B) {
 		for range b.N {
-			_, err := be.c.read(be.cfg.TableName)
+			_, err := be.c.read(unix.NFPROTO_INET, be.cfg.TableName)
 			require.NoError(b, err)
 		}
 	})

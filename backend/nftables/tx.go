@@ -11,16 +11,20 @@ import (
 // tx collects the changes of one Sync or Apply and orders them into one
 // batch so that no reference dangles at any message:
 //
-//	0 table            5 new sets, new chains
+//	0 table            5 new sets, new chains, new limits
 //	1 map entries out  6 set elements out
 //	2 chains flushed   7 set elements in
 //	3 chains deleted   8 rules written
 //	4 sets deleted     9 map entries in
+//	                  10 limits deleted (no rule uses them any more)
 //
 // A nil *tx discards everything (used to build a model without a kernel).
 type tx struct {
 	table      string
+	family     byte // unix.NFPROTO_INET, or NFPROTO_BRIDGE for br
 	addTable   bool
+	delTable   bool // bridge table: delete it, nothing else
+	br         *tx  // the bridge table's changes (source validation), after ours
 	newSets    map[string]*setModel
 	delSets    map[string]bool
 	flushSets  map[string]*setModel
@@ -29,6 +33,8 @@ type tx struct {
 	writes     map[string]*chainWrite
 	elems      map[string]*elemOps
 	setCounter uint32
+	newLimits  map[string]uint32
+	delLimits  map[string]bool
 }
 
 type chainWrite struct {
@@ -44,6 +50,8 @@ type elemOps struct {
 	addPt, delPt []netip.AddrPort
 	addJump      []jumpEntry
 	delJump      []netip.Addr
+	addIf, delIf []string
+	addPr, delPr []ifAddr
 }
 
 type jumpEntry struct {
@@ -54,6 +62,7 @@ type jumpEntry struct {
 func newTx(table string) *tx {
 	return &tx{
 		table:     table,
+		family:    unix.NFPROTO_INET,
 		newSets:   map[string]*setModel{},
 		delSets:   map[string]bool{},
 		flushSets: map[string]*setModel{},
@@ -61,6 +70,41 @@ func newTx(table string) *tx {
 		delChains: map[string]int{},
 		writes:    map[string]*chainWrite{},
 		elems:     map[string]*elemOps{},
+		newLimits: map[string]uint32{},
+		delLimits: map[string]bool{},
+	}
+}
+
+func (t *tx) createLimit(name string, rate uint32) {
+	if t != nil {
+		t.newLimits[name] = rate
+	}
+}
+
+func (t *tx) deleteLimit(name string) {
+	if t != nil {
+		t.delLimits[name] = true
+	}
+}
+
+// bridge returns the changes of our bridge table, committed in the same
+// batch after the inet table's. nil for a nil t.
+func (t *tx) bridge() *tx {
+	if t == nil {
+		return nil
+	}
+	if t.br == nil {
+		t.br = newTx(t.table)
+		t.br.family = unix.NFPROTO_BRIDGE
+	}
+	return t.br
+}
+
+// deleteTable deletes the (bridge) table, dropping every other change of
+// t.
+func (t *tx) deleteTable() {
+	if t != nil {
+		*t = tx{table: t.table, family: t.family, delTable: true}
 	}
 }
 
@@ -192,7 +236,7 @@ func (t *tx) delDispatch(s *setModel, a netip.Addr) {
 
 // changes counts the objects the batch creates, replaces or deletes.
 func (t *tx) changes() int {
-	n := len(t.newSets) + len(t.delSets) + len(t.flushSets) + len(t.newChains) + len(t.delChains)
+	n := len(t.newSets) + len(t.delSets) + len(t.flushSets) + len(t.newChains) + len(t.delChains) + len(t.newLimits) + len(t.delLimits)
 	if t.addTable {
 		n++
 	}
@@ -200,7 +244,14 @@ func (t *tx) changes() int {
 		n += w.old + len(w.c.rules)
 	}
 	for _, o := range t.elems {
-		n += len(o.addIv) + len(o.delIv) + len(o.addH) + len(o.delH) + len(o.addPt) + len(o.delPt) + len(o.addJump) + len(o.delJump)
+		n += len(o.addIv) + len(o.delIv) + len(o.addH) + len(o.delH) + len(o.addPt) + len(o.delPt) + len(o.addJump) + len(o.delJump) +
+			len(o.addIf) + len(o.delIf) + len(o.addPr) + len(o.delPr)
+	}
+	if t.delTable {
+		n++
+	}
+	if t.br != nil {
+		n += t.br.changes()
 	}
 	return n
 }
@@ -209,7 +260,12 @@ func (t *tx) empty() bool { return t.changes() == 0 }
 
 // messages orders the batch (see tx).
 func (t *tx) messages() []netlink.Message {
-	var phase [10][]netlink.Message
+	if t.delTable {
+		var a attrBuf
+		a.putStr(unix.NFTA_TABLE_NAME, t.table)
+		return []netlink.Message{t.msg(unix.NFT_MSG_DELTABLE, 0, a.b)}
+	}
+	var phase [11][]netlink.Message
 	if t.addTable {
 		phase[0] = append(phase[0], t.tableMsg())
 	}
@@ -239,6 +295,12 @@ func (t *tx) messages() []netlink.Message {
 	for _, name := range sortedKeys(t.newChains) {
 		phase[5] = append(phase[5], t.chainMsg(t.newChains[name]))
 	}
+	for _, name := range sortedKeys(t.newLimits) {
+		phase[5] = append(phase[5], t.limitMsg(name, t.newLimits[name]))
+	}
+	for _, name := range sortedKeys(t.delLimits) {
+		phase[10] = append(phase[10], t.msg(unix.NFT_MSG_DELOBJ, 0, t.objRef(name)))
+	}
 	for _, name := range sortedKeys(t.writes) {
 		w := t.writes[name]
 		if w.flush {
@@ -251,6 +313,9 @@ func (t *tx) messages() []netlink.Message {
 	var out []netlink.Message
 	for _, p := range phase {
 		out = append(out, p...)
+	}
+	if t.br != nil {
+		out = append(out, t.br.messages()...)
 	}
 	return out
 }
@@ -269,9 +334,9 @@ func newMsgBuf(n int) attrBuf {
 	return attrBuf{b: make([]byte, 4, 4+n)}
 }
 
-// msg turns a buffer from newMsgBuf into an inet family message.
-func (a *attrBuf) msg(typ int, flags netlink.HeaderFlags) netlink.Message {
-	copy(a.b, nfgen(unix.NFPROTO_INET, 0))
+// msg turns a buffer from newMsgBuf into a message of family.
+func (a *attrBuf) msg(family byte, typ int, flags netlink.HeaderFlags) netlink.Message {
+	copy(a.b, nfgen(family, 0))
 	return netlink.Message{
 		Header: netlink.Header{Type: msgType(typ), Flags: netlink.Request | flags},
 		Data:   a.b,
@@ -280,7 +345,7 @@ func (a *attrBuf) msg(typ int, flags netlink.HeaderFlags) netlink.Message {
 
 func (t *tx) msg(typ int, flags netlink.HeaderFlags, attrs []byte) netlink.Message {
 	data := make([]byte, 4, 4+len(attrs))
-	copy(data, nfgen(unix.NFPROTO_INET, 0))
+	copy(data, nfgen(t.family, 0))
 	return netlink.Message{
 		Header: netlink.Header{Type: msgType(typ), Flags: netlink.Request | flags},
 		Data:   append(data, attrs...),
@@ -324,8 +389,8 @@ func (t *tx) setMsg(s *setModel) netlink.Message {
 		a.putU32(unix.NFTA_SET_DATA_LEN, at.dataLen)
 	}
 	a.putU32(unix.NFTA_SET_ID, t.setCounter)
-	if s.comment != "" {
-		a.put(unix.NFTA_SET_USERDATA, comment(udataSetComment, s.comment))
+	if ud := setUserdata(s); len(ud) > 0 {
+		a.put(unix.NFTA_SET_USERDATA, ud)
 	}
 	return t.msg(unix.NFT_MSG_NEWSET, netlink.Create, a.b)
 }
@@ -366,7 +431,7 @@ func (t *tx) ruleMsg(chain string, r *ruleModel) netlink.Message {
 	if len(r.udata) > 0 {
 		a.put(unix.NFTA_RULE_USERDATA, r.udata)
 	}
-	return a.msg(unix.NFT_MSG_NEWRULE, netlink.Create|netlink.Append)
+	return a.msg(t.family, unix.NFT_MSG_NEWRULE, netlink.Create|netlink.Append)
 }
 
 // element is one kernel set element.
@@ -386,6 +451,12 @@ func (o *elemOps) addElems() []element {
 	for _, a := range o.addH {
 		out = append(out, element{key: ar.addr(a)})
 	}
+	for _, name := range o.addIf {
+		out = append(out, element{key: ar.ifname(name)})
+	}
+	for _, p := range o.addPr {
+		out = append(out, element{key: ar.pair(p)})
+	}
 	for _, ap := range o.addPt {
 		out = append(out, element{key: ar.port(ap)})
 	}
@@ -403,6 +474,12 @@ func (o *elemOps) delElems() []element {
 	}
 	for _, a := range o.delH {
 		out = append(out, element{key: ar.addr(a)})
+	}
+	for _, name := range o.delIf {
+		out = append(out, element{key: ar.ifname(name)})
+	}
+	for _, p := range o.delPr {
+		out = append(out, element{key: ar.pair(p)})
 	}
 	for _, ap := range o.delPt {
 		out = append(out, element{key: ar.port(ap)})
@@ -475,7 +552,7 @@ func (t *tx) elemMsgs(typ int, s *setModel, elems []element) []netlink.Message {
 		if typ == unix.NFT_MSG_NEWSETELEM {
 			flags = netlink.Create
 		}
-		out = append(out, a.msg(typ, flags))
+		out = append(out, a.msg(t.family, typ, flags))
 		elems = elems[n:]
 	}
 	return out

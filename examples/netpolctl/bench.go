@@ -70,6 +70,7 @@ kernel state lives in the lab's namespaces and is removed on exit, error or Ctrl
 	f.IntVar(&cfg.DatapathSamples, "datapath-samples", cfg.DatapathSamples, "latency rounds (one connect on each node) per run")
 	f.IntVar(&cfg.DatapathParallel, "datapath-parallel", cfg.DatapathParallel, "workers connecting in a loop for the connection rate")
 	f.DurationVar(&cfg.DatapathDuration, "datapath-duration", cfg.DatapathDuration, "connection-rate time per side and run")
+	f.BoolVar(&cfg.DatapathVerdictLog, "datapath-verdict-log", false, "with --datapath: also measure with the kernel verdict log off, deny and all (every new connection logged), at the largest policy count")
 	f.BoolVarP(&verbose, "verbose", "v", false, "progress lines on stderr")
 	return cmd
 }

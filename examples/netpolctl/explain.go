@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -12,24 +11,28 @@ import (
 	"github.com/palisade-net/palisade/backend/memory"
 	"github.com/palisade-net/palisade/examples/internal/flows"
 	"github.com/palisade-net/palisade/examples/internal/manifest"
+	"github.com/palisade-net/palisade/examples/internal/reach"
 	"github.com/palisade-net/palisade/examples/internal/sim"
+	"github.com/palisade-net/palisade/examples/internal/source"
 	"github.com/palisade-net/palisade/policy"
 	"github.com/palisade-net/palisade/policy/ir"
 )
 
 func explainCmd() *cobra.Command {
-	var files []string
+	var src source.Flags
 	cmd := &cobra.Command{
-		Use:   "explain -f PATH SRC DST PORT PROTOCOL",
+		Use:   "explain (-f PATH | --kubeconfig PATH) SRC DST PORT PROTOCOL",
 		Short: "Explain the verdict of one flow: every policy at each end and how each rule fared",
+		Long: `explain decides one flow with the in-memory reference evaluator and prints, at each
+end, every policy that applies, tier by tier, and how each of its rules fared.
+The objects come from files (-f) or from a live cluster (--kubeconfig, or the
+in-cluster configuration in a pod), listed once. Against a live cluster, a pod
+named by SRC or DST that does not exist is an error.`,
 		Example: `  netpolctl explain -f examples/demo shop/web-1 shop/db-0 6379 TCP
-  netpolctl explain -f examples/demo 203.0.113.7 shop/web-1 8080 TCP`,
+  netpolctl explain -f examples/demo 203.0.113.7 shop/web-1 8080 TCP
+  netpolctl explain --kubeconfig ~/.kube/config shop/web-1 shop/db-0 6379 TCP`,
 		Args: cobra.ExactArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			engine, st, err := loadEngine(cmd, files, policy.Config{})
-			if err != nil {
-				return err
-			}
 			fl, err := flows.Parse("arguments", strings.NewReader(strings.Join(args, " ")))
 			if err != nil {
 				return err
@@ -37,14 +40,26 @@ func explainCmd() *cobra.Command {
 			if len(fl) == 0 { // the arguments were a comment: "#..."
 				return fmt.Errorf("arguments: want SRC DST PORT PROTOCOL, got %q", strings.Join(args, " "))
 			}
-			mem := memory.New(memory.Config{})
-			if _, err := mem.Sync(context.Background(), engine.Snapshot()); err != nil {
+			src.Warn = stderrWarn(cmd)
+			st, err := src.Load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if src.Live() {
+				for _, end := range []flows.End{fl[0].Src, fl[0].Dst} {
+					if end.Name != "" && st.Pod(end.Namespace, end.Name) == nil {
+						return fmt.Errorf("pod %s not found in %s", end, src.Describe())
+					}
+				}
+			}
+			mem, err := reach.Compile(st, stderrWarn(cmd))
+			if err != nil {
 				return err
 			}
 			return explain(cmd.OutOrStdout(), st, mem, fl[0])
 		},
 	}
-	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "YAML/JSON file or directory of cluster objects (repeatable)")
+	src.Register(cmd.Flags())
 	return cmd
 }
 
@@ -170,13 +185,10 @@ func loadEngine(cmd *cobra.Command, files []string, cfg policy.Config) (policy.E
 	if err != nil {
 		return nil, nil, err
 	}
-	engine := policy.New(cfg)
-	podProblems, npProblems := manifest.Apply(engine, nil, st)
-	for _, p := range append(podProblems, npProblems...) {
-		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", p.Error())
-	}
-	for _, w := range sim.SharedAddressWarnings(engine) {
-		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-	}
-	return engine, st, nil
+	return sim.Compile(st, cfg, stderrWarn(cmd)), st, nil
+}
+
+// stderrWarn prints warnings on the command's standard error.
+func stderrWarn(cmd *cobra.Command) func(string) {
+	return func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"github.com/palisade-net/palisade/backend/conntrack"
 	"github.com/palisade-net/palisade/backend/iptables"
 	"github.com/palisade-net/palisade/backend/nftables"
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/examples/internal/sim"
 	"github.com/palisade-net/palisade/policy"
 )
@@ -27,7 +29,9 @@ func labCmd() *cobra.Command {
 	var timeout time.Duration
 	var held bool
 	var established string
+	var sourceValidation bool
 	var topology string
+	var logVerdicts bool
 	var counters bool
 	var counterDetail string
 	cmd := &cobra.Command{
@@ -55,7 +59,23 @@ Calico does; --topology bridge puts each node's pods on one Linux bridge,
 cni0, as flannel, Canal and the CNI bridge plugin do: traffic between two pods
 of a node is bridged and reaches the filter through br_netfilter (on in the
 lab), traffic between nodes is routed host-gw style. The same inputs work on
-both.`,
+both.
+
+Each pod's lab interface (routed veth or bridge port) is its endpoint's
+interface (--source-validation, default true): the node drops what a pod
+sends from an address that is not its own, as the node agent does with
+--source-validation.
+
+With --log-verdicts, every node logs verdicts through NFLOG as the node agent
+does (denied new connections, and allowed ones too), with a budget far above
+what the probes send (100000 records/s), and each flow line gains what the
+kernel's log recorded for that probe's packets (matched by protocol, source
+address and port, destination address and port): "logged":"deny" when a
+record denies it (at either end), else "allow" when one allows it, absent
+when nothing was logged (a flow no policy restricts is allowed without a
+rule, and not logged); "policy" the object the record names
+("Kind/namespace/name", absent for a NetworkPolicy tier's default deny) and
+"rule" its rule (name, index, or "isolated" for that default deny).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if os.Geteuid() != 0 {
@@ -97,6 +117,11 @@ both.`,
 			for _, w := range place.UseLabAddresses(steps, l.NodeIPs) {
 				warn("warning: " + w)
 			}
+			var logs *sim.VerdictLogs
+			if logVerdicts {
+				logs = sim.NewVerdictLogs()
+				defer logs.Close()
+			}
 			var labNodes []sim.Node
 			for i := range nodes {
 				ns, err := l.NodeNS(i)
@@ -107,17 +132,20 @@ both.`,
 				if nodes > 1 {
 					cfg.IsLocal = place.IsLocal(i)
 				}
+				if sourceValidation {
+					cfg.Interface = labInterface(l)
+				}
 				var be backend.Backend
 				switch backendName {
 				case "nftables":
-					nft, err := nftables.New(nftables.Config{NetNS: int(ns)})
+					nft, err := nftables.New(nftables.Config{NetNS: int(ns), Log: labLogging(logVerdicts)})
 					if err != nil {
 						return err
 					}
 					defer nft.Close()
 					be = nft
 				case "iptables":
-					ipt, err := iptables.New(iptables.Config{NetNS: int(ns)})
+					ipt, err := iptables.New(iptables.Config{NetNS: int(ns), Log: labLogging(logVerdicts)})
 					if err != nil {
 						return err
 					}
@@ -135,9 +163,15 @@ both.`,
 					return err
 				}
 				defer follower.Close()
-				labNodes = append(labNodes, sim.Node{Engine: policy.New(cfg), Backend: follower})
+				var nodeBackend backend.Backend = follower
+				if logs != nil {
+					if nodeBackend, err = logs.AddNode(ctx, i, int(ns), follower); err != nil {
+						return err
+					}
+				}
+				labNodes = append(labNodes, sim.Node{Engine: policy.New(cfg), Backend: nodeBackend})
 			}
-			pr := &sim.LabProber{Lab: l, Placement: place, Flows: fl, Hold: held}
+			pr := &sim.LabProber{Lab: l, Placement: place, Flows: fl, Hold: held, Logs: logs}
 			if err := sim.Run(ctx, f.in, steps, fl, labNodes, pr, warn, emit); err != nil {
 				return err
 			}
@@ -157,7 +191,24 @@ both.`,
 	cmd.Flags().BoolVar(&held, "held", false, "keep the flows allowed at the first step open as connections and check them at every later step")
 	cmd.Flags().StringVar(&topology, "topology", string(lab.Routed), "how pods are wired to their node: routed (a veth each) or bridge (one Linux bridge per node)")
 	cmd.Flags().StringVar(&established, "established", string(conntrack.ModeFollow), "established connections a change denies: follow (cut them) or keep")
+	cmd.Flags().BoolVar(&sourceValidation, "source-validation", true, "each pod may only send from its own addresses on its lab interface (routed veth or bridge port); false leaves sources unchecked")
+	cmd.Flags().BoolVar(&logVerdicts, "log-verdicts", false, "log verdicts in the nodes' kernels (NFLOG) and add to each flow line what the log recorded: logged, policy, rule")
 	cmd.Flags().BoolVar(&counters, "counters", false, `after the last step, print each node's policy counters: JSON lines {"node":N,"counters":{...}} after the flow lines (a table with -o table)`)
 	cmd.Flags().StringVar(&counterDetail, "counters-detail", "policy", "with --counters: policy (per policy, direction and action) or rule (per rule)")
 	return cmd
+}
+
+// labInterface is policy.Config.Interface for a lab: a pod's node-side
+// interface, "" until the lab has created the pod.
+func labInterface(l *lab.Lab) func(string, []netip.Addr) string {
+	return func(podID string, _ []netip.Addr) string { return l.HostLink(podID) }
+}
+
+// labLogging is the nodes' verdict log: sim.LabLogging with --log-verdicts,
+// nothing without.
+func labLogging(on bool) verdictlog.Logging {
+	if on {
+		return sim.LabLogging
+	}
+	return verdictlog.Logging{}
 }

@@ -71,7 +71,13 @@ type options struct {
 	apiGate           bool
 	bridgeNetfilter   string
 	bridgeCheck       time.Duration
-	counters          counterOptions
+
+	// sourceValidation is off, cni or route (srcguard.go).
+	sourceValidation string
+	cniCacheDir      string
+	// log configures the verdict log (verdictlog.go).
+	log      logOptions
+	counters counterOptions
 }
 
 // parseFlags parses args (without the program name). getenv supplies the
@@ -97,11 +103,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.DurationVar(&o.clusterPolicyPoll, "cluster-policy-poll", informer.DefaultClusterPolicyPoll, "how often discovery is asked whether the cluster-wide policy CRDs were installed or removed")
 	fs.StringVar(&o.established, "established", string(conntrack.ModeFollow), "established connections a policy change denies: follow (cut them, so every packet is judged by the current policy) or keep (they survive; only new connections see the change)")
 	fs.DurationVar(&o.apiProbePeriod, "api-probe-period", apiProbePeriod, "how often the API server's /readyz is probed to report its reachability (log, palisade_api_server_reachable); enforcement does not depend on it")
+	fs.StringVar(&o.sourceValidation, "source-validation", sourceOff, "drop what a local pod sends from an address that is not its own, on its interface (routed veth or bridge port) found by: cni (the CNI result cache of --cni-cache-dir, any CNI run through libcni), route (the node's host route to each pod IP, routed CNIs), or off")
+	fs.StringVar(&o.cniCacheDir, "cni-cache-dir", defaultCNICacheDir, "the container runtime's CNI result cache, for --source-validation=cni")
 	fs.BoolVar(&o.apiGate, "api-gate", true, "while the API server is unreachable, hold the watches' retries until it answers again (then resume within about 2 s, with jitter); false leaves them to client-go's back-off (up to a minute after a long outage)")
 	fs.StringVar(&o.bridgeNetfilter, "bridge-netfilter", bridgeCheck, "pods on a Linux bridge (flannel, Canal, the CNI bridge plugin) are filtered only while br_netfilter is on: check (not ready, log, Event and palisade_bridge_netfilter_ok=0 while it is off on a bridge with ports) or enable (also turn it on, for every packet filter of the namespace)")
 	fs.DurationVar(&o.bridgeCheck, "bridge-check-period", bridgeCheckPeriod, "how often the bridge check runs (also at start)")
 	o.counters.register(fs)
 	klog.InitFlags(fs)
+	o.log.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -145,6 +154,11 @@ func (o *options) validate() error {
 	if o.apiProbePeriod <= 0 {
 		errs = append(errs, fmt.Errorf("--api-probe-period %v: must be positive", o.apiProbePeriod))
 	}
+	switch o.sourceValidation {
+	case sourceOff, sourceCNI, sourceRoute:
+	default:
+		errs = append(errs, fmt.Errorf("--source-validation %q: must be off, cni or route", o.sourceValidation))
+	}
 	switch o.bridgeNetfilter {
 	case bridgeCheck, bridgeEnable:
 	default:
@@ -156,6 +170,7 @@ func (o *options) validate() error {
 	if _, err := conntrack.ParseMode(o.established); err != nil {
 		errs = append(errs, fmt.Errorf("--established: %w", err))
 	}
+	errs = append(errs, o.log.validate()...)
 	errs = append(errs, o.counters.validate()...)
 	return errors.Join(errs...)
 }
@@ -252,12 +267,35 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	defer closeFollower()
+	engineCfg := policy.Config{NodeName: o.nodeName}
+	var ifaces *ifaceSource
+	if o.sourceValidation != sourceOff {
+		if ifaces, err = newIfaceSource(o.sourceValidation, o.cniCacheDir, o.netns); err != nil {
+			return err
+		}
+		defer ifaces.close()
+		if _, err := ifaces.scan(); err != nil {
+			return err
+		}
+		engineCfg.Interface = ifaces.Interface
+		if fd, ok := be.(forgedDropper); ok {
+			if err := registerForgedDrops(reg, fd); err != nil {
+				return err
+			}
+		}
+	}
+	engine := policy.New(engineCfg)
+	enforcing, stopLog, err := startVerdictLog(ctx, o, enforcing, engine, reg, os.Stdout, log.WithName("verdictlog"))
+	if err != nil {
+		return err
+	}
+	defer stopLog()
 	if _, err := registerPolicyCounters(reg, enforcing, o.counters); err != nil {
 		return err
 	}
 	ctrl, err := informer.New(informer.Config{
 		Client:          client,
-		Engine:          policy.New(policy.Config{NodeName: o.nodeName}),
+		Engine:          engine,
 		Backend:         enforcing,
 		MinSyncInterval: o.minSyncInterval,
 		ResyncPeriod:    o.resyncPeriod,
@@ -293,8 +331,12 @@ func run(ctx context.Context, o *options) error {
 		}
 	}()
 
+	if ifaces != nil {
+		go watchInterfaces(ctx, ifaces, engine, ctrl.Refresh, sourceRescan, log.WithName("source-validation"))
+	}
 	log.Info("Starting", "node", o.nodeName, "backend", o.backend, "table", o.tableName,
-		"netns", o.netns, "failMode", o.failMode, "established", o.established, "apiServer", host, "apiGate", o.apiGate, "bridgeNetfilter", o.bridgeNetfilter)
+		"netns", o.netns, "failMode", o.failMode, "established", o.established, "apiServer", host, "apiGate", o.apiGate, "bridgeNetfilter", o.bridgeNetfilter,
+		"sourceValidation", o.sourceValidation)
 	if err := ctrl.Run(ctx); err != nil {
 		return err
 	}
@@ -401,7 +443,7 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 	if o.backend == "iptables" {
 		// Our chains and ipsets in the target namespace; without --netns,
 		// the agent's own (the host's, in the DaemonSet).
-		ipt, err := iptables.New(iptables.Config{NetNS: netnsFD, AllowCurrentNamespace: netnsFD == 0})
+		ipt, err := iptables.New(iptables.Config{NetNS: netnsFD, AllowCurrentNamespace: netnsFD == 0, Log: o.log.logging()})
 		if err != nil {
 			closeNS()
 			return nil, nil, fmt.Errorf("iptables backend: %w", err)
@@ -411,7 +453,7 @@ func newBackend(o *options) (backend.Backend, func(), error) {
 			closeNS()
 		}, nil
 	}
-	nft, err := nftables.New(nftables.Config{TableName: o.tableName, NetNS: netnsFD})
+	nft, err := nftables.New(nftables.Config{TableName: o.tableName, NetNS: netnsFD, Log: o.log.logging()})
 	if err != nil {
 		closeNS()
 		return nil, nil, fmt.Errorf("nftables backend: %w", err)

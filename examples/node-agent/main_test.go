@@ -54,9 +54,24 @@ func TestParseFlags(t *testing.T) {
 				assert.Empty(t, o.netns)
 				assert.Equal(t, apiProbePeriod, o.apiProbePeriod)
 				assert.True(t, o.apiGate)
+				assert.Equal(t, sourceOff, o.sourceValidation)
+				assert.Equal(t, defaultCNICacheDir, o.cniCacheDir)
 				assert.Equal(t, bridgeCheck, o.bridgeNetfilter)
 				assert.Equal(t, bridgeCheckPeriod, o.bridgeCheck)
 			},
+		},
+		{
+			name: "source validation",
+			args: []string{"--node-name", "n", "--source-validation", "cni", "--cni-cache-dir", "/run/cni"},
+			check: func(t *testing.T, o *options) {
+				assert.Equal(t, sourceCNI, o.sourceValidation)
+				assert.Equal(t, "/run/cni", o.cniCacheDir)
+			},
+		},
+		{
+			name:    "bad source validation",
+			args:    []string{"--node-name", "n", "--source-validation", "arp"},
+			wantErr: []string{`--source-validation "arp": must be off, cni or route`},
 		},
 		{
 			name: "flags override the environment",

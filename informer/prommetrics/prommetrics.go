@@ -14,6 +14,7 @@
 // sync_changes_total, drift_repairs_total, errors_total{kind}
 // (counters); programmed_generation, endpoints, rule_lists, set_members
 // (gauges). Every errors_total kind is present at zero from the start.
+// VerdictLog does the same for a verdict log reader's counts.
 //
 // CounterCollector exports a backend's rule counters
 // (backend.CounterReader) per policy, or per rule, read from the packet
@@ -32,6 +33,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/palisade-net/palisade/backend/verdictlog"
 	"github.com/palisade-net/palisade/informer"
 )
 
@@ -86,6 +88,15 @@ func New(reg prometheus.Registerer) (informer.Metrics, error) {
 		Errors:      func(kind string) informer.Counter { return errs.WithLabelValues(kind) },
 	}
 
+	if err := register(reg, collectors...); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// register registers every collector on reg, or none: when one fails, it
+// unregisters those it registered and returns every error.
+func register(reg prometheus.Registerer, collectors ...prometheus.Collector) error {
 	var regErrs []error
 	var registered []prometheus.Collector
 	for _, c := range collectors {
@@ -99,7 +110,38 @@ func New(reg prometheus.Registerer) (informer.Metrics, error) {
 		for _, c := range registered {
 			reg.Unregister(c)
 		}
-		return nil, fmt.Errorf("prommetrics: %w", err)
+		return fmt.Errorf("prommetrics: %w", err)
 	}
-	return in, nil
+	return nil
+}
+
+// VerdictLog creates the counters of a verdict log reader (package
+// backend/verdictlog), registers them on reg and returns the Instruments
+// that record into them: palisade_verdict_log_records_total{verdict},
+// dropped_total, overruns_total and undecodable_total. It registers nothing
+// and returns the errors when a name is already taken on reg. A nil reg is
+// an error.
+func VerdictLog(reg prometheus.Registerer) (verdictlog.Instruments, error) {
+	if reg == nil {
+		return verdictlog.Instruments{}, errors.New("prommetrics: a Registerer is required")
+	}
+	records := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "verdict_log", Name: "records_total",
+		Help: "Verdict log records written, by verdict (allow, deny).",
+	}, []string{"verdict"})
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "verdict_log", Name: name, Help: help})
+	}
+	dropped := counter("dropped_total", "Verdict log records dropped because the reader's queue was full (packets are never held).")
+	overruns := counter("overruns_total", "Times the kernel dropped verdict log messages because the reader's socket buffer was full (ENOBUFS).")
+	undecodable := counter("undecodable_total", "NFLOG messages of the group that were not Palisade's or did not decode.")
+	if err := register(reg, records, dropped, overruns, undecodable); err != nil {
+		return verdictlog.Instruments{}, err
+	}
+	return verdictlog.Instruments{
+		Records:     func(v string) verdictlog.Counter { return records.WithLabelValues(v) },
+		Dropped:     dropped,
+		Overruns:    overruns,
+		Undecodable: undecodable,
+	}, nil
 }

@@ -75,3 +75,27 @@ func TestRefusesATakenName(t *testing.T) {
 	_, err = prommetrics.New(nil)
 	assert.Error(t, err)
 }
+
+func TestVerdictLogMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	in, err := prommetrics.VerdictLog(reg)
+	require.NoError(t, err)
+	in.Records("deny").Add(2)
+	in.Records("allow").Add(1)
+	in.Dropped.Add(3)
+	in.Overruns.Add(1)
+	assert.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP palisade_verdict_log_dropped_total Verdict log records dropped because the reader's queue was full (packets are never held).
+# TYPE palisade_verdict_log_dropped_total counter
+palisade_verdict_log_dropped_total 3
+# HELP palisade_verdict_log_overruns_total Times the kernel dropped verdict log messages because the reader's socket buffer was full (ENOBUFS).
+# TYPE palisade_verdict_log_overruns_total counter
+palisade_verdict_log_overruns_total 1
+# HELP palisade_verdict_log_records_total Verdict log records written, by verdict (allow, deny).
+# TYPE palisade_verdict_log_records_total counter
+palisade_verdict_log_records_total{verdict="allow"} 1
+palisade_verdict_log_records_total{verdict="deny"} 2
+`), "palisade_verdict_log_dropped_total", "palisade_verdict_log_overruns_total", "palisade_verdict_log_records_total"))
+	_, err = prommetrics.VerdictLog(reg)
+	assert.Error(t, err, "registering twice")
+}

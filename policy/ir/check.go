@@ -37,6 +37,9 @@ type Held interface {
 	// Endpoints yields every endpoint held. The checker does not change
 	// them.
 	Endpoints() iter.Seq[*Endpoint]
+	// InterfaceOwner returns the ID of the endpoint whose Interface is
+	// name; ok is false when none is (and for the empty name).
+	InterfaceOwner(name string) (id string, ok bool)
 }
 
 // CheckDelta is the validator of the IR contract: Snapshot.Validate,
@@ -59,7 +62,10 @@ type Held interface {
 //   - every reference resolves after d: rules name existing address and port
 //     sets, endpoints name existing rule lists of their direction, and the
 //     lists of a NetworkPolicy tier hold Allow rules only;
-//   - no two endpoints share an address.
+//   - no two endpoints share an address;
+//   - an endpoint's Interface is empty or a legal Linux interface name
+//     (1 to 15 bytes, none of '/', ':', whitespace or control characters,
+//     not "." or ".."), and no two endpoints share an interface.
 //
 // It returns nil, or an error wrapping ErrInvalid that joins every problem
 // found, each naming the object and field. A nil d is invalid. Backends
@@ -495,6 +501,7 @@ func (c *checker) endpoints() {
 	}
 	seen := make(map[string]bool, len(d.Endpoints))
 	owners := make(map[netip.Addr]string, len(d.Endpoints))
+	ifOwners := make(map[string]string)
 	for i := range d.Endpoints {
 		ep := &d.Endpoints[i]
 		switch {
@@ -529,6 +536,7 @@ func (c *checker) endpoints() {
 				c.fail("endpoint %q: address %s is also endpoint %q's", ep.ID, ip, o)
 			}
 		}
+		c.iface(ep, ifOwners)
 		c.tiers(ep)
 	}
 	affected := c.affectedLists()
@@ -623,6 +631,48 @@ func (c *checker) reference(ep *Endpoint, dir Direction, kind TierKind, id strin
 	}
 }
 
+// iface checks ep's Interface: a legal name, held by no other endpoint
+// after d (owners holds the names taken by the endpoints of d so far).
+func (c *checker) iface(ep *Endpoint, owners map[string]string) {
+	name := ep.Interface
+	if name == "" {
+		return
+	}
+	if err := CheckInterfaceName(name); err != nil {
+		c.fail("endpoint %q: Interface: %w", ep.ID, err)
+		return
+	}
+	if o, ok := owners[name]; ok {
+		c.fail("endpoint %q: interface %q is also endpoint %q's", ep.ID, name, o)
+		return
+	}
+	owners[name] = ep.ID
+	if o, ok := c.have.InterfaceOwner(name); ok && o != ep.ID && !c.removedEps[o] && !c.upsertedEps[o] {
+		c.fail("endpoint %q: interface %q is also endpoint %q's", ep.ID, name, o)
+	}
+}
+
+// CheckInterfaceName reports whether name is a legal Linux interface name,
+// as the kernel's dev_valid_name accepts it: 1 to 15 bytes, not "." or
+// "..", without '/', ':', whitespace or control characters. The empty name
+// is an error.
+func CheckInterfaceName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty interface name")
+	case len(name) > 15:
+		return fmt.Errorf("interface name %q is %d bytes, longer than 15", name, len(name))
+	case name == "." || name == "..":
+		return fmt.Errorf("interface name %q is not allowed", name)
+	}
+	for i := 0; i < len(name); i++ {
+		if b := name[i]; b == '/' || b == ':' || b <= ' ' || b == 0x7f {
+			return fmt.Errorf("interface name %q holds %q", name, b)
+		}
+	}
+	return nil
+}
+
 // setIDOK reports whether id has the form AddressSet.ID promises, from
 // which every backend derives its set names.
 func setIDOK(id string) bool {
@@ -655,3 +705,4 @@ func (noneHeld) RuleLists() iter.Seq[*RuleList]          { return func(func(*Rul
 func (noneHeld) Endpoint(string) bool                    { return false }
 func (noneHeld) Owner(netip.Addr) (string, bool)         { return "", false }
 func (noneHeld) Endpoints() iter.Seq[*Endpoint]          { return func(func(*Endpoint) bool) {} }
+func (noneHeld) InterfaceOwner(string) (string, bool)    { return "", false }

@@ -18,6 +18,13 @@
 // matches; the NetworkPolicy tier allows when any rule matches and denies
 // otherwise. When no tier decides, the connection is allowed.
 //
+// An endpoint may name its interface on the node (Endpoint.Interface): a
+// backend then drops every packet arriving on that interface whose source
+// is not one of the endpoint's addresses (IPv6 fe80::/10 and :: excepted,
+// for neighbour discovery), so that a connection's source address names
+// its sender, which the rule above takes for granted. SourceChanges gives a
+// backend what a delta changes there.
+//
 // A Delta carries the change between two generations; Snapshot.Apply applies
 // one and the engine guarantees that applying every delta in order to an empty
 // snapshot yields its full snapshot.

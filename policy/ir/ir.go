@@ -2,6 +2,7 @@ package ir
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 )
 
@@ -219,6 +220,22 @@ type RuleList struct {
 	// ClusterNetworkPolicy), then name.
 	Priority int32
 	Rules    []Rule
+	// LogAllowed asks a backend that logs verdicts to log the connections
+	// this list's Allow rules accept, not only denied ones (the engine sets
+	// it from the palisade.dev/log-allowed annotation). It changes no
+	// verdict.
+	LogAllowed bool
+}
+
+// Equal reports whether rl and o are the same list, field by field.
+func (rl *RuleList) Equal(o *RuleList) bool {
+	return rl.ID == o.ID && rl.Origin == o.Origin && rl.Direction == o.Direction && rl.Priority == o.Priority &&
+		rl.LogAllowed == o.LogAllowed &&
+		slices.EqualFunc(rl.Rules, o.Rules, func(a, b Rule) bool {
+			return a.Index == b.Index && a.Name == b.Name && a.Action == b.Action &&
+				a.AllPeers == b.AllPeers && a.AllPorts == b.AllPorts &&
+				slices.Equal(a.Peers, b.Peers) && slices.Equal(a.Ports, b.Ports)
+		})
 }
 
 // Tier is one tier of an endpoint's policy for a direction.
@@ -235,10 +252,31 @@ type Endpoint struct {
 	ID string
 	// IPs are the pod's addresses, sorted (IPv4 first).
 	IPs []netip.Addr
+	// Interface is the name of the pod's interface on the node (the
+	// node-side end of its veth, a routed veth or a bridge port), or empty.
+	// When set, the pod may only send from IPs (source validation): a
+	// packet arriving on Interface with any other source is dropped and
+	// counted, except the IPv6 sources neighbour discovery needs (fe80::/10
+	// and ::). When empty, the endpoint's sources are not checked: an
+	// embedder (a CNI) must supply the name to get the check. A legal
+	// Linux interface name (1 to 15 bytes, no '/', ':', space or control
+	// character, not "." or ".."); no two endpoints share one.
+	Interface string
 	// Ingress and Egress are the tiers that apply, in order. An empty list
 	// means the direction is not restricted: every connection is allowed.
 	Ingress []Tier
 	Egress  []Tier
+}
+
+// Equal reports whether e and o are the same endpoint with the same
+// addresses, interface and tiers.
+func (e *Endpoint) Equal(o *Endpoint) bool {
+	return e.ID == o.ID && e.Interface == o.Interface && slices.Equal(e.IPs, o.IPs) &&
+		tiersEqual(e.Ingress, o.Ingress) && tiersEqual(e.Egress, o.Egress)
+}
+
+func tiersEqual(a, b []Tier) bool {
+	return slices.EqualFunc(a, b, func(x, y Tier) bool { return x.Kind == y.Kind && slices.Equal(x.RuleLists, y.RuleLists) })
 }
 
 // Tiers returns the endpoint's tiers for dir.

@@ -207,6 +207,7 @@ func (s *Snapshot) Held() Held {
 		lists:  make(map[string]*RuleList, len(s.RuleLists)),
 		eps:    make(map[string]*Endpoint, len(s.Endpoints)),
 		owners: make(map[netip.Addr]string, len(s.Endpoints)),
+		ifaces: make(map[string]string),
 	}
 	for i := range s.AddressSets {
 		set := &s.AddressSets[i]
@@ -225,6 +226,9 @@ func (s *Snapshot) Held() Held {
 		for _, ip := range ep.IPs {
 			h.owners[ip] = ep.ID
 		}
+		if ep.Interface != "" {
+			h.ifaces[ep.Interface] = ep.ID
+		}
 	}
 	return h
 }
@@ -237,6 +241,7 @@ type snapHeld struct {
 	lists  map[string]*RuleList
 	eps    map[string]*Endpoint
 	owners map[netip.Addr]string
+	ifaces map[string]string
 }
 
 func (h *snapHeld) AddressSet(id string) (bool, bool) {
@@ -280,6 +285,11 @@ func (h *snapHeld) Owner(a netip.Addr) (string, bool) {
 }
 
 func (h *snapHeld) Endpoints() iter.Seq[*Endpoint] { return maps.Values(h.eps) }
+
+func (h *snapHeld) InterfaceOwner(name string) (string, bool) {
+	id, ok := h.ifaces[name]
+	return id, ok
+}
 
 func setOf[T comparable](xs []T) map[T]struct{} {
 	m := make(map[T]struct{}, len(xs))

@@ -78,6 +78,17 @@
 //
 // HostLink names a pod's node-side interface in either topology (the routed
 // veth or the bridge port).
+// # Pods wired by someone else
+//
+// A pod added with a PodSpec.Wiring gets its namespace from the lab (lo
+// up, nothing else) and is connected by the Wiring: the real CNI plugins
+// run as a container runtime runs them, for instance (the end-to-end suite
+// does this with the bridge, host-local and flannel plugins). Its addresses
+// are what the Wiring reports; the lab adds no route, no neighbour entry
+// and no interface for it, and calls the Wiring's Unwire when the pod is
+// removed or the lab closed. Everything else (probes, servers, held
+// connections) works as for any pod. InNamespace runs a function, or
+// starts a process, inside a namespace such as a node's.
 //
 // # Addresses the lab uses
 //
@@ -129,6 +140,14 @@
 // of connects are not stalled by the server. Sockets opens client sockets
 // in an endpoint's namespace for hand-written probes and benchmarks.
 //
+// # Forged sources
+//
+// Forge sends a UDP datagram from a pod with a source address it does not
+// own (an IP_TRANSPARENT socket bound to that address) and reports whether
+// the destination received it with that source: the probe of source
+// validation. Without a packet filter the lab carries such a datagram, on
+// both topologies (its nodes run no reverse-path filter).
+//
 // # Guarantees
 //
 // Isolation: everything the lab creates lives in namespaces it created. It
@@ -137,7 +156,10 @@
 // with their peers placed directly in the pod namespaces, and sysctls are
 // written from a thread inside the target namespace. Threads that enter a
 // namespace always come back, or are discarded by the Go runtime. No lab
-// namespace has a route towards the host, so no probe leaves the lab.
+// namespace has a route towards the host, so no probe leaves the lab. A
+// Wiring is the caller's code: the same holds for a wired pod as long as
+// the Wiring works only in the namespaces it is given (the end-to-end
+// suite's CNI runtime starts every plugin inside the node's namespace).
 //
 // Cleanup: the namespaces are anonymous, held only by the Lab's file
 // descriptors (and the sockets inside them): no names, no mounts, nothing

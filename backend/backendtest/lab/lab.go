@@ -238,12 +238,18 @@ type PodSpec struct {
 	// IPs are the pod's addresses, at most one per family is usual; at least
 	// one is required. Each must be a unicast address not used elsewhere in
 	// the lab and not one of the lab's own (see the package documentation).
+	// It must be empty when Wiring is set.
 	IPs []netip.Addr
+	// Wiring, when set, connects the pod to its node instead of the lab's
+	// routed veth (a CNI plugin, for instance) and says which addresses the
+	// pod got: see Wiring.
+	Wiring Wiring
 }
 
 // AddPod creates the pod's namespace with eth0 routed to its node, and
-// routes to the pod on the other node of a two-node lab. On error nothing of
-// the pod remains.
+// routes to the pod on the other node of a two-node lab; with a Wiring, it
+// creates the namespace and lets the Wiring connect it (see Wiring). On
+// error nothing of the pod remains.
 func (l *Lab) AddPod(ctx context.Context, p PodSpec) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -265,6 +271,17 @@ func (l *Lab) AddPod(ctx context.Context, p PodSpec) error {
 	case l.byName[p.Name] != nil:
 		return fmt.Errorf("lab: AddPod %q: %w", p.Name, ErrExists)
 	}
+	if p.Wiring != nil {
+		if len(p.IPs) > 0 {
+			return fmt.Errorf("lab: AddPod %q: IPs given with a Wiring (the Wiring assigns them)", p.Name)
+		}
+		ep, err := l.wire(ctx, p)
+		if err != nil {
+			return fmt.Errorf("lab: AddPod %q: %w", p.Name, err)
+		}
+		l.register(ep)
+		return nil
+	}
 	ips, err := l.checkIPs(p.IPs)
 	if err != nil {
 		return fmt.Errorf("lab: AddPod %q: %w", p.Name, err)
@@ -278,7 +295,8 @@ func (l *Lab) AddPod(ctx context.Context, p PodSpec) error {
 }
 
 // RemovePod stops the pod's servers and removes its namespace, its link and
-// the routes to it. It returns ErrNotFound for a pod the lab does not hold.
+// the routes to it (a wired pod: Wiring.Unwire, then its namespace). It
+// returns ErrNotFound for a pod the lab does not hold.
 func (l *Lab) RemovePod(name string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -344,8 +362,9 @@ func (l *Lab) ForgetConnections() error {
 }
 
 // Close stops every server and removes every namespace, link and route the
-// lab created. It waits for the lab's goroutines to exit. Calling it again
-// does nothing and returns nil.
+// lab created, after Wiring.Unwire for each wired pod still held. It waits
+// for the lab's goroutines to exit. Calling it again does nothing and
+// returns nil.
 func (l *Lab) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -368,7 +387,7 @@ func (l *Lab) Close() error {
 		if ep.kind == kindNode {
 			continue
 		}
-		errs = append(errs, ep.shutdown())
+		errs = append(errs, ep.unwire(), ep.shutdown())
 	}
 	for _, n := range l.nodes {
 		errs = append(errs, n.ep.shutdown())

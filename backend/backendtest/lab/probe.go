@@ -51,6 +51,9 @@ type Result struct {
 	// connected, it is the time spent waiting. Measure with Parallelism 1 for
 	// figures free of scheduling noise.
 	Latency time.Duration
+	// Source is the address and port the probe's packets came from (port 0
+	// when unknown): it finds them in the kernel's packet logs.
+	Source netip.AddrPort
 }
 
 // plan is a probe resolved against the lab.
@@ -197,7 +200,8 @@ func (l *Lab) probeTCP(pl plan, r *Result, deadline time.Time) {
 		return
 	}
 	defer unix.Close(fd)
-	l.probed.add(unix.IPPROTO_TCP, pl, localPort(fd), r.Probe.Port)
+	r.Source = netip.AddrPortFrom(pl.srcIP, localPort(fd))
+	l.probed.add(unix.IPPROTO_TCP, pl, r.Source.Port(), r.Probe.Port)
 	// Close with a reset: no TIME_WAIT left behind, so thousands of probes
 	// never run out of ports.
 	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
@@ -240,7 +244,8 @@ func (l *Lab) probeUDP(pl plan, r *Result, deadline time.Time) {
 		return
 	}
 	defer unix.Close(fd)
-	l.probed.add(unix.IPPROTO_UDP, pl, localPort(fd), r.Probe.Port)
+	r.Source = netip.AddrPortFrom(pl.srcIP, localPort(fd))
+	l.probed.add(unix.IPPROTO_UDP, pl, r.Source.Port(), r.Probe.Port)
 	// Connected: only the destination's replies arrive, and ICMP errors
 	// (a reject) are reported.
 	if err := unix.Connect(fd, sockaddr(pl.dstIP, r.Probe.Port)); err != nil {
@@ -316,6 +321,7 @@ func (l *Lab) probeSCTP(pl plan, r *Result, deadline time.Time) {
 		return
 	}
 	defer unix.Close(fd)
+	r.Source = netip.AddrPortFrom(pl.srcIP, key.sport)
 	l.probed.add(protoSCTP, pl, key.sport, key.dport)
 	pkt := sctpInit(key.sport, key.dport, key.tag)
 	if l.corruptSCTP {

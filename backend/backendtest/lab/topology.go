@@ -75,6 +75,10 @@ type endpoint struct {
 	closed bool
 
 	srv servers
+
+	// wiring is set on a pod wired by someone else (see Wiring): it has
+	// no hostIf and no remote routes; its Wiring removes what it made.
+	wiring Wiring
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {
@@ -580,7 +584,12 @@ func staticNeigh(link int, ip netip.Addr, mac net.HardwareAddr) *netlink.Neigh {
 // endpoint on the other node and its node-side veth (which takes the pod
 // side, the node's routes to it and its traffic with it at once), then stops
 // its servers and releases its namespace.
+//
+// A wired pod is undone by its Wiring (see Wiring), then released.
 func (l *Lab) detach(ep *endpoint) error {
+	if ep.wiring != nil {
+		return errors.Join(ep.unwire(), ep.shutdown())
+	}
 	var errs []error
 	if len(ep.remote) > 0 {
 		other := l.nodes[1-ep.node]

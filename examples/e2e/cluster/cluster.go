@@ -454,15 +454,26 @@ func CachedAPIServerPath() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cache := os.Getenv("PALISADE_E2E_CACHE")
-	if cache == "" {
-		base, err := os.UserCacheDir() // $XDG_CACHE_HOME or $HOME/.cache
-		if err != nil {
-			return "", err
-		}
-		cache = filepath.Join(base, "palisade-e2e")
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
 	}
 	return filepath.Join(cache, "kube-apiserver-"+key), nil
+}
+
+// CacheDir is the directory where the end-to-end suite keeps what it builds
+// once per machine (kube-apiserver, the flannel CNI plugin):
+// $PALISADE_E2E_CACHE, or palisade-e2e under $XDG_CACHE_HOME or
+// $HOME/.cache. It is not created here.
+func CacheDir() (string, error) {
+	if cache := os.Getenv("PALISADE_E2E_CACHE"); cache != "" {
+		return cache, nil
+	}
+	base, err := os.UserCacheDir() // $XDG_CACHE_HOME or $HOME/.cache
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(base, "palisade-e2e"), nil
 }
 
 // ModuleKey is the cache key of the module in dir: the first 16 hex digits

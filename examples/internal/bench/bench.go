@@ -56,6 +56,9 @@ type Config struct {
 	// DatapathDuration on each side per run.
 	DatapathParallel int
 	DatapathDuration time.Duration
+	// DatapathVerdictLog adds the datapath with the kernel verdict log off,
+	// deny and all, at the largest of DatapathPolicies.
+	DatapathVerdictLog bool
 
 	// Progress, when set, receives one line per step.
 	Progress io.Writer
@@ -128,6 +131,7 @@ type ConfigReport struct {
 	DatapathSamples         int     `json:"datapathSamples"`
 	DatapathParallel        int     `json:"datapathParallel"`
 	DatapathDurationSeconds float64 `json:"datapathDurationSeconds"`
+	DatapathVerdictLog      bool    `json:"datapathVerdictLog"`
 }
 
 // Machine describes where the figures were measured.
@@ -207,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			Pods: cfg.Pods, Namespaces: cfg.Namespaces, Policies: cfg.Policies, Nodes: cfg.Nodes, Seed: cfg.Seed,
 			Changes: cfg.Changes, Backend: cfg.Backend, LargeBudgetSeconds: cfg.LargeBudget.Seconds(),
 			Datapath: cfg.Datapath, DatapathPolicies: cfg.DatapathPolicies, DatapathSamples: cfg.DatapathSamples,
-			DatapathParallel: cfg.DatapathParallel, DatapathDurationSeconds: cfg.DatapathDuration.Seconds(),
+			DatapathParallel: cfg.DatapathParallel, DatapathDurationSeconds: cfg.DatapathDuration.Seconds(), DatapathVerdictLog: cfg.DatapathVerdictLog,
 		},
 		Machine: machine(),
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -114,8 +115,14 @@ type DatapathFigures struct {
 	// Runs add the synthetic policies and two policies that isolate the
 	// bench pair (client egress, server ingress), so that a connection
 	// runs through a rule list at both ends.
-	Runs  []PolicyRun `json:"runs"`
-	Notes []string    `json:"notes"`
+	Runs []PolicyRun `json:"runs"`
+	// SourceValidation is the cost of source validation (every endpoint
+	// with its interface), measured with the first policy count.
+	SourceValidation *SourceValidationFigures `json:"sourceValidation,omitempty"`
+	// VerdictLog is the datapath with the kernel verdict log off and on
+	// (Config.DatapathVerdictLog), nil when not requested.
+	VerdictLog *VerdictLogFigures `json:"verdictLog,omitempty"`
+	Notes      []string           `json:"notes"`
 }
 
 // DatapathRun is one paired measurement: the path under test and the
@@ -267,19 +274,31 @@ func runDatapath(ctx context.Context, cfg Config, l *lab.Lab, progress func(stri
 		run.ConnsRatioOverNoPolicy = ratio(run.ConnsRatio, fig.NoPolicy.ConnsRatio)
 		fig.Runs = append(fig.Runs, *run)
 	}
+	progress("datapath: source validation on and off, %d policies", cfg.DatapathPolicies[0])
+	if fig.SourceValidation, err = sourceValidationRuns(ctx, m, s, cfg, cfg.DatapathPolicies[0]); err != nil {
+		return nil, fmt.Errorf("source validation: %w", err)
+	}
 	err = s.done(ctx)
 	s = nil
+	if err == nil && cfg.DatapathVerdictLog {
+		fig.VerdictLog, err = runVerdictLog(ctx, m, ns, cfg, slices.Max(cfg.DatapathPolicies), progress)
+	}
 	return fig, err
 }
 
 // policyRun programs the synthetic cluster with k policies plus the bench
 // objects on the node under test and measures.
 func policyRun(ctx context.Context, m *pairedMeter, s *backendSession, cfg Config, k int, extra func(*policytest.Cluster)) (*PolicyRun, error) {
+	return policyRunWith(ctx, m, s, cfg, policy.Config{}, k, extra)
+}
+
+// policyRunWith is policyRun with the engine configured by pcfg.
+func policyRunWith(ctx context.Context, m *pairedMeter, s *backendSession, cfg Config, pcfg policy.Config, k int, extra func(*policytest.Cluster)) (*PolicyRun, error) {
 	o, err := generate(ctx, cfg.synthetic(cfg.Pods, k), extra)
 	if err != nil {
 		return nil, err
 	}
-	comp, err := compile(ctx, policy.Config{}, o, false)
+	comp, err := compile(ctx, pcfg, o, false)
 	if err != nil {
 		return nil, err
 	}

@@ -93,6 +93,13 @@ func Parse(name string, r io.Reader) ([]Flow, error) {
 	return out, errors.Join(errs...)
 }
 
+// ParseFields reads one flow from its four fields, SRC DST PORT PROTOCOL,
+// as a flow file's line holds them; errors name the field.
+func ParseFields(fields []string) (Flow, error) { return parseLine(fields) }
+
+// ParseEnd reads one end of a flow: "namespace/pod" or an IP literal.
+func ParseEnd(s string) (End, error) { return parseEnd(s) }
+
 func parseLine(fields []string) (Flow, error) {
 	if len(fields) != 4 {
 		return Flow{}, fmt.Errorf("want \"SRC DST PORT PROTOCOL\", got %d fields", len(fields))

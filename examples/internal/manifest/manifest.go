@@ -4,6 +4,10 @@
 // AdminNetworkPolicy and BaselineAdminNetworkPolicy v1alpha1), alone, in
 // multi-document files, in Lists, or in directories of such files. It is what netpolctl and the example suites read
 // their inputs with. Errors name the file, the document and the field.
+//
+// Propose overlays proposed objects on a state (netpolctl diff): new and
+// changed objects replace, and objects annotated DeleteAnnotation (or keys
+// of ParseDelete) delete.
 package manifest
 
 import (
@@ -16,6 +20,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -26,6 +31,8 @@ import (
 	"sigs.k8s.io/network-policy-api/apis/v1alpha1"
 	"sigs.k8s.io/network-policy-api/apis/v1beta1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/palisade-net/palisade/informer"
 )
 
 // State is a complete cluster state: every object read, by kind, sorted by
@@ -225,8 +232,16 @@ func (st *State) add(src string, doc []byte) error {
 	case "v1/Node":
 		return addClusterScoped(st, src, tm.Kind, doc, &corev1.Node{}, &st.Nodes)
 	case v1alpha1.GroupVersion.String() + "/AdminNetworkPolicy":
+		doc, err := v01Peers(src, tm.Kind, doc)
+		if err != nil {
+			return err
+		}
 		return addClusterScoped(st, src, tm.Kind, doc, &v1alpha1.AdminNetworkPolicy{}, &st.AdminNetworkPolicies)
 	case v1alpha1.GroupVersion.String() + "/BaselineAdminNetworkPolicy":
+		doc, err := v01Peers(src, tm.Kind, doc)
+		if err != nil {
+			return err
+		}
 		return addClusterScoped(st, src, tm.Kind, doc, &v1alpha1.BaselineAdminNetworkPolicy{}, &st.BaselineAdminNetworkPolicies)
 	case v1beta1.GroupVersion.String() + "/ClusterNetworkPolicy":
 		return addClusterScoped(st, src, tm.Kind, doc, &v1beta1.ClusterNetworkPolicy{}, &st.ClusterNetworkPolicies)
@@ -234,6 +249,33 @@ func (st *State) add(src string, doc []byte) error {
 	return fmt.Errorf("%s: apiVersion %q kind %q: not supported (want v1 Namespace, Pod or Node, networking.k8s.io/v1 NetworkPolicy, "+
 		"policy.networking.k8s.io/v1beta1 ClusterNetworkPolicy, policy.networking.k8s.io/v1alpha1 AdminNetworkPolicy or "+
 		"BaselineAdminNetworkPolicy, or a List of them)", src, tm.APIVersion, tm.Kind)
+}
+
+// v01Peers rewrites the peers of an AdminNetworkPolicy or
+// BaselineAdminNetworkPolicy written in the shape of the network-policy-api
+// v0.1.x CRDs (namespaces: {namespaceSelector: S}), which `kubectl get -o
+// yaml` prints on clusters that serve them, into the shape of the v1alpha1
+// types, as the node agent does (informer.UpgradeV01Peers). A peer the
+// agent could only enforce otherwise than written (sameLabels,
+// notSameLabels) is an error here: a file should say what it means. A
+// document that is not a JSON object is returned as is, for decode to
+// report.
+func v01Peers(src, kind string, doc []byte) ([]byte, error) {
+	var obj map[string]any
+	if err := json.Unmarshal(doc, &obj); err != nil || obj == nil {
+		return doc, nil
+	}
+	upgraded, notes, err := informer.UpgradeV01Peers(obj)
+	if err == nil && len(notes) > 0 {
+		err = errors.New(strings.Join(notes, "; "))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", src, objectName(kind, doc), err)
+	}
+	if reflect.DeepEqual(upgraded, obj) {
+		return doc, nil // the current shape: decode the document as written
+	}
+	return json.Marshal(upgraded)
 }
 
 // clusterObject is a cluster-scoped object the reader keeps.
@@ -340,3 +382,8 @@ func (st *State) sort() {
 func sortByName[T clusterObject](xs []T) {
 	slices.SortFunc(xs, func(a, b T) int { return cmp.Compare(a.GetObjectMeta().GetName(), b.GetObjectMeta().GetName()) })
 }
+
+// Sort puts every list of st in namespace and name order, as Load leaves
+// them; a State built by hand (e.g. from objects listed from an API
+// server) must be sorted before State.Pod or Apply read it.
+func (st *State) Sort() { st.sort() }

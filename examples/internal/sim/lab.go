@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -127,6 +128,9 @@ type LabProber struct {
 	// allowed at the first step (TCP and UDP; SCTP cannot be held) and
 	// checks it at every later step (see Held).
 	Hold bool
+	// Logs, when set, adds to each result what the nodes' verdict logs
+	// recorded for the probe (VerdictLogs.Annotate).
+	Logs *VerdictLogs
 
 	pods      map[string]lab.PodSpec
 	externals map[netip.Addr]bool
@@ -202,6 +206,9 @@ func (lp *LabProber) Prepare(ctx context.Context, step Step) error {
 			lp.externals[e.IP] = true
 		}
 	}
+	if lp.Logs != nil {
+		lp.Logs.SetPods(lp.pods)
+	}
 	// Each step's verdicts are for new connections, not for what an
 	// earlier step's probes left in conntrack; held connections stay.
 	return lp.Lab.ForgetProbes()
@@ -242,7 +249,9 @@ func (lp *LabProber) Probe(ctx context.Context, _ Step, fl []flows.Resolved) ([]
 		probes[i] = lp.probeOf(f)
 	}
 	out := make([]Result, len(fl))
-	for i, r := range lp.Lab.Probe(ctx, probes) {
+	start := time.Now()
+	rs := lp.Lab.Probe(ctx, probes)
+	for i, r := range rs {
 		if r.Err != nil {
 			return nil, fmt.Errorf("probe %s -> %s %s/%d: %w", probes[i].Src, probes[i].Dst, probes[i].Protocol, probes[i].Port, r.Err)
 		}
@@ -250,6 +259,9 @@ func (lp *LabProber) Probe(ctx context.Context, _ Step, fl []flows.Resolved) ([]
 		if r.Connected {
 			out[i] = Result{Verdict: Allow, Reason: "connected"}
 		}
+	}
+	if lp.Logs != nil {
+		lp.Logs.Annotate(rs, out, start)
 	}
 	return out, nil
 }

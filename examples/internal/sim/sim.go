@@ -106,6 +106,14 @@ type Result struct {
 	// Conn is ConnHeld on the line of a connection held open since the
 	// first step; empty on the line of a new connection.
 	Conn string `json:"conn,omitempty"`
+	// Logged, Policy and Rule are what the kernel's verdict log recorded
+	// for the flow's packets (lab --log-verdicts): "deny" or "allow", the
+	// deciding object ("Kind/ns/name"; empty for a NetworkPolicy tier's
+	// default deny) and rule (name, index, or "isolated"). Absent when
+	// nothing was logged.
+	Logged string `json:"logged,omitempty"`
+	Policy string `json:"policy,omitempty"`
+	Rule   string `json:"rule,omitempty"`
 }
 
 // ConnHeld marks the result of a held connection.
@@ -164,6 +172,9 @@ type Node struct {
 // flows' results, one result per held connection (Conn ConnHeld) in flow
 // order.
 // Validation problems are reported once, from the first node's engine.
+// After Prepare, engines that name pods' interfaces (source validation,
+// policy.Config.Interface) are asked again and their backends updated, for
+// the interfaces Prepare created.
 func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []Node, pr Prober, warn Warn, emit func([]Result) error) error {
 	var prev *manifest.State
 	for _, step := range steps {
@@ -201,6 +212,9 @@ func Run(ctx context.Context, in Input, steps []Step, fl []flows.Flow, nodes []N
 		prev = step.State
 		if err := pr.Prepare(ctx, step); err != nil {
 			return fmt.Errorf("step %s: %w", step.Name, err)
+		}
+		if err := refreshInterfaces(ctx, step, nodes); err != nil {
+			return err
 		}
 		results := make([]Result, len(fl))
 		var probe []flows.Resolved
@@ -281,4 +295,37 @@ func SharedAddressWarnings(e policy.Engine) []string {
 			sa.Address, sa.Owner, strings.Join(sa.Others, ", "), sa.Owner))
 	}
 	return out
+}
+
+// refreshInterfaces asks each engine for its pods' interfaces again (a
+// no-op for an engine without policy.Config.Interface) and applies what
+// changed.
+func refreshInterfaces(ctx context.Context, step Step, nodes []Node) error {
+	for i, n := range nodes {
+		n.Engine.RefreshInterfaces()
+		if d := n.Engine.Delta(); !d.Empty() || d.Base != d.Generation {
+			if err := n.Backend.Apply(ctx, d); err != nil {
+				return fmt.Errorf("step %s: node %d: backend: %w", step.Name, i, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Compile feeds st to a new engine of cfg. Validation problems (the engine
+// applies an invalid object in its safe form) and addresses several pods
+// report go to warn (nil: dropped), one line each, prefixed "warning: ".
+func Compile(st *manifest.State, cfg policy.Config, warn Warn) policy.Engine {
+	if warn == nil {
+		warn = func(string) {}
+	}
+	e := policy.New(cfg)
+	pods, policies := manifest.Apply(e, nil, st)
+	for _, p := range append(pods, policies...) {
+		warn("warning: " + p.Error())
+	}
+	for _, w := range SharedAddressWarnings(e) {
+		warn("warning: " + w)
+	}
+	return e
 }

@@ -3,8 +3,11 @@ package sim_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -358,4 +361,55 @@ spec:
 	require.Len(t, out, 1)
 	assert.Equal(t, []string{sim.Allow, sim.Allow}, []string{out[0][0].Verdict, out[0][1].Verdict},
 		"10.0.0.5 is x/new's, which no policy isolates: the db policy of x/old does not apply to it")
+}
+
+// ifaceProber "creates" each step's pods in Prepare, as the lab does: their
+// interface names are known only from then on.
+type ifaceProber struct {
+	sim.MemoryProber
+	mu      sync.Mutex
+	created map[string]string
+}
+
+func (p *ifaceProber) Prepare(ctx context.Context, st sim.Step) error {
+	p.mu.Lock()
+	for _, pod := range st.State.Pods {
+		id := pod.Namespace + "/" + pod.Name
+		if _, ok := p.created[id]; !ok {
+			p.created[id] = fmt.Sprintf("pod%d", len(p.created))
+		}
+	}
+	p.mu.Unlock()
+	return p.MemoryProber.Prepare(ctx, st)
+}
+
+func (p *ifaceProber) lookup(podID string, _ []netip.Addr) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.created[podID]
+}
+
+// Interfaces that appear in Prepare (the lab's veths) reach the backend
+// before the step's flows are probed, at every step.
+func TestRunLearnsInterfacesAfterPrepare(t *testing.T) {
+	in := sim.Input{StepsDir: demo + "/steps", FlowsFile: demo + "/flows.txt"}
+	steps, fl, err := in.Load()
+	require.NoError(t, err)
+	mem := memory.New(memory.Config{})
+	pr := &ifaceProber{MemoryProber: sim.MemoryProber{Backend: mem}, created: map[string]string{}}
+	e := policy.New(policy.Config{Interface: pr.lookup})
+	step := 0
+	err = sim.Run(context.Background(), in, steps, fl, []sim.Node{{Engine: e, Backend: mem}}, pr, func(string) {},
+		func([]sim.Result) error {
+			snap := mem.Snapshot()
+			require.NotEmpty(t, snap.Endpoints)
+			for _, ep := range snap.Endpoints {
+				assert.Equal(t, pr.lookup(ep.ID, nil), ep.Interface, "step %d: %s", step, ep.ID)
+				assert.NotEmpty(t, ep.Interface, "step %d: %s", step, ep.ID)
+			}
+			step++
+			return nil
+		})
+	require.NoError(t, err)
+	assert.Equal(t, len(steps), step)
 }

@@ -67,6 +67,9 @@ func ContractCases() []ContractCase {
 	return []ContractCase{
 		snap("the base", "", func(*ir.Snapshot) {}),
 		snap("the empty snapshot", "", func(s *ir.Snapshot) { *s = ir.Snapshot{} }),
+		snap("lists that log allowed connections", "", func(s *ir.Snapshot) {
+			s.RuleLists[0].LogAllowed, s.RuleLists[1].LogAllowed = true, true
+		}),
 		snap("single port", "", func(s *ir.Snapshot) { port(s, Port(ir.TCP, 443, 443)) }),
 		snap("every port of a protocol", "", func(s *ir.Snapshot) { port(s, Port(ir.SCTP, 0, 0)) }),
 		snap("port 65535", "", func(s *ir.Snapshot) { port(s, Port(ir.UDP, 65535, 65535)) }),
@@ -199,5 +202,47 @@ func ContractCases() []ContractCase {
 			AddedAddressSets: []ir.AddressSet{AddrSet("net")}}),
 		delta("removed endpoint absent", `endpoint "ns/z": removed but does not exist`, ir.Delta{
 			RemovedEndpoints: []string{"ns/z"}}),
+
+		snap("endpoints with interfaces", "", func(s *ir.Snapshot) { withIfaces(s, "cali0123456789a", "veth-b") }),
+		snap("interface name of 16 bytes", `endpoint "ns/a": Interface: interface name "cali0123456789ab" is 16 bytes`,
+			func(s *ir.Snapshot) { withIfaces(s, "cali0123456789ab", "") }),
+		snap("interface name with a slash", `endpoint "ns/b": Interface: interface name "veth/b" holds '/'`,
+			func(s *ir.Snapshot) { withIfaces(s, "", "veth/b") }),
+		snap("interface name with a space", `endpoint "ns/b": Interface: interface name "veth b" holds ' '`,
+			func(s *ir.Snapshot) { withIfaces(s, "", "veth b") }),
+		snap("interface name ..", `endpoint "ns/a": Interface: interface name ".." is not allowed`,
+			func(s *ir.Snapshot) { withIfaces(s, "..", "") }),
+		snap("two endpoints on one interface", `endpoint "ns/b": interface "veth0" is also endpoint "ns/a"'s`,
+			func(s *ir.Snapshot) { withIfaces(s, "veth0", "veth0") }),
+		ifaceDelta("endpoint takes a held interface", `endpoint "ns/c": interface "veth-a" is also endpoint "ns/a"'s`, ir.Delta{
+			Endpoints: []ir.Endpoint{withIface(Endpoint("ns/c", []string{"10.0.0.3"}), "veth-a")}}),
+		ifaceDelta("interfaces swapped between endpoints", "", ir.Delta{
+			Endpoints: []ir.Endpoint{withIface(Endpoint("ns/a", []string{"10.0.0.1"}), "veth-b"),
+				withIface(Endpoint("ns/b", []string{"10.0.0.2", "fd00::2"},
+					Ingress(Tier(ir.TierAdmin, "anp-in"), Tier(ir.TierNetworkPolicy, "np-in"))), "veth-a")}}),
+		ifaceDelta("interface of a removed endpoint taken", "", ir.Delta{
+			RemovedEndpoints: []string{"ns/a"},
+			Endpoints:        []ir.Endpoint{withIface(Endpoint("ns/c", []string{"10.0.0.3"}), "veth-a")}}),
+		ifaceDelta("interface dropped from an endpoint", "", ir.Delta{
+			Endpoints: []ir.Endpoint{Endpoint("ns/a", []string{"10.0.0.1"})}}),
 	}
+}
+
+// withIfaces gives the base's endpoints ns/a and ns/b their interfaces.
+func withIfaces(s *ir.Snapshot, a, b string) {
+	s.Endpoints[0].Interface, s.Endpoints[1].Interface = a, b
+}
+
+func withIface(ep ir.Endpoint, name string) ir.Endpoint {
+	ep.Interface = name
+	return ep
+}
+
+// ifaceDelta is a case of a delta applied to the base with interfaces
+// veth-a (ns/a) and veth-b (ns/b).
+func ifaceDelta(name, want string, d ir.Delta) ContractCase {
+	s := ContractBase()
+	withIfaces(s, "veth-a", "veth-b")
+	d.Base, d.Generation = 1, 2
+	return ContractCase{Name: name, Snapshot: s, Delta: &d, Want: want}
 }
