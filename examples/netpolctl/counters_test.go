@@ -23,7 +23,8 @@ import (
 var decided = regexp.MustCompile(`^(allowed|denied) by (\S+) rule (\d+)`)
 
 // TestLabCounters runs the demo through the lab with --counters at rule
-// detail, with each kernel backend: the flow lines are simulate's, and
+// detail, with each kernel backend, with and without the verdict log's
+// rules beside the counted ones: the flow lines are simulate's, and
 // the rules (and isolated defaults) the kernel counted are exactly those
 // that simulate says decided a flow (Pass rules aside, which decide
 // nothing in simulate's trace).
@@ -52,9 +53,12 @@ func TestLabCounters(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, want)
-	for _, be := range []string{"nftables", "iptables"} {
-		t.Run(be, func(t *testing.T) {
-			lab := netpolctl(t, append([]string{"lab", "--backend", be, "--counters", "--counters-detail", "rule"}, args...)...)
+	for _, run := range [][2]string{{"nftables", "false"}, {"iptables", "false"}, {"nftables", "true"}, {"iptables", "true"}} {
+		be, logging := run[0], run[1]
+		// With --log-verdicts, log rules sit beside the counted ones and
+		// must change nothing.
+		t.Run(be+"/log-verdicts="+logging, func(t *testing.T) {
+			lab := netpolctl(t, append([]string{"lab", "--backend", be, "--log-verdicts=" + logging, "--counters", "--counters-detail", "rule"}, args...)...)
 			require.Equal(t, 0, lab.code, lab.stderr)
 			var flows []string
 			got := map[string]bool{}
