@@ -35,10 +35,10 @@ type RandomConfig struct {
 // same cluster.
 func RandomConfigs() []RandomConfig {
 	return []RandomConfig{
-		{Seeds: seedRange(1, 20), Nodes: 1, Topology: lab.Routed},
-		{Seeds: seedRange(101, 20), Nodes: 2, DualStack: true, Topology: lab.Routed},
-		{Seeds: seedRange(201, 20), Nodes: 1, Topology: lab.Bridge},
-		{Seeds: seedRange(301, 20), Nodes: 2, DualStack: true, Topology: lab.Bridge},
+		{Seeds: SeedRange(1, 20), Nodes: 1, Topology: lab.Routed},
+		{Seeds: SeedRange(101, 20), Nodes: 2, DualStack: true, Topology: lab.Routed},
+		{Seeds: SeedRange(201, 20), Nodes: 1, Topology: lab.Bridge},
+		{Seeds: SeedRange(301, 20), Nodes: 2, DualStack: true, Topology: lab.Bridge},
 	}
 }
 
@@ -51,7 +51,8 @@ func (c RandomConfig) Name() string {
 	return fmt.Sprintf("%s/nodes=%d/dual=%v", topo, max(c.Nodes, 1), c.DualStack)
 }
 
-func seedRange(from uint64, n int) []uint64 {
+// SeedRange returns the n seeds from, from+1, … for RandomConfig.Seeds.
+func SeedRange(from uint64, n int) []uint64 {
 	out := make([]uint64, n)
 	for i := range out {
 		out[i] = from + uint64(i)

@@ -63,14 +63,6 @@ func TestRandomClusters(t *testing.T) {
 	}
 }
 
-func seeds(from uint64, n int) []uint64 {
-	out := make([]uint64, n)
-	for i := range out {
-		out[i] = from + uint64(i)
-	}
-	return out
-}
-
 // TestRandomClustersLogging is TestRandomClusters with the verdict log on
 // for every new connection: logging rules never change a verdict.
 func TestRandomClustersLogging(t *testing.T) {
@@ -82,5 +74,5 @@ func TestRandomClustersLogging(t *testing.T) {
 		t.Cleanup(func() { b.Close() })
 		return b, nil
 	}
-	backendtest.RunRandom(t, factory, backendtest.RandomConfig{Seeds: seeds(201, 6), Nodes: 2, DualStack: true})
+	backendtest.RunRandom(t, factory, backendtest.RandomConfig{Seeds: backendtest.SeedRange(201, 6), Nodes: 2, DualStack: true})
 }

@@ -36,14 +36,6 @@ func TestRandomClusters(t *testing.T) {
 	}
 }
 
-func seeds(from uint64, n int) []uint64 {
-	out := make([]uint64, n)
-	for i := range out {
-		out[i] = from + uint64(i)
-	}
-	return out
-}
-
 // TestRandomClustersLogging is TestRandomClusters with the verdict log on
 // for every new connection: logging rules never change a verdict.
 func TestRandomClustersLogging(t *testing.T) {
@@ -51,5 +43,5 @@ func TestRandomClustersLogging(t *testing.T) {
 		return nftables.New(nftables.Config{TableName: fmt.Sprintf("palisade-rlog-%d", node), NetNS: int(ns),
 			Log: verdictlog.Logging{Enabled: true, Group: 13, Allowed: true}})
 	}
-	backendtest.RunRandom(t, factory, backendtest.RandomConfig{Seeds: seeds(201, 6), Nodes: 2, DualStack: true})
+	backendtest.RunRandom(t, factory, backendtest.RandomConfig{Seeds: backendtest.SeedRange(201, 6), Nodes: 2, DualStack: true})
 }

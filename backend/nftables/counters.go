@@ -154,16 +154,7 @@ type countedRule struct {
 func decodeCounted(r *ruleModel) countedRule {
 	cr := countedRule{comment: commentText(udataRuleComment, r.udata)}
 	for _, b := range r.exprs {
-		var name string
-		var data []byte
-		forAttrs(b, func(typ uint16, v []byte) {
-			switch typ {
-			case unix.NFTA_EXPR_NAME:
-				name = cstring(v)
-			case unix.NFTA_EXPR_DATA:
-				data = v
-			}
-		})
+		name, data := exprAttrs(b)
 		switch name {
 		case "counter":
 			var c expr.Counter

@@ -441,16 +441,7 @@ func canonicalize(b []byte) []byte {
 // decodeExpr decodes one expression (NFTA_EXPR_NAME, NFTA_EXPR_DATA) of the
 // kinds we write; a verdict comes back as an *expr.Verdict.
 func decodeExpr(b []byte) (expr.Any, error) {
-	var name string
-	var data []byte
-	forAttrs(b, func(typ uint16, v []byte) {
-		switch typ {
-		case unix.NFTA_EXPR_NAME:
-			name = cstring(v)
-		case unix.NFTA_EXPR_DATA:
-			data = v
-		}
-	})
+	name, data := exprAttrs(b)
 	var e expr.Any
 	switch name {
 	case "meta":
@@ -489,6 +480,20 @@ func decodeExpr(b []byte) (expr.Any, error) {
 		e = v
 	}
 	return e, nil
+}
+
+// exprAttrs returns the name (NFTA_EXPR_NAME) and the undecoded data
+// (NFTA_EXPR_DATA) of one expression.
+func exprAttrs(b []byte) (name string, data []byte) {
+	forAttrs(b, func(typ uint16, v []byte) {
+		switch typ {
+		case unix.NFTA_EXPR_NAME:
+			name = cstring(v)
+		case unix.NFTA_EXPR_DATA:
+			data = v
+		}
+	})
+	return name, data
 }
 
 func cstring(b []byte) string {
