@@ -24,19 +24,7 @@ import (
 // agent says so: /readyz 503 with the reason, a Warning Event on its Node,
 // palisade_bridge_netfilter_ok 0. On again: ready, denied again.
 func TestBridgeNetfilterReadiness(t *testing.T) {
-	cluster.Skip(t, cluster.Options{}) // before building anything
-	bin := cluster.BuildNodeAgent(t)
-	c := cluster.Start(t, cluster.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := c.ApplyRBAC(ctx, rbacPaths...); err != nil {
-		t.Fatalf("ApplyRBAC: %v", err)
-	}
-	l, err := lab.New(ctx, lab.Config{Nodes: 1, Topology: lab.Bridge})
-	if err != nil {
-		t.Fatalf("lab: %v", err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
+	bin, c, ctx, l := bridgedNode(t, 2*time.Minute)
 
 	const nodeName, ns = "node-0", "flat"
 	client, db := netip.MustParseAddr("10.244.0.10"), netip.MustParseAddr("10.244.0.11")
@@ -155,4 +143,24 @@ func TestBridgeNetfilterReadiness(t *testing.T) {
 	if connects() {
 		t.Error("br_netfilter on again: client → db should be denied again")
 	}
+}
+
+// bridgedNode starts a control plane with the agent's RBAC and a one-node
+// lab whose pods sit on a bridge, and builds the agent: what the agent's
+// bridged-node tests share. ctx ends after timeout or with the test.
+func bridgedNode(t *testing.T, timeout time.Duration) (bin string, c *cluster.Cluster, ctx context.Context, l *lab.Lab) {
+	cluster.Skip(t, cluster.Options{}) // before building anything
+	bin = cluster.BuildNodeAgent(t)
+	c = cluster.Start(t, cluster.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	if _, err := c.ApplyRBAC(ctx, rbacPaths...); err != nil {
+		t.Fatalf("ApplyRBAC: %v", err)
+	}
+	l, err := lab.New(ctx, lab.Config{Nodes: 1, Topology: lab.Bridge})
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return bin, c, ctx, l
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -26,19 +25,7 @@ import (
 // the peer's own packets still do; the drops show in
 // palisade_forged_packets_dropped_total.
 func TestSourceValidationAgent(t *testing.T) {
-	cluster.Skip(t, cluster.Options{})
-	bin := cluster.BuildNodeAgent(t)
-	c := cluster.Start(t, cluster.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if _, err := c.ApplyRBAC(ctx, rbacPaths...); err != nil {
-		t.Fatalf("ApplyRBAC: %v", err)
-	}
-	l, err := lab.New(ctx, lab.Config{Nodes: 1, Topology: lab.Bridge})
-	if err != nil {
-		t.Fatalf("lab: %v", err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
+	bin, c, ctx, l := bridgedNode(t, 3*time.Minute)
 
 	const nodeName = "node-0"
 	ips := map[string]netip.Addr{
